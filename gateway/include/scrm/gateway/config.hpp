@@ -1,0 +1,88 @@
+// Gateway configuration: a JSON file, then environment overrides, then command-line flags,
+// validated into one value. Pure: no I/O besides reading the file, no Asio.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "scrm/common/error.hpp"
+
+namespace scrm::gateway {
+
+struct redis_settings {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 6379;
+    std::string password;  // secret: never logged
+    std::chrono::milliseconds connect_timeout{1000};
+    std::chrono::milliseconds command_timeout{1000};
+};
+
+struct mysql_settings {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 3306;
+    std::string user = "scrm";
+    std::string password;  // secret: never logged
+    std::string database = "scrm";
+    unsigned pool_size = 4;       // worker threads, one connection each
+    unsigned queue_limit = 1024;  // queued requests beyond which callers get errc::overloaded
+    std::chrono::milliseconds connect_timeout{2000};
+    std::chrono::milliseconds read_timeout{
+        5000};  // driver-level: a stalled server frees the worker
+    std::chrono::milliseconds write_timeout{5000};
+};
+
+struct http_settings {
+    std::string listen_host = "127.0.0.1";
+    std::uint16_t listen_port = 8080;
+    std::size_t body_limit = 1024 * 1024;             // bytes; larger bodies get 413
+    std::chrono::milliseconds header_timeout{10000};  // whole header must arrive within this
+    std::chrono::milliseconds body_timeout{10000};    // whole body must arrive within this
+    std::chrono::milliseconds idle_timeout{60000};    // keep-alive idle
+    std::chrono::milliseconds shutdown_grace{10000};  // in-flight requests finish within this
+    std::chrono::milliseconds ready_timeout{1000};    // /readyz checks
+};
+
+struct config {
+    http_settings http;
+    redis_settings redis;
+    mysql_settings mysql;
+    unsigned io_threads = 0;  // 0 = number of cores
+    std::string log_level = "info";
+};
+
+// Reads and validates. Every problem found is reported (one per line), naming the key and the
+// expected value, e.g. "redis.port: must be an integer 1-65535, got \"abc\"".
+struct load_error {
+    std::vector<std::string> problems;
+    std::string message() const;
+};
+
+// Parses the JSON text of a configuration file on top of the defaults.
+std::variant<config, load_error> parse_config(const std::string& json_text);
+
+// Applies SCRM_* environment overrides (names in docs: SCRM_LISTEN, SCRM_REDIS_HOST,
+// SCRM_REDIS_PORT, SCRM_REDIS_PASSWORD, SCRM_MYSQL_HOST, SCRM_MYSQL_PORT, SCRM_MYSQL_USER,
+// SCRM_MYSQL_PASSWORD, SCRM_MYSQL_DATABASE, SCRM_MYSQL_POOL_SIZE, SCRM_IO_THREADS, SCRM_LOG_LEVEL)
+// from `env`.
+std::optional<load_error> apply_env(config& cfg, const std::map<std::string, std::string>& env);
+
+// "host:port" as given to --listen or SCRM_LISTEN.
+std::optional<std::string> apply_listen(config& cfg, const std::string& host_port);
+
+// The whole sequence for a command line: --config FILE (optional), environment, --listen.
+struct cli_options {
+    std::optional<std::string> config_path;
+    std::optional<std::string> listen;
+};
+std::variant<config, load_error> load_config(const cli_options& cli,
+                                             const std::map<std::string, std::string>& env);
+
+// The process environment as a map (for load_config).
+std::map<std::string, std::string> process_env();
+
+}  // namespace scrm::gateway

@@ -1,0 +1,98 @@
+// The HTTP server behind a plain interface: handlers see http_request/http_response values, never
+// Beast types, so only http_server.cpp compiles Beast. Routes are matched exactly or by prefix.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "scrm/gateway/config.hpp"
+
+namespace scrm::gateway {
+
+class metrics;
+
+struct http_request {
+    std::string method;                                        // "GET", "POST", …
+    std::string target;                                        // as sent: path and query
+    std::string path;                                          // target up to '?'
+    std::string query;                                         // after '?', undecoded
+    std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+    std::string body;
+    std::string remote;  // peer address
+
+    // First value of a header (name in lower case), or empty.
+    std::string header(std::string_view lower_name) const;
+};
+
+struct http_response {
+    unsigned status = 200;
+    std::string content_type = "application/json";
+    std::string body;
+    std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// {"error": message} with the given status.
+http_response json_error(unsigned status, std::string_view message);
+// A JSON-escaped string literal, quotes included.
+std::string json_quote(std::string_view text);
+
+using handler = std::function<boost::asio::awaitable<http_response>(http_request)>;
+
+// Maps method + path to a handler. `route` is the label used in metrics (bounded cardinality).
+class router {
+public:
+    void exact(std::string method, std::string path, handler h);
+    void prefix(std::string method, std::string path_prefix, std::string route, handler h);
+
+    struct match {
+        const handler* h = nullptr;
+        std::string route;        // metrics label: the pattern, or "unmatched"
+        bool path_known = false;  // path exists but not for this method → 405
+    };
+    match find(const std::string& method, const std::string& path) const;
+
+private:
+    struct entry {
+        std::string method, path, route;
+        bool is_prefix;
+        handler h;
+    };
+    std::vector<entry> entries_;
+};
+
+// Serves a router on one listening socket. Each connection is a coroutine: the header must arrive
+// within header_timeout and the body within body_timeout; a body over body_limit gets 413; idle
+// keep-alive connections close after idle_timeout. Unexpected exceptions in a handler become 500
+// and are logged (without bodies). Thread-safe: may run on a multi-threaded io_context.
+class http_server {
+public:
+    http_server(boost::asio::any_io_executor ex, http_settings settings, router routes,
+                std::shared_ptr<metrics> stats);
+    ~http_server();
+    http_server(const http_server&) = delete;
+    http_server& operator=(const http_server&) = delete;
+
+    // Binds and starts accepting. Returns the bound port (useful with port 0). Throws on bind
+    // failure with a message naming the address.
+    std::uint16_t start();
+
+    // Stops accepting, closes idle connections, and lets in-flight requests finish; completes when
+    // every connection has closed or `grace` has passed (then the rest are closed).
+    boost::asio::awaitable<void> stop(std::chrono::milliseconds grace);
+
+    std::size_t open_connections() const;
+
+    struct impl;  // opaque: defined in http_server.cpp
+
+private:
+    std::shared_ptr<impl> impl_;
+};
+
+}  // namespace scrm::gateway

@@ -1,0 +1,302 @@
+// Configuration loading: JSON file → environment → flags, each value checked with a message that
+// names the key, what was expected and what was found. Unknown keys are errors (typos are common).
+#include "scrm/gateway/config.hpp"
+
+#include "scrm/common/log.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+extern char** environ;
+
+namespace scrm::gateway {
+namespace {
+
+using rapidjson::Value;
+
+// Collects problems while reading one JSON object.
+class reader {
+public:
+    explicit reader(std::vector<std::string>& problems) : problems_(problems) {}
+
+    void problem(const std::string& key, const std::string& text) {
+        problems_.push_back(key + ": " + text);
+    }
+
+    // Reports members of `obj` not in `known`.
+    void check_keys(const Value& obj, const std::string& prefix,
+                    std::initializer_list<const char*> known) {
+        std::set<std::string> names(known.begin(), known.end());
+        for (auto it = obj.MemberBegin(); it != obj.MemberEnd(); ++it) {
+            std::string name(it->name.GetString(), it->name.GetStringLength());
+            if (!names.count(name)) problem(prefix + name, "unknown key");
+        }
+    }
+
+    void get_string(const Value& obj, const char* name, const std::string& prefix, std::string& out,
+                    bool allow_empty = false) {
+        auto it = obj.FindMember(name);
+        if (it == obj.MemberEnd()) return;
+        if (!it->value.IsString()) {
+            problem(prefix + name, "must be a string");
+            return;
+        }
+        std::string v(it->value.GetString(), it->value.GetStringLength());
+        if (v.empty() && !allow_empty) {
+            problem(prefix + name, "must not be empty");
+            return;
+        }
+        out = std::move(v);
+    }
+
+    template <class Int>
+    void get_int(const Value& obj, const char* name, const std::string& prefix, Int& out,
+                 std::int64_t lo, std::int64_t hi) {
+        auto it = obj.FindMember(name);
+        if (it == obj.MemberEnd()) return;
+        if (!it->value.IsInt64() || it->value.GetInt64() < lo || it->value.GetInt64() > hi) {
+            problem(prefix + name,
+                    "must be an integer " + std::to_string(lo) + "-" + std::to_string(hi));
+            return;
+        }
+        out = static_cast<Int>(it->value.GetInt64());
+    }
+
+    void get_ms(const Value& obj, const char* name, const std::string& prefix,
+                std::chrono::milliseconds& out, std::int64_t lo = 1, std::int64_t hi = 3'600'000) {
+        std::int64_t v = out.count();
+        get_int(obj, name, prefix, v, lo, hi);
+        out = std::chrono::milliseconds(v);
+    }
+
+    const Value* section(const Value& root, const char* name) {
+        auto it = root.FindMember(name);
+        if (it == root.MemberEnd()) return nullptr;
+        if (!it->value.IsObject()) {
+            problem(name, "must be an object");
+            return nullptr;
+        }
+        return &it->value;
+    }
+
+private:
+    std::vector<std::string>& problems_;
+};
+
+bool parse_port(std::string_view text, std::uint16_t& out) {
+    unsigned v = 0;
+    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || p != text.data() + text.size() || v == 0 || v > 65535) return false;
+    out = static_cast<std::uint16_t>(v);
+    return true;
+}
+
+bool parse_uint(std::string_view text, unsigned long long& out) {
+    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return ec == std::errc() && p == text.data() + text.size() && !text.empty();
+}
+
+void validate(const config& cfg, std::vector<std::string>& problems) {
+    log::level lvl;
+    if (!log::parse_level(cfg.log_level, lvl)) {
+        problems.push_back("log_level: must be one of debug, info, warn, error, got \"" +
+                           cfg.log_level + "\"");
+    }
+    if (cfg.mysql.read_timeout.count() < 100) {
+        problems.push_back("mysql.read_timeout_ms: must be at least 100");
+    }
+}
+
+}  // namespace
+
+std::string load_error::message() const {
+    std::string out;
+    for (const auto& p : problems) {
+        if (!out.empty()) out += '\n';
+        out += p;
+    }
+    return out;
+}
+
+std::optional<std::string> apply_listen(config& cfg, const std::string& host_port) {
+    const auto colon = host_port.rfind(':');
+    if (colon == std::string::npos || colon == 0) {
+        return "must be HOST:PORT (e.g. 127.0.0.1:8080), got \"" + host_port + "\"";
+    }
+    std::uint16_t port = 0;
+    if (!parse_port(std::string_view(host_port).substr(colon + 1), port)) {
+        return "port must be an integer 1-65535, got \"" + host_port.substr(colon + 1) + "\"";
+    }
+    cfg.http.listen_host = host_port.substr(0, colon);
+    cfg.http.listen_port = port;
+    return std::nullopt;
+}
+
+std::variant<config, load_error> parse_config(const std::string& json_text) {
+    config cfg;
+    load_error err;
+    rapidjson::Document doc;
+    doc.Parse(json_text.data(), json_text.size());
+    if (doc.HasParseError()) {
+        err.problems.push_back(std::string("invalid JSON at offset ") +
+                               std::to_string(doc.GetErrorOffset()) + ": " +
+                               rapidjson::GetParseError_En(doc.GetParseError()));
+        return err;
+    }
+    if (!doc.IsObject()) {
+        err.problems.push_back("the configuration must be a JSON object");
+        return err;
+    }
+    reader r(err.problems);
+    r.check_keys(doc, "", {"http", "redis", "mysql", "io_threads", "log_level", "services"});
+    r.get_int(doc, "io_threads", "", cfg.io_threads, 0, 256);
+    r.get_string(doc, "log_level", "", cfg.log_level);
+
+    if (const Value* h = r.section(doc, "http")) {
+        r.check_keys(*h, "http.",
+                     {"listen", "body_limit", "header_timeout_ms", "body_timeout_ms",
+                      "idle_timeout_ms", "shutdown_grace_ms", "ready_timeout_ms"});
+        std::string listen;
+        r.get_string(*h, "listen", "http.", listen);
+        if (!listen.empty()) {
+            if (auto problem = apply_listen(cfg, listen)) r.problem("http.listen", *problem);
+        }
+        r.get_int(*h, "body_limit", "http.", cfg.http.body_limit, 1024, 64 * 1024 * 1024);
+        r.get_ms(*h, "header_timeout_ms", "http.", cfg.http.header_timeout);
+        r.get_ms(*h, "body_timeout_ms", "http.", cfg.http.body_timeout);
+        r.get_ms(*h, "idle_timeout_ms", "http.", cfg.http.idle_timeout);
+        r.get_ms(*h, "shutdown_grace_ms", "http.", cfg.http.shutdown_grace, 0);
+        r.get_ms(*h, "ready_timeout_ms", "http.", cfg.http.ready_timeout);
+    }
+    if (const Value* rs = r.section(doc, "redis")) {
+        r.check_keys(*rs, "redis.",
+                     {"host", "port", "password", "connect_timeout_ms", "command_timeout_ms"});
+        r.get_string(*rs, "host", "redis.", cfg.redis.host);
+        r.get_int(*rs, "port", "redis.", cfg.redis.port, 1, 65535);
+        r.get_string(*rs, "password", "redis.", cfg.redis.password, true);
+        r.get_ms(*rs, "connect_timeout_ms", "redis.", cfg.redis.connect_timeout);
+        r.get_ms(*rs, "command_timeout_ms", "redis.", cfg.redis.command_timeout);
+    }
+    if (const Value* m = r.section(doc, "mysql")) {
+        r.check_keys(*m, "mysql.",
+                     {"host", "port", "user", "password", "database", "pool_size", "queue_limit",
+                      "connect_timeout_ms", "read_timeout_ms", "write_timeout_ms"});
+        r.get_string(*m, "host", "mysql.", cfg.mysql.host);
+        r.get_int(*m, "port", "mysql.", cfg.mysql.port, 1, 65535);
+        r.get_string(*m, "user", "mysql.", cfg.mysql.user);
+        r.get_string(*m, "password", "mysql.", cfg.mysql.password, true);
+        r.get_string(*m, "database", "mysql.", cfg.mysql.database);
+        r.get_int(*m, "pool_size", "mysql.", cfg.mysql.pool_size, 1, 256);
+        r.get_int(*m, "queue_limit", "mysql.", cfg.mysql.queue_limit, 1, 1'000'000);
+        r.get_ms(*m, "connect_timeout_ms", "mysql.", cfg.mysql.connect_timeout);
+        r.get_ms(*m, "read_timeout_ms", "mysql.", cfg.mysql.read_timeout);
+        r.get_ms(*m, "write_timeout_ms", "mysql.", cfg.mysql.write_timeout);
+    }
+    validate(cfg, err.problems);
+    if (!err.problems.empty()) return err;
+    return cfg;
+}
+
+std::optional<load_error> apply_env(config& cfg, const std::map<std::string, std::string>& env) {
+    load_error err;
+    auto get = [&](const char* name) -> const std::string* {
+        auto it = env.find(name);
+        return it == env.end() ? nullptr : &it->second;
+    };
+    auto port = [&](const char* name, std::uint16_t& out) {
+        if (const auto* v = get(name)) {
+            if (!parse_port(*v, out)) {
+                err.problems.push_back(std::string(name) + ": must be an integer 1-65535, got \"" +
+                                       *v + "\"");
+            }
+        }
+    };
+    auto text = [&](const char* name, std::string& out, bool allow_empty) {
+        if (const auto* v = get(name)) {
+            if (v->empty() && !allow_empty) {
+                err.problems.push_back(std::string(name) + ": must not be empty");
+            } else {
+                out = *v;
+            }
+        }
+    };
+    auto count = [&](const char* name, unsigned& out, unsigned long long lo,
+                     unsigned long long hi) {
+        if (const auto* v = get(name)) {
+            unsigned long long n = 0;
+            if (!parse_uint(*v, n) || n < lo || n > hi) {
+                err.problems.push_back(std::string(name) + ": must be an integer " +
+                                       std::to_string(lo) + "-" + std::to_string(hi) + ", got \"" +
+                                       *v + "\"");
+            } else {
+                out = static_cast<unsigned>(n);
+            }
+        }
+    };
+    if (const auto* v = get("SCRM_LISTEN")) {
+        if (auto problem = apply_listen(cfg, *v))
+            err.problems.push_back("SCRM_LISTEN: " + *problem);
+    }
+    text("SCRM_REDIS_HOST", cfg.redis.host, false);
+    port("SCRM_REDIS_PORT", cfg.redis.port);
+    text("SCRM_REDIS_PASSWORD", cfg.redis.password, true);
+    text("SCRM_MYSQL_HOST", cfg.mysql.host, false);
+    port("SCRM_MYSQL_PORT", cfg.mysql.port);
+    text("SCRM_MYSQL_USER", cfg.mysql.user, false);
+    text("SCRM_MYSQL_PASSWORD", cfg.mysql.password, true);
+    text("SCRM_MYSQL_DATABASE", cfg.mysql.database, false);
+    count("SCRM_MYSQL_POOL_SIZE", cfg.mysql.pool_size, 1, 256);
+    count("SCRM_IO_THREADS", cfg.io_threads, 0, 256);
+    text("SCRM_LOG_LEVEL", cfg.log_level, false);
+    validate(cfg, err.problems);
+    if (err.problems.empty()) return std::nullopt;
+    return err;
+}
+
+std::variant<config, load_error> load_config(const cli_options& cli,
+                                             const std::map<std::string, std::string>& env) {
+    config cfg;
+    if (cli.config_path) {
+        std::ifstream in(*cli.config_path, std::ios::binary);
+        if (!in) {
+            return load_error{
+                {"--config " + *cli.config_path + ": cannot open (" + std::strerror(errno) + ")"}};
+        }
+        std::stringstream buf;
+        buf << in.rdbuf();
+        auto parsed = parse_config(buf.str());
+        if (auto* e = std::get_if<load_error>(&parsed)) {
+            for (auto& p : e->problems) p = *cli.config_path + ": " + p;
+            return *e;
+        }
+        cfg = std::get<config>(std::move(parsed));
+    }
+    if (auto e = apply_env(cfg, env)) return *e;
+    if (cli.listen) {
+        if (auto problem = apply_listen(cfg, *cli.listen)) {
+            return load_error{{"--listen: " + *problem}};
+        }
+    }
+    return cfg;
+}
+
+std::map<std::string, std::string> process_env() {
+    std::map<std::string, std::string> out;
+    for (char** e = environ; e && *e; ++e) {
+        std::string_view kv(*e);
+        const auto eq = kv.find('=');
+        if (eq == std::string_view::npos) continue;
+        if (kv.substr(0, 5) != "SCRM_") continue;
+        out.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+    }
+    return out;
+}
+
+}  // namespace scrm::gateway

@@ -1,0 +1,95 @@
+// scrm-gateway's composition root: configuration → io_context → Redis → MySQL pool → routes →
+// HTTP server → signal handling. No logic lives here.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include "scrm/common/log.hpp"
+#include "scrm/common/thread_role.hpp"
+#include "scrm/gateway/cli.hpp"
+#include "scrm/gateway/health.hpp"
+#include "scrm/gateway/http.hpp"
+#include "scrm/gateway/metrics.hpp"
+#include "scrm/gateway/services.hpp"
+
+namespace asio = boost::asio;
+using namespace scrm;
+
+namespace {
+
+constexpr const char* usage =
+    "usage: scrm-gateway [--config FILE] [--listen HOST:PORT]\n"
+    "  Serves the WeChat webhook, the console API and health endpoints.\n"
+    "  Settings: JSON file, then SCRM_* environment variables, then flags (see README.md).\n";
+
+asio::awaitable<void> shutdown(gateway::http_server& server, gateway::services& deps,
+                               std::chrono::milliseconds grace,
+                               asio::executor_work_guard<asio::io_context::executor_type>& work) {
+    log::info("gateway.stopping", {{"grace_ms", static_cast<std::int64_t>(grace.count())}});
+    co_await server.stop(grace);
+    deps.stop();
+    work.reset();
+    log::info("gateway.stopped");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    auto cli = gateway::parse_cli(argc, argv, usage);
+    if (!cli.cfg) return cli.exit_code;
+    if (!cli.rest.empty()) {
+        std::cerr << "scrm-gateway: unexpected argument " << cli.rest.front() << "\n" << usage;
+        return 2;
+    }
+    const gateway::config cfg = std::move(*cli.cfg);
+    log::level lvl = log::level::info;
+    log::parse_level(cfg.log_level, lvl);
+    log::set_min_level(lvl);
+
+    const unsigned threads =
+        cfg.io_threads ? cfg.io_threads : std::max(1u, std::thread::hardware_concurrency());
+    asio::io_context io(static_cast<int>(threads));
+    auto work = asio::make_work_guard(io);
+
+    // Destroyed after io.run() returns: it joins the MySQL workers on this (main) thread.
+    gateway::services deps(io.get_executor(), cfg);
+    auto stats = std::make_shared<gateway::metrics>();
+    deps.register_metrics(*stats);
+
+    gateway::router routes;
+    gateway::add_health_routes(routes, deps.readiness_checks(), cfg.http.ready_timeout, stats);
+
+    gateway::http_server server(io.get_executor(), cfg.http, std::move(routes), stats);
+    std::uint16_t port = 0;
+    try {
+        port = server.start();
+    } catch (const std::exception& e) {
+        std::cerr << "scrm-gateway: " << e.what() << "\n";
+        return 1;
+    }
+    log::info("gateway.listening", {{"address", cfg.http.listen_host},
+                                    {"port", static_cast<unsigned>(port)},
+                                    {"io_threads", threads}});
+
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        asio::co_spawn(io, shutdown(server, deps, cfg.http.shutdown_grace, work), asio::detached);
+    });
+
+    std::vector<std::thread> pool;
+    for (unsigned i = 1; i < threads; ++i) {
+        pool.emplace_back([&io] {
+            mark_io_thread();
+            io.run();
+        });
+    }
+    mark_io_thread();
+    io.run();
+    for (auto& t : pool) t.join();
+    return 0;
+}

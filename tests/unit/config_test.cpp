@@ -1,0 +1,133 @@
+// Configuration: defaults, file values, environment and --listen overrides, and clear messages for
+// every kind of bad value.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+#include <cstdio>
+#include <fstream>
+
+#include "scrm/gateway/config.hpp"
+
+using namespace scrm::gateway;
+
+namespace {
+
+std::string problems_of(const std::variant<config, load_error>& r) {
+    if (const auto* e = std::get_if<load_error>(&r)) return e->message();
+    return "";
+}
+
+}  // namespace
+
+TEST_CASE("an empty object gives the documented defaults") {
+    auto r = parse_config("{}");
+    REQUIRE(std::holds_alternative<config>(r));
+    const auto& c = std::get<config>(r);
+    CHECK(c.http.listen_host == "127.0.0.1");
+    CHECK(c.http.listen_port == 8080);
+    CHECK(c.http.body_limit == 1024 * 1024);
+    CHECK(c.redis.port == 6379);
+    CHECK(c.mysql.database == "scrm");
+    CHECK(c.mysql.pool_size == 4);
+    CHECK(c.log_level == "info");
+}
+
+TEST_CASE("file values are read") {
+    auto r =
+        parse_config(R"({"http":{"listen":"0.0.0.0:9000","body_limit":2048,"header_timeout_ms":500},
+        "redis":{"host":"10.0.0.1","port":7000,"password":"p","command_timeout_ms":250},
+        "mysql":{"host":"db","port":3307,"user":"u","password":"pw","database":"d","pool_size":8,
+                 "queue_limit":10,"read_timeout_ms":1500},
+        "io_threads":3,"log_level":"debug","services":{"dir":"/x"}})");
+    REQUIRE(std::holds_alternative<config>(r));
+    const auto& c = std::get<config>(r);
+    CHECK(c.http.listen_host == "0.0.0.0");
+    CHECK(c.http.listen_port == 9000);
+    CHECK(c.http.body_limit == 2048);
+    CHECK(c.http.header_timeout == std::chrono::milliseconds(500));
+    CHECK(c.redis.host == "10.0.0.1");
+    CHECK(c.redis.port == 7000);
+    CHECK(c.redis.command_timeout == std::chrono::milliseconds(250));
+    CHECK(c.mysql.port == 3307);
+    CHECK(c.mysql.pool_size == 8);
+    CHECK(c.mysql.queue_limit == 10);
+    CHECK(c.mysql.read_timeout == std::chrono::milliseconds(1500));
+    CHECK(c.io_threads == 3);
+    CHECK(c.log_level == "debug");
+}
+
+TEST_CASE("bad values give messages naming the key and what is expected") {
+    struct row {
+        std::string name;
+        std::string json;
+        std::string expected;  // a fragment of the message
+    };
+    auto [name, json, expected] = GENERATE(values<row>({
+        {"not JSON", "{", "invalid JSON at offset"},
+        {"not an object", "[]", "must be a JSON object"},
+        {"unknown key", R"({"htpp":{}})", "htpp: unknown key"},
+        {"unknown nested key", R"({"redis":{"prot":1}})", "redis.prot: unknown key"},
+        {"port out of range", R"({"redis":{"port":70000}})",
+         "redis.port: must be an integer 1-65535"},
+        {"port as string", R"({"mysql":{"port":"3306"}})",
+         "mysql.port: must be an integer 1-65535"},
+        {"listen without port", R"({"http":{"listen":"localhost"}})",
+         "http.listen: must be HOST:PORT"},
+        {"listen bad port", R"({"http":{"listen":"h:abc"}})",
+         "port must be an integer 1-65535, got \"abc\""},
+        {"section not object", R"({"mysql":3})", "mysql: must be an object"},
+        {"empty host", R"({"mysql":{"host":""}})", "mysql.host: must not be empty"},
+        {"pool size zero", R"({"mysql":{"pool_size":0}})",
+         "mysql.pool_size: must be an integer 1-256"},
+        {"negative timeout", R"({"redis":{"command_timeout_ms":-5}})",
+         "redis.command_timeout_ms: must be an integer"},
+        {"log level", R"({"log_level":"loud"})",
+         "log_level: must be one of debug, info, warn, error"},
+        {"tiny body limit", R"({"http":{"body_limit":10}})",
+         "http.body_limit: must be an integer 1024-"},
+    }));
+    CAPTURE(name);
+    const std::string message = problems_of(parse_config(json));
+    CAPTURE(message);
+    CHECK(message.find(expected) != std::string::npos);
+}
+
+TEST_CASE("every problem is reported, not just the first") {
+    const std::string message = problems_of(
+        parse_config(R"({"redis":{"port":0},"mysql":{"pool_size":-1},"log_level":"x"})"));
+    CHECK(message.find("redis.port") != std::string::npos);
+    CHECK(message.find("mysql.pool_size") != std::string::npos);
+    CHECK(message.find("log_level") != std::string::npos);
+}
+
+TEST_CASE("environment overrides the file and --listen overrides both") {
+    const std::string path = "/tmp/scrm_config_test_" + std::to_string(::getpid()) + ".json";
+    {
+        std::ofstream out(path);
+        out << R"({"http":{"listen":"127.0.0.1:1111"},"redis":{"port":1234}})";
+    }
+    cli_options cli{path, std::nullopt};
+    auto r = load_config(cli, {{"SCRM_REDIS_PORT", "4321"}, {"SCRM_MYSQL_PASSWORD", "s"}});
+    REQUIRE(std::holds_alternative<config>(r));
+    CHECK(std::get<config>(r).redis.port == 4321);
+    CHECK(std::get<config>(r).mysql.password == "s");
+    CHECK(std::get<config>(r).http.listen_port == 1111);
+
+    cli.listen = "127.0.0.1:2222";
+    r = load_config(cli, {{"SCRM_LISTEN", "127.0.0.1:3333"}});
+    REQUIRE(std::holds_alternative<config>(r));
+    CHECK(std::get<config>(r).http.listen_port == 2222);
+
+    r = load_config(cli, {{"SCRM_REDIS_PORT", "x"}, {"SCRM_MYSQL_POOL_SIZE", "0"}});
+    CHECK(problems_of(r).find("SCRM_REDIS_PORT: must be an integer 1-65535, got \"x\"") !=
+          std::string::npos);
+    CHECK(problems_of(r).find("SCRM_MYSQL_POOL_SIZE") != std::string::npos);
+
+    cli.listen = "nonsense";
+    CHECK(problems_of(load_config(cli, {})).find("--listen: must be HOST:PORT") !=
+          std::string::npos);
+    std::remove(path.c_str());
+
+    cli.config_path = "/nonexistent/scrm.json";
+    CHECK(problems_of(load_config(cli, {})).find("cannot open") != std::string::npos);
+}

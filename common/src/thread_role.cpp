@@ -10,8 +10,8 @@ namespace {
 thread_local bool io_thread = false;
 }
 
-void mark_io_thread() noexcept {
-    io_thread = true;
+void mark_io_thread(bool is_io) noexcept {
+    io_thread = is_io;
 }
 bool on_io_thread() noexcept {
     return io_thread;

@@ -20,6 +20,7 @@
 #include <unordered_map>
 
 #include "scrm/common/log.hpp"
+#include "scrm/common/thread_role.hpp"
 
 namespace scrm::storage {
 
@@ -517,23 +518,28 @@ mysql_session::mysql_session(mysql_options opts) : impl_(std::make_unique<impl>(
 mysql_session::~mysql_session() = default;
 
 result<sql_rows> mysql_session::query(std::string_view sql, const std::vector<sql_value>& params) {
+    expect_blocking_allowed("mysql_session::query");
     return impl_->query(sql, params);
 }
 
 result<std::uint64_t> mysql_session::execute(std::string_view sql,
                                              const std::vector<sql_value>& params) {
+    expect_blocking_allowed("mysql_session::execute");
     auto r = impl_->query(sql, params);
     if (!r) return r.error();
     return r->affected;
 }
 
 result<void> mysql_session::begin() {
+    expect_blocking_allowed("mysql_session::begin");
     return impl_->begin();
 }
 result<void> mysql_session::commit() {
+    expect_blocking_allowed("mysql_session::commit");
     return impl_->commit();
 }
 result<void> mysql_session::rollback() {
+    expect_blocking_allowed("mysql_session::rollback");
     return impl_->rollback();
 }
 bool mysql_session::in_transaction() const {
@@ -541,11 +547,13 @@ bool mysql_session::in_transaction() const {
 }
 
 result<void> mysql_session::connect() {
+    expect_blocking_allowed("mysql_session::connect");
     impl_->last_error = {};
     return impl_->ready();
 }
 
 result<void> mysql_session::ping() {
+    expect_blocking_allowed("mysql_session::ping");
     auto r = impl_->query("SELECT 1", {});
     if (!r) return r.error();
     return {};

@@ -9,7 +9,10 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
+
+extern char** environ;
 
 namespace scrm::test {
 
@@ -26,6 +29,15 @@ child_process::child_process(std::vector<std::string> argv, std::filesystem::pat
         throw std::runtime_error("fork failed");
     }
     if (pid_ == 0) {
+        // The child reads its settings from its own --config: drop the caller's SCRM_* overrides.
+        for (char** e = environ; *e;) {
+            const std::string_view kv(*e);
+            if (kv.rfind("SCRM_", 0) == 0 && kv.rfind("SCRM_SOURCE_DIR=", 0) != 0) {
+                ::unsetenv(std::string(kv.substr(0, kv.find('='))).c_str());
+            } else {
+                ++e;
+            }
+        }
         ::dup2(out, STDOUT_FILENO);
         ::dup2(out, STDERR_FILENO);
         ::execv(args[0], args.data());

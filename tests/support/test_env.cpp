@@ -65,7 +65,8 @@ void wait_all_threads_stopped(int pid) {
         std::error_code ec;
         for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
             std::ifstream in(task.path() / "stat");
-            std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+            std::string stat((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
             const auto paren = stat.rfind(')');
             if (paren == std::string::npos || paren + 2 >= stat.size()) continue;
             const char state = stat[paren + 2];

@@ -5,8 +5,8 @@
 
 namespace scrm {
 
-// Call at the start of every thread that runs io_context::run().
-void mark_io_thread() noexcept;
+// Call at the start of every thread that runs io_context::run() (false undoes it, for tests).
+void mark_io_thread(bool is_io = true) noexcept;
 bool on_io_thread() noexcept;
 
 // Aborts the process (after logging `what`) when called on a thread marked as I/O.

@@ -90,7 +90,8 @@ namespace detail {
 struct session_counters;
 }
 
-// One MySQL connection, used by one thread at a time (blocking). Inside the pool, each worker owns
+// One MySQL connection, used by one thread at a time (blocking). Every call checks that it is not
+// made on a thread marked as I/O (scrm::mark_io_thread) and aborts if it is: use the pool there. Inside the pool, each worker owns
 // one and lends it to the functions passed to mysql_pool::run; a CLI may construct one directly
 // (it connects lazily, on the constructing thread, on first use).
 //

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "admin_commands.hpp"
 #include "scrm/gateway/cli.hpp"
 #include "scrm/storage/migrations.hpp"
 
@@ -15,26 +16,21 @@ constexpr const char* usage =
     "usage: scrm-admin [--config FILE] COMMAND [OPTIONS]\n"
     "  Settings: JSON file, then SCRM_* environment variables (see README.md).\n"
     "commands:\n"
-    "  migrate [--dir DIR]   apply the missing schema migrations from DIR (default: the sql/ "
-    "folder\n"
-    "                        of the source tree this binary was built from); re-running is a "
-    "no-op\n"
+    "  migrate [--dir DIR]   apply the missing schema migrations from DIR (default: the\n"
+    "                        sql/ folder of the source tree this binary was built from);\n"
+    "                        re-running is a no-op\n"
+    "  account add --clinic NAME --appid wx… --original-id gh_… --token T --aes-key KEY\n"
+    "              --secret S [--aes-key-previous KEY] [--safe-mode-only]\n"
+    "                        add or update a clinic's official account (idempotent; a new\n"
+    "                        --aes-key keeps the old one as previous). Needs SCRM_MASTER_KEY.\n"
+    "  account list          the accounts, without secrets\n"
     "  help                  this text\n";
 
-storage::mysql_options mysql_options_from(const gateway::mysql_settings& s) {
-    storage::mysql_options o;
-    o.host = s.host;
-    o.port = s.port;
-    o.user = s.user;
-    o.password = s.password;
-    o.database = s.database;
-    o.connect_timeout = s.connect_timeout;
-    o.read_timeout = s.read_timeout;
-    o.write_timeout = s.write_timeout;
-    return o;
-}
+}  // namespace
 
-int cmd_migrate(const gateway::config& cfg, const std::vector<std::string>& args) {
+namespace scrm::gateway {
+
+int cmd_migrate(const config& cfg, const std::vector<std::string>& args) {
     std::string dir = SCRM_DEFAULT_SQL_DIR;
     for (std::size_t i = 1; i < args.size(); ++i) {
         if (args[i] == "--dir" && i + 1 < args.size()) {
@@ -55,7 +51,7 @@ int cmd_migrate(const gateway::config& cfg, const std::vector<std::string>& args
     return 0;
 }
 
-}  // namespace
+}  // namespace scrm::gateway
 
 int main(int argc, char** argv) {
     auto cli = gateway::parse_cli(argc, argv, usage);
@@ -69,7 +65,8 @@ int main(int argc, char** argv) {
         std::cout << usage;
         return 0;
     }
-    if (command == "migrate") return cmd_migrate(*cli.cfg, cli.rest);
+    if (command == "migrate") return gateway::cmd_migrate(*cli.cfg, cli.rest);
+    if (command == "account") return gateway::cmd_account(*cli.cfg, cli.rest);
     std::cerr << "scrm-admin: unknown command " << command << "\n" << usage;
     return 2;
 }

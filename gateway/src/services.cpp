@@ -6,9 +6,6 @@
 #include "scrm/storage/redis.hpp"
 
 namespace scrm::gateway {
-namespace {
-
-using boost::asio::awaitable;
 
 storage::redis_options redis_options_from(const redis_settings& s) {
     storage::redis_options o;
@@ -34,6 +31,10 @@ storage::mysql_options mysql_options_from(const mysql_settings& s) {
     o.write_timeout = s.write_timeout;
     return o;
 }
+
+namespace {
+
+using boost::asio::awaitable;
 
 std::optional<std::string> describe(const boost::system::error_code& ec) {
     if (!ec) return std::nullopt;

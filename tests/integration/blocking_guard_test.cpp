@@ -8,6 +8,7 @@
 #include <csignal>
 
 #include "scrm/common/thread_role.hpp"
+#include "scrm/gateway/services.hpp"
 #include "scrm/storage/mysql.hpp"
 #include "test_env.hpp"
 
@@ -16,13 +17,7 @@ using namespace scrm;
 namespace {
 
 storage::mysql_options options() {
-    const auto& c = test::services_config().mysql;
-    storage::mysql_options o;
-    o.host = c.host;
-    o.port = c.port;
-    o.user = c.user;
-    o.password = c.password;
-    o.database = c.database;
+    auto o = gateway::mysql_options_from(test::services_config().mysql);
     o.workers = 2;
     return o;
 }

@@ -16,7 +16,8 @@ extern char** environ;
 
 namespace scrm::test {
 
-child_process::child_process(std::vector<std::string> argv, std::filesystem::path log_file)
+child_process::child_process(std::vector<std::string> argv, std::filesystem::path log_file,
+                             std::vector<std::string> env)
     : log_(std::move(log_file)) {
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());
@@ -38,6 +39,7 @@ child_process::child_process(std::vector<std::string> argv, std::filesystem::pat
                 ++e;
             }
         }
+        for (auto& kv : env) ::putenv(kv.data());
         ::dup2(out, STDOUT_FILENO);
         ::dup2(out, STDERR_FILENO);
         ::execv(args[0], args.data());

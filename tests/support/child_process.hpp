@@ -12,8 +12,11 @@ namespace scrm::test {
 
 class child_process {
 public:
-    // Starts `argv[0]` with the given arguments; output to `log_file`. Throws if fork/exec fails.
-    child_process(std::vector<std::string> argv, std::filesystem::path log_file);
+    // Starts `argv[0]` with the given arguments; output to `log_file`. The caller's SCRM_*
+    // variables are dropped (the child reads its own --config); `env` adds variables
+    // ("NAME=value"). Throws if fork/exec fails.
+    child_process(std::vector<std::string> argv, std::filesystem::path log_file,
+                  std::vector<std::string> env = {});
     ~child_process();
     child_process(const child_process&) = delete;
     child_process& operator=(const child_process&) = delete;

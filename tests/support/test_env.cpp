@@ -87,11 +87,13 @@ std::filesystem::path source_dir() {
     return SCRM_SOURCE_DIR;
 }
 
+std::filesystem::path services_config_path() {
+    if (const char* env = std::getenv("SCRM_TEST_CONFIG")) return env;
+    return source_dir() / ".local" / "config.json";
+}
+
 const gateway::config& services_config() {
-    static const gateway::config cfg = [] {
-        if (const char* env = std::getenv("SCRM_TEST_CONFIG")) return read_config_file(env);
-        return read_config_file(source_dir() / ".local" / "config.json");
-    }();
+    static const gateway::config cfg = read_config_file(services_config_path());
     return cfg;
 }
 

@@ -23,6 +23,8 @@ std::filesystem::path source_dir();
 // Settings of the services started by scripts/services: the file named by SCRM_TEST_CONFIG, else
 // <source>/.local/config.json. Throws with a clear message when the file is missing or invalid.
 const gateway::config& services_config();
+// The path of that file.
+std::filesystem::path services_config_path();
 
 // A unique name for keys, tables and databases: prefix + pid + counter.
 std::string unique_name(const std::string& prefix);

@@ -12,11 +12,17 @@
 namespace scrm::storage {
 class redis_client;
 class mysql_pool;
+struct redis_options;
+struct mysql_options;
 }  // namespace scrm::storage
 
 namespace scrm::gateway {
 
 class metrics;
+
+// The storage clients' options from the configuration.
+storage::redis_options redis_options_from(const redis_settings& s);
+storage::mysql_options mysql_options_from(const mysql_settings& s);
 
 class services {
 public:

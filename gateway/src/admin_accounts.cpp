@@ -1,0 +1,163 @@
+// scrm-admin account add|list: provisioning official accounts. Secrets are sealed with the master
+// key (SCRM_MASTER_KEY) before they reach MySQL and are never printed.
+#include <iostream>
+#include <map>
+
+#include "admin_commands.hpp"
+#include "scrm/gateway/account.hpp"
+#include "scrm/gateway/secret_box.hpp"
+#include "scrm/storage/mysql.hpp"
+
+namespace scrm::gateway {
+namespace {
+
+// Parses "--name value" pairs and bare flags; unknown names are errors.
+bool parse_options(const std::vector<std::string>& args, std::size_t first,
+                   const std::vector<std::string>& with_value,
+                   const std::vector<std::string>& flags, std::map<std::string, std::string>& out,
+                   std::string& error) {
+    for (std::size_t i = first; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (std::find(flags.begin(), flags.end(), a) != flags.end()) {
+            out[a] = "1";
+        } else if (std::find(with_value.begin(), with_value.end(), a) != with_value.end()) {
+            if (i + 1 >= args.size()) {
+                error = a + " needs a value";
+                return false;
+            }
+            out[a] = args[++i];
+        } else {
+            error = "unexpected argument " + a;
+            return false;
+        }
+    }
+    return true;
+}
+
+std::string context(const char* field, const std::string& appid) {
+    return std::string("official_accounts.") + field + ":" + appid;
+}
+
+int fail(const std::string& message) {
+    std::cerr << "scrm-admin account: " << message << "\n";
+    return 1;
+}
+
+int account_add(const config& cfg, const std::vector<std::string>& args) {
+    std::map<std::string, std::string> o;
+    std::string error;
+    if (!parse_options(args, 2,
+                       {"--clinic", "--appid", "--original-id", "--token", "--aes-key",
+                        "--aes-key-previous", "--secret"},
+                       {"--safe-mode-only"}, o, error)) {
+        std::cerr << "scrm-admin account add: " << error << "\n";
+        return 2;
+    }
+    account_input in;
+    in.clinic = o["--clinic"];
+    in.appid = o["--appid"];
+    in.original_id = o["--original-id"];
+    in.token = o["--token"];
+    in.aes_key = o["--aes-key"];
+    if (o.count("--aes-key-previous")) in.aes_key_previous = o["--aes-key-previous"];
+    in.secret = o["--secret"];
+    in.safe_mode_only = o.count("--safe-mode-only") > 0;
+    const auto problems = validate_account(in);
+    if (!problems.empty()) {
+        std::cerr << "scrm-admin account add: invalid input:\n";
+        for (const auto& p : problems) std::cerr << "  " << p << "\n";
+        return 2;
+    }
+    auto box = secret_box::from_env();
+    if (!box) {
+        return fail(
+            box.error() == errc::not_found
+                ? "SCRM_MASTER_KEY is not set (64 hex digits; it seals the account's secrets)"
+                : "SCRM_MASTER_KEY must be 64 hex digits");
+    }
+
+    storage::mysql_session db(mysql_options_from(cfg.mysql));
+    if (auto r = db.begin(); !r) return fail("cannot reach MySQL: " + r.error().message());
+    if (auto r = db.execute("INSERT IGNORE INTO clinics (name) VALUES (?)", {in.clinic}); !r) {
+        return fail("cannot store the clinic: " + r.error().message());
+    }
+    auto clinic = db.query("SELECT id FROM clinics WHERE name = ?", {in.clinic});
+    if (!clinic || clinic->rows.empty()) return fail("cannot find the clinic just stored");
+    const std::string clinic_id = *clinic->rows[0][0];
+
+    auto existing = db.query(
+        "SELECT clinic_id, aes_key_sealed, aes_key_previous_sealed FROM official_accounts "
+        "WHERE appid = ? FOR UPDATE",
+        {in.appid});
+    if (!existing) return fail("cannot read accounts: " + existing.error().message());
+    std::optional<std::string> previous = in.aes_key_previous;
+    if (!existing->rows.empty()) {
+        if (*existing->rows[0][0] != clinic_id) {
+            db.rollback();
+            return fail("appid " + in.appid + " belongs to another clinic; it is not moved");
+        }
+        // A new EncodingAESKey keeps the old one as "previous", so messages WeChat encrypted
+        // before the switch still open (key rotation).
+        if (!previous) {
+            auto current = box->open(*existing->rows[0][1], context("aes_key", in.appid));
+            if (current && *current != in.aes_key) {
+                previous = *current;
+            } else if (existing->rows[0][2]) {
+                auto old = box->open(*existing->rows[0][2], context("aes_key_previous", in.appid));
+                if (old) previous = *old;
+            }
+        }
+    }
+    auto token = box->seal(in.token, context("token", in.appid));
+    auto aes = box->seal(in.aes_key, context("aes_key", in.appid));
+    auto secret = box->seal(in.secret, context("secret", in.appid));
+    result<std::string> prev_sealed = std::string();
+    if (previous) prev_sealed = box->seal(*previous, context("aes_key_previous", in.appid));
+    if (!token || !aes || !secret || !prev_sealed) return fail("cannot seal the secrets");
+    const storage::sql_value prev_value =
+        previous ? storage::sql_value(*prev_sealed) : storage::sql_value(std::monostate{});
+    auto stored = db.execute(
+        "INSERT INTO official_accounts (clinic_id, appid, original_id, token_sealed, "
+        "aes_key_sealed, "
+        "aes_key_previous_sealed, secret_sealed, safe_mode_only) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON DUPLICATE KEY UPDATE original_id = VALUES(original_id), "
+        "token_sealed = VALUES(token_sealed), aes_key_sealed = VALUES(aes_key_sealed), "
+        "aes_key_previous_sealed = VALUES(aes_key_previous_sealed), "
+        "secret_sealed = VALUES(secret_sealed), safe_mode_only = VALUES(safe_mode_only)",
+        {clinic_id, in.appid, in.original_id, *token, *aes, prev_value, *secret,
+         std::int64_t{in.safe_mode_only ? 1 : 0}});
+    if (!stored) return fail("cannot store the account: " + stored.error().message());
+    if (auto r = db.commit(); !r) return fail("cannot commit: " + r.error().message());
+    std::cout << (existing->rows.empty() ? "added" : "updated") << " account " << in.appid
+              << " for clinic \"" << in.clinic << "\""
+              << (in.safe_mode_only ? " (safe mode only)" : "") << "\n";
+    return 0;
+}
+
+int account_list(const config& cfg) {
+    storage::mysql_session db(mysql_options_from(cfg.mysql));
+    auto rows = db.query(
+        "SELECT a.appid, a.original_id, c.name, a.safe_mode_only, "
+        "a.aes_key_previous_sealed IS NOT NULL, a.updated_at "
+        "FROM official_accounts a JOIN clinics c ON c.id = a.clinic_id ORDER BY c.name, a.appid");
+    if (!rows) return fail("cannot read accounts: " + rows.error().message());
+    std::cout << "appid\toriginal_id\tclinic\tsafe_mode_only\tprevious_aes_key\tupdated_at\n";
+    for (const auto& r : rows->rows) {
+        std::cout << *r[0] << "\t" << *r[1] << "\t" << *r[2] << "\t"
+                  << (*r[3] == "1" ? "yes" : "no") << "\t" << (*r[4] == "1" ? "yes" : "no") << "\t"
+                  << *r[5] << "\n";
+    }
+    return 0;
+}
+
+}  // namespace
+
+int cmd_account(const config& cfg, const std::vector<std::string>& args) {
+    const std::string sub = args.size() > 1 ? args[1] : "";
+    if (sub == "add") return account_add(cfg, args);
+    if (sub == "list" && args.size() == 2) return account_list(cfg);
+    std::cerr << "scrm-admin account: expected \"add …\" or \"list\"\n";
+    return 2;
+}
+
+}  // namespace scrm::gateway

@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
+#include <ctime>
 #include <iostream>
 #include <thread>
 
@@ -14,7 +15,10 @@
 #include "scrm/gateway/health.hpp"
 #include "scrm/gateway/http.hpp"
 #include "scrm/gateway/metrics.hpp"
+#include "scrm/gateway/secret_box.hpp"
 #include "scrm/gateway/services.hpp"
+#include "scrm/gateway/stored_counter.hpp"
+#include "scrm/gateway/webhook.hpp"
 
 namespace asio = boost::asio;
 using namespace scrm;
@@ -26,11 +30,12 @@ constexpr const char* usage =
     "  Serves the WeChat webhook, the console API and health endpoints.\n"
     "  Settings: JSON file, then SCRM_* environment variables, then flags (see README.md).\n";
 
-asio::awaitable<void> shutdown(gateway::http_server& server, gateway::services& deps,
-                               std::chrono::milliseconds grace,
+asio::awaitable<void> shutdown(gateway::http_server& server, gateway::message_store& store,
+                               gateway::services& deps, std::chrono::milliseconds grace,
                                asio::executor_work_guard<asio::io_context::executor_type>& work) {
     log::info("gateway.stopping", {{"grace_ms", static_cast<std::int64_t>(grace.count())}});
     co_await server.stop(grace);
+    store.stop();
     deps.stop();
     work.reset();
     log::info("gateway.stopped");
@@ -50,6 +55,14 @@ int main(int argc, char** argv) {
     log::parse_level(cfg.log_level, lvl);
     log::set_min_level(lvl);
 
+    auto box = gateway::secret_box::from_env();
+    if (!box) {
+        std::cerr << "scrm-gateway: SCRM_MASTER_KEY "
+                  << (box.error() == errc::not_found ? "is not set" : "must be 64 hex digits")
+                  << " (it opens the accounts' sealed secrets)\n";
+        return 2;
+    }
+
     const unsigned threads =
         cfg.io_threads ? cfg.io_threads : std::max(1u, std::thread::hardware_concurrency());
     asio::io_context io(static_cast<int>(threads));
@@ -60,8 +73,20 @@ int main(int argc, char** argv) {
     auto stats = std::make_shared<gateway::metrics>();
     deps.register_metrics(*stats);
 
+    gateway::account_registry accounts(deps.mysql(), *box);
+    gateway::message_store store(io.get_executor(), deps.mysql());
+    store.start();
+    gateway::stored_counter stored;  // routing (DESIGN.md §5) replaces this stage
+    stats->add_gauge("scrm_messages_stored_total", "Inbound messages stored and handed on.", "",
+                     [&stored] { return static_cast<double>(stored.count()); });
+    stats->add_gauge("scrm_message_store_batches_total", "Group commits of inbound messages.", "",
+                     [&store] { return static_cast<double>(store.stats().batches); });
+    gateway::webhook hook(accounts, store, deps.redis(), deps.mysql(), stored, {},
+                          [] { return static_cast<std::int64_t>(std::time(nullptr)); });
+
     gateway::router routes;
     gateway::add_health_routes(routes, deps.readiness_checks(), cfg.http.ready_timeout, stats);
+    hook.add_routes(routes);
 
     gateway::http_server server(io.get_executor(), cfg.http, std::move(routes), stats);
     std::uint16_t port = 0;
@@ -78,7 +103,8 @@ int main(int argc, char** argv) {
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int) {
         if (ec) return;
-        asio::co_spawn(io, shutdown(server, deps, cfg.http.shutdown_grace, work), asio::detached);
+        asio::co_spawn(io, shutdown(server, store, deps, cfg.http.shutdown_grace, work),
+                       asio::detached);
     });
 
     std::vector<std::thread> pool;

@@ -28,7 +28,7 @@ TEST_CASE("readyz follows Redis and MariaDB, and SIGTERM stops the gateway clean
     const auto port = free_port();
     child_process gw({gateway_bin, "--config", services.config_path().string(), "--listen",
                       "127.0.0.1:" + std::to_string(port)},
-                     services.dir() / "gateway.log");
+                     services.dir() / "gateway.log", {"SCRM_MASTER_KEY=" + std::string(64, 'e')});
 
     auto r = wait_for_status(port, "/readyz", 200);
     REQUIRE(r.status == 200);
@@ -81,7 +81,8 @@ TEST_CASE("a bad configuration is refused at start with every problem named") {
         std::ofstream out(dir / "config.json");
         out << R"({"redis":{"port":0},"mysql":{"pool_size":"many"},"htp":{}})";
     }
-    child_process gw({gateway_bin, "--config", (dir / "config.json").string()}, dir / "out.log");
+    child_process gw({gateway_bin, "--config", (dir / "config.json").string()}, dir / "out.log",
+                     {"SCRM_MASTER_KEY=" + std::string(64, 'e')});
     const auto code = gw.wait(10s);
     REQUIRE(code.has_value());
     CHECK(*code == 2);
@@ -90,5 +91,17 @@ TEST_CASE("a bad configuration is refused at start with every problem named") {
     CHECK(contains(out, "redis.port: must be an integer 1-65535"));
     CHECK(contains(out, "mysql.pool_size: must be an integer 1-256"));
     CHECK(contains(out, "htp: unknown key"));
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("the gateway refuses to start without a master key") {
+    const auto dir = std::filesystem::temp_directory_path() / unique_name("scrm_nokey");
+    std::filesystem::create_directories(dir);
+    child_process gw({gateway_bin, "--listen", "127.0.0.1:" + std::to_string(free_port())},
+                     dir / "out.log");
+    const auto code = gw.wait(10s);
+    REQUIRE(code.has_value());
+    CHECK(*code == 2);
+    CHECK(contains(gw.output(), "SCRM_MASTER_KEY is not set"));
     std::filesystem::remove_all(dir);
 }

@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -37,6 +39,10 @@ struct http_response {
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers;
 };
+
+// The first value of `name` in a query string, percent-decoded ('+' reads as a space); nullopt if
+// absent or malformed (a bad %-escape).
+std::optional<std::string> query_param(std::string_view query, std::string_view name);
 
 // {"error": message} with the given status.
 http_response json_error(unsigned status, std::string_view message);

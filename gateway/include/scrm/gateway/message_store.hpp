@@ -1,0 +1,77 @@
+// Durable storage of inbound messages with group commit: every request hands its row to one commit
+// loop, which writes all waiting rows in one transaction (one multi-row INSERT, one COMMIT) and
+// starts the next batch the moment the previous commit lands. A request resumes only when its row
+// is known committed — by its own batch or an earlier one.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "scrm/common/error.hpp"
+
+namespace scrm::storage {
+class mysql_pool;
+}
+
+namespace scrm::gateway {
+
+// What the fan row learns from a message.
+enum class fan_change { none, subscribe, unsubscribe };
+
+struct inbound_row {
+    std::uint64_t account_id = 0;
+    std::string identity_hash;  // 32 bytes: SHA-256 of account id and the message identity key
+    std::string openid;
+    std::string msg_type;
+    std::optional<std::string> event;
+    std::optional<std::string> event_key;
+    std::optional<std::uint64_t> wx_msg_id;
+    std::int64_t create_time = 0;
+    std::optional<std::string> content;  // text, or a voice message's recognition
+    std::string body_xml;                // the (decrypted) XML as received: bytes
+    fan_change fan = fan_change::none;
+    std::optional<std::string> scene;  // subscribe/SCAN scene, recorded on the fan
+};
+
+struct stored_row {
+    std::uint64_t id = 0;   // inbound_messages.id
+    bool inserted = false;  // true for exactly one request per identity: the one whose row it is
+};
+
+// SHA-256 over "<account_id>|<identity key>" (binary, 32 bytes).
+std::string identity_hash(std::uint64_t account_id, std::string_view identity_key);
+
+// Thread-safe. Construct, start(), and stop() before the pool stops.
+class message_store {
+public:
+    message_store(boost::asio::any_io_executor ex, storage::mysql_pool& mysql,
+                  std::size_t max_batch = 500);
+    ~message_store();
+    message_store(const message_store&) = delete;
+    message_store& operator=(const message_store&) = delete;
+
+    void start();
+    void stop();  // pending requests complete with errc::shutting_down
+
+    // Completes when the row is committed (inserted now or found committed earlier). Errors from
+    // MySQL (unavailable, timeout, overloaded, server_error): nothing is known to be stored.
+    boost::asio::awaitable<result<stored_row>> store(inbound_row row);
+
+    struct stats_t {
+        std::uint64_t batches = 0;
+        std::uint64_t rows = 0;
+        std::size_t pending = 0;
+    };
+    stats_t stats() const;
+
+    struct impl;  // opaque
+
+private:
+    std::shared_ptr<impl> impl_;
+};
+
+}  // namespace scrm::gateway

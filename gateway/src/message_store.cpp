@@ -1,0 +1,255 @@
+// The group-commit loop. Requests queue their rows under a mutex and wait on a one-shot channel;
+// the loop (one coroutine on a strand) takes everything queued, commits it on a MySQL worker, and
+// answers each request. Which request inserted a row is decided by a per-batch token stored with
+// the row: the row's insert_batch equals the token only if this batch created it.
+#include "scrm/gateway/message_store.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <deque>
+#include <map>
+#include <mutex>
+
+#include "scrm/common/log.hpp"
+#include "scrm/storage/mysql.hpp"
+
+namespace scrm::gateway {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using done_channel =
+    asio::experimental::concurrent_channel<void(boost::system::error_code, stored_row)>;
+
+std::string identity_hash(std::uint64_t account_id, std::string_view identity_key) {
+    const std::string input = std::to_string(account_id) + "|" + std::string(identity_key);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    EVP_Digest(input.data(), input.size(), digest, &size, EVP_sha256(), nullptr);
+    return std::string(reinterpret_cast<const char*>(digest), size);
+}
+
+namespace {
+
+struct job {
+    inbound_row row;
+    std::shared_ptr<done_channel> done;
+};
+
+std::uint64_t random_token() {
+    std::uint64_t token = 0;
+    while (token == 0) {
+        if (RAND_bytes(reinterpret_cast<unsigned char*>(&token), sizeof token) != 1) token = 0;
+    }
+    return token & 0x7fffffffffffffffULL;  // fits BIGINT either way
+}
+
+storage::sql_value opt(const std::optional<std::string>& v) {
+    return v ? storage::sql_value(*v) : storage::sql_value(std::monostate{});
+}
+
+// Upserts each distinct fan, in a fixed order so that two instances' batches lock fans alike.
+result<void> upsert_fans(storage::mysql_session& db, const std::vector<job>& batch) {
+    std::map<std::pair<std::uint64_t, std::string>, const inbound_row*> fans;
+    for (const auto& j : batch) {
+        auto& slot = fans[{j.row.account_id, j.row.openid}];
+        // A subscribe or unsubscribe outranks a plain message for the fan row.
+        if (!slot || j.row.fan != fan_change::none) slot = &j.row;
+    }
+    for (const auto& [key, row] : fans) {
+        result<std::uint64_t> r = std::uint64_t{0};
+        switch (row->fan) {
+            case fan_change::subscribe:
+                r = db.execute(
+                    "INSERT INTO fans (account_id, openid, subscribed, subscribe_scene, "
+                    "last_message_at) VALUES (?, ?, 1, ?, CURRENT_TIMESTAMP(3)) "
+                    "ON DUPLICATE KEY UPDATE subscribed = 1, unsubscribed_at = NULL, "
+                    "subscribe_scene = COALESCE(VALUES(subscribe_scene), subscribe_scene), "
+                    "last_message_at = VALUES(last_message_at)",
+                    {key.first, key.second, opt(row->scene)});
+                break;
+            case fan_change::unsubscribe:
+                r = db.execute(
+                    "INSERT INTO fans (account_id, openid, subscribed, unsubscribed_at) "
+                    "VALUES (?, ?, 0, CURRENT_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE "
+                    "subscribed = 0, unsubscribed_at = VALUES(unsubscribed_at)",
+                    {key.first, key.second});
+                break;
+            case fan_change::none:
+                r = db.execute(
+                    "INSERT INTO fans (account_id, openid, subscribe_scene, last_message_at) "
+                    "VALUES (?, ?, ?, CURRENT_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE "
+                    "subscribe_scene = COALESCE(VALUES(subscribe_scene), subscribe_scene), "
+                    "last_message_at = VALUES(last_message_at)",
+                    {key.first, key.second, opt(row->scene)});
+                break;
+        }
+        if (!r) return r.error();
+    }
+    return {};
+}
+
+// One transaction for the whole batch; returns each job's outcome in batch order.
+result<std::vector<stored_row>> commit_batch(storage::mysql_session& db,
+                                             const std::vector<job>& batch) {
+    const std::uint64_t token = random_token();
+    if (auto r = db.begin(); !r) return r.error();
+    if (auto r = upsert_fans(db, batch); !r) return r.error();
+
+    std::string insert =
+        "INSERT INTO inbound_messages (account_id, identity_hash, openid, msg_type, event, "
+        "event_key, wx_msg_id, create_time, content, body_xml, insert_batch) VALUES ";
+    std::vector<storage::sql_value> params;
+    params.reserve(batch.size() * 11);
+    std::string select =
+        "SELECT identity_hash, id, insert_batch FROM inbound_messages WHERE identity_hash IN (";
+    std::vector<storage::sql_value> hashes;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        const inbound_row& r = batch[i].row;
+        insert += i ? ",(?,?,?,?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?,?,?,?)";
+        params.insert(
+            params.end(),
+            {r.account_id, r.identity_hash, r.openid, r.msg_type, opt(r.event), opt(r.event_key),
+             r.wx_msg_id ? storage::sql_value(*r.wx_msg_id) : storage::sql_value(std::monostate{}),
+             r.create_time, opt(r.content), r.body_xml, token});
+        select += i ? ",?" : "?";
+        hashes.emplace_back(r.identity_hash);
+    }
+    insert += " ON DUPLICATE KEY UPDATE id = id";
+    select += ")";
+    if (auto r = db.execute(insert, params); !r) return r.error();
+    auto rows = db.query(select, hashes);
+    if (!rows) return rows.error();
+    if (auto r = db.commit(); !r) return r.error();
+
+    std::map<std::string, std::pair<std::uint64_t, bool>> by_hash;  // hash -> id, created by us
+    for (const auto& row : rows->rows) {
+        by_hash[*row[0]] = {std::stoull(*row[1]), std::stoull(*row[2]) == token};
+    }
+    std::vector<stored_row> out;
+    out.reserve(batch.size());
+    for (const auto& j : batch) {
+        auto it = by_hash.find(j.row.identity_hash);
+        if (it == by_hash.end()) return errc::protocol_error;  // cannot happen after a commit
+        // Only the first request of this batch with a new identity counts as its inserter.
+        out.push_back({it->second.first, it->second.second});
+        it->second.second = false;
+    }
+    return out;
+}
+
+}  // namespace
+
+struct message_store::impl : std::enable_shared_from_this<impl> {
+    impl(asio::any_io_executor e, storage::mysql_pool& m, std::size_t max)
+        : strand(asio::make_strand(e)), wake(strand), mysql(m), max_batch(max) {}
+
+    asio::strand<asio::any_io_executor> strand;
+    asio::steady_timer wake;
+    storage::mysql_pool& mysql;
+    std::size_t max_batch;
+    mutable std::mutex mutex;
+    std::deque<job> pending;
+    bool stopping = false;
+    std::uint64_t batches = 0, rows = 0;
+
+    void notify() {
+        asio::post(strand, [self = shared_from_this()] { self->wake.cancel(); });
+    }
+
+    awaitable<void> run() {
+        for (;;) {
+            std::vector<job> batch;
+            {
+                std::lock_guard lock(mutex);
+                while (!pending.empty() && batch.size() < max_batch) {
+                    batch.push_back(std::move(pending.front()));
+                    pending.pop_front();
+                }
+                if (batch.empty() && stopping) break;
+            }
+            if (batch.empty()) {
+                wake.expires_at(asio::steady_timer::time_point::max());
+                co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
+                continue;
+            }
+            auto fn = [&batch](storage::mysql_session& db) { return commit_batch(db, batch); };
+            auto outcome = co_await mysql.run(fn);
+            if (!outcome) {
+                log::warn("message_store.batch_failed",
+                          {{"rows", static_cast<std::uint64_t>(batch.size())},
+                           {"reason", outcome.error().message()}});
+            }
+            {
+                std::lock_guard lock(mutex);
+                ++batches;
+                if (outcome) rows += batch.size();
+            }
+            for (std::size_t i = 0; i < batch.size(); ++i) {
+                if (outcome) {
+                    batch[i].done->try_send(boost::system::error_code{}, (*outcome)[i]);
+                } else {
+                    batch[i].done->try_send(outcome.error(), stored_row{});
+                }
+            }
+        }
+    }
+};
+
+namespace {
+awaitable<void> run_loop(std::shared_ptr<message_store::impl> self) {
+    co_await self->run();
+}
+}  // namespace
+
+message_store::message_store(asio::any_io_executor ex, storage::mysql_pool& mysql,
+                             std::size_t max_batch)
+    : impl_(std::make_shared<impl>(std::move(ex), mysql, max_batch)) {}
+
+message_store::~message_store() {
+    stop();
+}
+
+void message_store::start() {
+    asio::co_spawn(impl_->strand, run_loop(impl_), asio::detached);
+}
+
+void message_store::stop() {
+    std::deque<job> left;
+    {
+        std::lock_guard lock(impl_->mutex);
+        impl_->stopping = true;
+        left.swap(impl_->pending);
+    }
+    for (auto& j : left) j.done->try_send(make_error_code(errc::shutting_down), stored_row{});
+    impl_->notify();
+}
+
+awaitable<result<stored_row>> message_store::store(inbound_row row) {
+    auto done = std::make_shared<done_channel>(co_await asio::this_coro::executor, 1);
+    {
+        std::lock_guard lock(impl_->mutex);
+        if (impl_->stopping) co_return errc::shutting_down;
+        impl_->pending.push_back(job{std::move(row), done});
+    }
+    impl_->notify();
+    auto [ec, stored] = co_await done->async_receive(asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return ec;
+    co_return stored;
+}
+
+message_store::stats_t message_store::stats() const {
+    std::lock_guard lock(impl_->mutex);
+    return {impl_->batches, impl_->rows, impl_->pending.size()};
+}
+
+}  // namespace scrm::gateway

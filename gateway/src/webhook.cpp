@@ -1,0 +1,253 @@
+// The webhook's request handling, in the order of DESIGN.md §4. Every refusal is logged with its
+// reason and the appid — never with the body, which holds patients' messages.
+#include "scrm/gateway/webhook.hpp"
+
+#include "scrm/common/log.hpp"
+#include "scrm/storage/mysql.hpp"
+#include "scrm/storage/redis.hpp"
+#include "scrm/wechat/envelope.hpp"
+#include "scrm/wechat/error.hpp"
+#include "scrm/wechat/parse.hpp"
+#include "scrm/wechat/signature.hpp"
+
+namespace scrm::gateway {
+
+using boost::asio::awaitable;
+
+namespace {
+
+http_response text(unsigned status, std::string body) {
+    http_response r;
+    r.status = status;
+    r.content_type = "text/plain; charset=utf-8";
+    r.body = std::move(body);
+    return r;
+}
+
+http_response refuse(unsigned status, const std::string& appid, std::string_view reason) {
+    log::info("webhook.refused", {{"appid", appid}, {"status", status}, {"reason", reason}});
+    return json_error(status, reason);
+}
+
+std::string hex(std::string_view bytes) {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (unsigned char c : bytes) {
+        out += digits[c >> 4];
+        out += digits[c & 15];
+    }
+    return out;
+}
+
+// Redis keys carry the clinic as hash tag, so one clinic's keys share a slot (DESIGN.md §6).
+std::string redis_key(const account& a, std::string_view kind, std::string_view rest) {
+    return "scrm:{c" + std::to_string(a.clinic_id) + "}:" + std::string(kind) + ":" + a.appid +
+           ":" + std::string(rest);
+}
+
+bool is_wechat(const boost::system::error_code& ec, wechat::wechat_errc e) {
+    return ec == make_error_code(e);
+}
+
+inbound_row to_row(const account& a, const wechat::inbound_message& m, std::string hash,
+                   std::string body_xml) {
+    inbound_row row;
+    row.account_id = a.id;
+    row.identity_hash = std::move(hash);
+    row.openid = m.from_user_name;
+    row.msg_type = m.msg_type;
+    if (m.is_event()) {
+        row.event = m.event;
+        row.event_key = m.event_key;
+    }
+    row.wx_msg_id = m.msg_id;
+    row.create_time = m.create_time;
+    if (const auto* t = std::get_if<wechat::text_message>(&m.body)) row.content = t->content;
+    if (const auto* v = std::get_if<wechat::voice_message>(&m.body)) {
+        if (!v->recognition.empty()) row.content = v->recognition;
+    }
+    if (m.event == "subscribe") row.fan = fan_change::subscribe;
+    if (m.event == "unsubscribe") row.fan = fan_change::unsubscribe;
+    if (auto scene = wechat::qr_scene(m)) row.scene = std::string(*scene);
+    row.body_xml = std::move(body_xml);
+    return row;
+}
+
+}  // namespace
+
+webhook::webhook(account_registry& accounts, message_store& store, storage::redis_client& redis,
+                 storage::mysql_pool& mysql, stored_message_sink& sink, webhook_settings settings,
+                 clock_fn now)
+    : accounts_(accounts),
+      store_(store),
+      redis_(redis),
+      mysql_(mysql),
+      sink_(sink),
+      settings_(settings),
+      now_(std::move(now)) {}
+
+void webhook::add_routes(router& routes) {
+    routes.prefix("GET", "/wx/", "/wx/{appid}",
+                  [this](http_request r) { return handle(std::move(r)); });
+    routes.prefix("POST", "/wx/", "/wx/{appid}",
+                  [this](http_request r) { return handle(std::move(r)); });
+}
+
+awaitable<http_response> webhook::handle(http_request req) {
+    const std::string appid = req.path.substr(4);
+    if (appid.empty() || appid.size() > 32 || appid.find('/') != std::string::npos) {
+        co_return refuse(404, appid.substr(0, 32), "unknown account");
+    }
+    auto found = co_await accounts_.find(appid);
+    if (!found) {
+        log::warn("webhook.accounts_unavailable",
+                  {{"appid", appid}, {"reason", found.error().message()}});
+        co_return json_error(503, "account settings unavailable");
+    }
+    if (!*found) co_return refuse(404, appid, "unknown account");
+    if (req.method == "GET") co_return co_await verify_url(**found, req);
+    co_return co_await receive(*found, std::move(req));
+}
+
+awaitable<http_response> webhook::verify_url(const account& a, const http_request& req) {
+    const auto signature = query_param(req.query, "signature");
+    const auto timestamp = query_param(req.query, "timestamp");
+    const auto nonce = query_param(req.query, "nonce");
+    const auto echostr = query_param(req.query, "echostr");
+    if (!signature || !timestamp || !nonce || !echostr) {
+        co_return refuse(401, a.appid, "missing signature parameters");
+    }
+    if (!wechat::verify_url_signature(a.token, *timestamp, *nonce, *signature)) {
+        co_return refuse(401, a.appid, "signature mismatch");
+    }
+    co_return text(200, *echostr);  // byte for byte
+}
+
+awaitable<http_response> webhook::receive(std::shared_ptr<const account> a, http_request req) {
+    const auto signature = query_param(req.query, "signature");
+    const auto timestamp = query_param(req.query, "timestamp");
+    const auto nonce = query_param(req.query, "nonce");
+    if (!signature || !timestamp || !nonce)
+        co_return refuse(401, a->appid, "missing signature parameters");
+    if (!wechat::verify_url_signature(a->token, *timestamp, *nonce, *signature)) {
+        co_return refuse(401, a->appid, "signature mismatch");
+    }
+    std::int64_t ts = 0;
+    try {
+        std::size_t used = 0;
+        ts = std::stoll(*timestamp, &used);
+        if (used != timestamp->size()) throw std::invalid_argument("trailing");
+    } catch (const std::exception&) {
+        co_return refuse(401, a->appid, "timestamp is not a number");
+    }
+    const std::int64_t skew = now_() - ts;
+    if (skew > settings_.timestamp_window.count() || -skew > settings_.timestamp_window.count()) {
+        co_return refuse(401, a->appid, "timestamp outside the allowed window");
+    }
+    const bool safe_mode =
+        query_param(req.query, "encrypt_type") == std::optional<std::string>("aes");
+    if (!safe_mode && a->safe_mode_only)
+        co_return refuse(403, a->appid, "this account accepts safe mode only");
+
+    // Decrypt (safe mode) and parse; a correctly signed body that fails here is a dead letter.
+    std::string xml;
+    std::string dead_reason;
+    if (safe_mode) {
+        const auto msg_signature = query_param(req.query, "msg_signature");
+        if (!msg_signature) co_return refuse(401, a->appid, "missing msg_signature");
+        auto opened = wechat::open_envelope(a->token, a->keys, a->appid,
+                                            {*timestamp, *nonce, *msg_signature}, req.body);
+        if (!opened && is_wechat(opened.error(), wechat::wechat_errc::signature_mismatch)) {
+            co_return refuse(401, a->appid, "msg_signature mismatch");
+        }
+        if (opened) {
+            xml = std::move(opened->decrypted.message);
+        } else {
+            dead_reason = "cannot decrypt: " + opened.error().message();
+        }
+    } else {
+        xml = req.body;
+    }
+    std::optional<wechat::inbound_message> message;
+    if (dead_reason.empty()) {
+        auto parsed = wechat::parse_message(xml);
+        if (!parsed) {
+            dead_reason = "cannot parse: " + parsed.error().message();
+        } else if (parsed->to_user_name != a->original_id) {
+            dead_reason = "ToUserName is not this account's original id";
+        } else if (parsed->from_user_name.empty() || parsed->from_user_name.size() > 128 ||
+                   parsed->msg_type.size() > 64 || parsed->event.size() > 64) {
+            dead_reason = "FromUserName, MsgType or Event missing or too long";
+        } else {
+            message = std::move(*parsed);
+        }
+    }
+    if (!message) {
+        auto fn = [&](storage::mysql_session& db) {
+            return db.execute(
+                "INSERT INTO dead_letters (account_id, reason, query_string, body) VALUES (?, ?, "
+                "?, ?)",
+                {a->id, dead_reason.substr(0, 255), req.query, req.body});
+        };
+        auto kept = co_await mysql_.run(fn);
+        if (!kept) {
+            log::warn("webhook.dead_letter_failed",
+                      {{"appid", a->appid}, {"reason", kept.error().message()}});
+            co_return json_error(503, "storage unavailable");
+        }
+        log::warn("webhook.dead_letter", {{"appid", a->appid}, {"reason", dead_reason}});
+        co_return text(200, "success");
+    }
+
+    const auto id = wechat::identity(*message);
+    std::string hash = identity_hash(a->id, id.key());
+    const std::string hash_hex = hex(hash);
+
+    // Plain mode: the signature does not cover the body, so bind each (timestamp, nonce,
+    // signature) triple to the first message seen with it.
+    if (!safe_mode) {
+        const auto triple = redis_key(*a, "sig", *timestamp + ":" + *nonce + ":" + *signature);
+        const auto ttl =
+            std::chrono::duration_cast<std::chrono::milliseconds>(settings_.timestamp_window * 2);
+        auto first = co_await redis_.set_nx_px(triple, hash_hex, ttl);
+        if (first && !*first) {
+            auto bound = co_await redis_.get(triple);
+            if (bound && *bound && **bound != hash_hex) {
+                co_return refuse(401, a->appid, "signature already used for another message");
+            }
+        } else if (!first) {
+            // Redis down: the signature and the timestamp window still hold; do not refuse
+            // WeChat's messages for an outage of the replay cache.
+            log::warn("webhook.replay_check_skipped",
+                      {{"appid", a->appid}, {"reason", first.error().message()}});
+        }
+    }
+
+    const auto seen_key = redis_key(*a, "seen", hash_hex);
+    if (auto seen = co_await redis_.get(seen_key); seen && *seen) {
+        log::debug("webhook.duplicate", {{"appid", a->appid}, {"source", "cache"}});
+        co_return text(200, "success");
+    }
+
+    // g++ 12 destroys temporaries in a co_await expression twice: pass named values only.
+    inbound_row row = to_row(*a, *message, std::move(hash), std::move(xml));
+    auto stored = co_await store_.store(std::move(row));
+    if (!stored) {
+        log::warn("webhook.store_failed",
+                  {{"appid", a->appid}, {"reason", stored.error().message()}});
+        co_return json_error(503, "storage unavailable");
+    }
+    if (stored->inserted) {
+        stored_message handed{stored->id, a, std::move(*message)};
+        co_await sink_.on_stored(std::move(handed));
+    } else {
+        log::debug("webhook.duplicate", {{"appid", a->appid}, {"source", "mysql"}});
+    }
+    // Only now is the identity known committed: cache it for cheap answers to WeChat's retries.
+    std::string one = "1";
+    (void)co_await redis_.set_px(seen_key, std::move(one), settings_.seen_ttl);
+    co_return text(200, "success");
+}
+
+}  // namespace scrm::gateway

@@ -1,0 +1,388 @@
+// The webhook in-process over real HTTP, Redis and MariaDB: every message type lands once and is
+// handed on once — also when WeChat's retries arrive concurrently; bad input gets the right status
+// and stores nothing (or a dead letter when correctly signed).
+#include <catch2/catch.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_future.hpp>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "http_client.hpp"
+#include "scrm/common/thread_role.hpp"
+#include "scrm/gateway/metrics.hpp"
+#include "scrm/gateway/services.hpp"
+#include "scrm/gateway/webhook.hpp"
+#include "scrm/storage/mysql.hpp"
+#include "scrm/wechat/crypto.hpp"
+#include "scrm/wechat/signature.hpp"
+#include "test_env.hpp"
+
+namespace asio = boost::asio;
+using namespace scrm;
+using namespace scrm::gateway;
+using namespace scrm::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string master_hex(64, 'f');
+const std::string aes_text = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+const std::string original_id = "gh_0123456789ab";
+constexpr std::int64_t now_s = 1'800'000'000;
+
+class counting_sink final : public stored_message_sink {
+public:
+    asio::awaitable<void> on_stored(stored_message m) override {
+        std::lock_guard lock(mutex_);
+        ids_.push_back(m.id);
+        types_.push_back(m.message.msg_type + "/" + m.message.event);
+        co_return;
+    }
+    std::vector<std::uint64_t> ids() const {
+        std::lock_guard lock(mutex_);
+        return ids_;
+    }
+    std::vector<std::string> types() const {
+        std::lock_guard lock(mutex_);
+        return types_;
+    }
+
+private:
+    mutable std::mutex mutex_;
+    std::vector<std::uint64_t> ids_;
+    std::vector<std::string> types_;
+};
+
+storage::mysql_options db_options() {
+    return mysql_options_from(services_config().mysql);
+}
+
+std::string to_s(const std::optional<std::string>& v) {
+    return v ? *v : "NULL";
+}
+
+// An account provisioned straight into MySQL with the test's master key.
+struct test_account {
+    test_account(bool safe_only) {
+        appid = "wx" + std::to_string(1000000000000000ULL +
+                                      static_cast<unsigned>(::getpid()) * 1000ULL + counter++);
+        auto box = *secret_box::from_hex(master_hex);
+        storage::mysql_session db(db_options());
+        const std::string clinic = unique_name("webhook clinic");
+        REQUIRE(db.execute("INSERT INTO clinics (name) VALUES (?)", {clinic}).has_value());
+        clinic_id = *db.query("SELECT id FROM clinics WHERE name = ?", {clinic})->rows[0][0];
+        auto seal = [&](const std::string& v, const char* field) {
+            return *box.seal(v, std::string("official_accounts.") + field + ":" + appid);
+        };
+        REQUIRE(
+            db.execute(
+                  "INSERT INTO official_accounts (clinic_id, appid, original_id, token_sealed, "
+                  "aes_key_sealed, secret_sealed, safe_mode_only) VALUES (?,?,?,?,?,?,?)",
+                  {clinic_id, appid, original_id, seal(token, "token"), seal(aes_text, "aes_key"),
+                   seal("0123456789abcdef0123456789abcdef", "secret"),
+                   std::int64_t{safe_only ? 1 : 0}})
+                .has_value());
+        id = *db.query("SELECT id FROM official_accounts WHERE appid = ?", {appid})->rows[0][0];
+    }
+    ~test_account() {
+        storage::mysql_session db(db_options());
+        for (const char* table : {"inbound_messages", "dead_letters", "fans"}) {
+            (void)db.execute(std::string("DELETE FROM ") + table + " WHERE account_id = ?", {id});
+        }
+        (void)db.execute("DELETE FROM official_accounts WHERE id = ?", {id});
+        (void)db.execute("DELETE FROM clinics WHERE id = ?", {clinic_id});
+    }
+    std::string count(const std::string& table) const {
+        storage::mysql_session db(db_options());
+        return *db.query("SELECT COUNT(*) FROM " + table + " WHERE account_id = ?", {id})
+                    ->rows[0][0];
+    }
+    static inline unsigned counter = 0;
+    std::string appid, id, clinic_id;
+    std::string token = "TestToken123";
+};
+
+struct harness {
+    harness() {
+        hook = std::make_unique<webhook>(accounts, store, deps.redis(), deps.mysql(), sink,
+                                         webhook_settings{}, [] { return now_s; });
+        router routes;
+        hook->add_routes(routes);
+        http_settings hs;
+        hs.listen_port = 0;
+        server = std::make_unique<http_server>(io.get_executor(), hs, std::move(routes),
+                                               std::make_shared<metrics>());
+        port = server->start();
+        store.start();
+        for (int i = 0; i < 2; ++i) {
+            threads.emplace_back([this] {
+                mark_io_thread();
+                io.run();
+            });
+        }
+    }
+    ~harness() {
+        asio::co_spawn(io, server->stop(1s), asio::use_future).get();
+        store.stop();
+        deps.stop();
+        work.reset();
+        for (auto& t : threads) t.join();
+    }
+
+    asio::io_context io;
+    asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+    services deps{io.get_executor(), services_config()};
+    account_registry accounts{deps.mysql(), *secret_box::from_hex(master_hex), 0ms};
+    message_store store{io.get_executor(), deps.mysql()};
+    counting_sink sink;
+    std::unique_ptr<webhook> hook;
+    std::unique_ptr<http_server> server;
+    std::uint16_t port = 0;
+    std::vector<std::thread> threads;
+};
+
+std::string signed_query(const std::string& token, std::int64_t ts, const std::string& nonce) {
+    const std::string t = std::to_string(ts);
+    return "signature=" + wechat::url_signature(token, t, nonce) + "&timestamp=" + t +
+           "&nonce=" + nonce + "&openid=o1";
+}
+
+std::string text_xml(const std::string& openid, std::uint64_t msg_id, const std::string& content) {
+    return "<xml><ToUserName><![CDATA[" + original_id + "]]></ToUserName><FromUserName><![CDATA[" +
+           openid + "]]></FromUserName><CreateTime>" + std::to_string(now_s) +
+           "</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[" + content +
+           "]]></Content><MsgId>" + std::to_string(msg_id) + "</MsgId></xml>";
+}
+
+std::string event_xml(const std::string& openid, const std::string& event,
+                      const std::string& extra) {
+    return "<xml><ToUserName><![CDATA[" + original_id + "]]></ToUserName><FromUserName><![CDATA[" +
+           openid + "]]></FromUserName><CreateTime>" + std::to_string(now_s) +
+           "</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[" + event +
+           "]]></Event>" + extra + "</xml>";
+}
+
+// A safe-mode POST: query and encrypted body.
+std::pair<std::string, std::string> safe_post(const test_account& a, const std::string& xml,
+                                              const std::string& nonce) {
+    auto key = *wechat::aes_key::from_encoding_aes_key(aes_text);
+    wechat::random16 random{};
+    random.fill(7);
+    const std::string encrypted = *wechat::encrypt(key, a.appid, xml, random);
+    const std::string ts = std::to_string(now_s);
+    return {signed_query(a.token, now_s, nonce) + "&encrypt_type=aes&msg_signature=" +
+                wechat::msg_signature(a.token, ts, nonce, encrypted),
+            "<xml><ToUserName><![CDATA[" + original_id + "]]></ToUserName><Encrypt><![CDATA[" +
+                encrypted + "]]></Encrypt></xml>"};
+}
+
+http_reply post(const harness& h, const test_account& a, const std::string& query,
+                const std::string& body) {
+    return http_call(h.port, "POST", "/wx/" + a.appid + "?" + query, body);
+}
+
+}  // namespace
+
+TEST_CASE("URL verification echoes echostr only for a correct signature") {
+    harness h;
+    test_account a(false);
+    auto r = http_call(
+        h.port, "GET",
+        "/wx/" + a.appid + "?" + signed_query(a.token, now_s, "n1") + "&echostr=hello%20back");
+    CHECK(r.status == 200);
+    CHECK(r.body == "hello back");
+    r = http_call(h.port, "GET",
+                  "/wx/" + a.appid + "?" + signed_query("wrong", now_s, "n1") + "&echostr=x");
+    CHECK(r.status == 401);
+    CHECK(r.body == R"({"error":"signature mismatch"})");
+    r = http_call(h.port, "GET",
+                  "/wx/wx0000000000000000?" + signed_query(a.token, now_s, "n1") + "&echostr=x");
+    CHECK(r.status == 404);
+    CHECK(r.body == R"({"error":"unknown account"})");
+}
+
+TEST_CASE("every message type is stored once and handed on once, plain and safe mode") {
+    harness h;
+    test_account a(false);
+    const std::vector<std::string> messages{
+        text_xml("oFan1", 6054768590064713728ULL, "牙疼，请问今天能挂号吗？😣"),
+        "<xml><ToUserName><![CDATA[" + original_id +
+            "]]></ToUserName><FromUserName><![CDATA[oFan1]]></FromUserName><CreateTime>" +
+            std::to_string(now_s) +
+            "</CreateTime><MsgType><![CDATA[image]]></MsgType><PicUrl><![CDATA[http://x/p.jpg]]></"
+            "PicUrl><MediaId><![CDATA[m1]]></MediaId><MsgId>2</MsgId></xml>",
+        "<xml><ToUserName><![CDATA[" + original_id +
+            "]]></ToUserName><FromUserName><![CDATA[oFan1]]></FromUserName><CreateTime>" +
+            std::to_string(now_s) +
+            "</CreateTime><MsgType><![CDATA[voice]]></MsgType><MediaId><![CDATA[m2]]></"
+            "MediaId><Format><![CDATA[amr]]></Format><Recognition><![CDATA[你好]]></"
+            "Recognition><MsgId>3</MsgId></xml>",
+        "<xml><ToUserName><![CDATA[" + original_id +
+            "]]></ToUserName><FromUserName><![CDATA[oFan1]]></FromUserName><CreateTime>" +
+            std::to_string(now_s) +
+            "</CreateTime><MsgType><![CDATA[video]]></MsgType><MediaId><![CDATA[m3]]></"
+            "MediaId><ThumbMediaId><![CDATA[t3]]></ThumbMediaId><MsgId>4</MsgId></xml>",
+        "<xml><ToUserName><![CDATA[" + original_id +
+            "]]></ToUserName><FromUserName><![CDATA[oFan1]]></FromUserName><CreateTime>" +
+            std::to_string(now_s) +
+            "</CreateTime><MsgType><![CDATA[location]]></MsgType><Location_X>23.13</"
+            "Location_X><Location_Y>113.26</Location_Y><Scale>20</Scale><Label><![CDATA[广州]]></"
+            "Label><MsgId>5</MsgId></xml>",
+        "<xml><ToUserName><![CDATA[" + original_id +
+            "]]></ToUserName><FromUserName><![CDATA[oFan1]]></FromUserName><CreateTime>" +
+            std::to_string(now_s) +
+            "</CreateTime><MsgType><![CDATA[link]]></MsgType><Title><![CDATA[t]]></"
+            "Title><Description><![CDATA[d]]></Description><Url><![CDATA[http://x]]></"
+            "Url><MsgId>6</MsgId></xml>",
+        event_xml(
+            "oFan2", "subscribe",
+            "<EventKey><![CDATA[qrscene_store_7]]></EventKey><Ticket><![CDATA[tk]]></Ticket>"),
+        event_xml("oFan1", "SCAN",
+                  "<EventKey><![CDATA[store_8]]></EventKey><Ticket><![CDATA[tk]]></Ticket>"),
+        event_xml("oFan1", "CLICK", "<EventKey><![CDATA[menu_1]]></EventKey>"),
+        event_xml("oFan1", "VIEW", "<EventKey><![CDATA[https://clinic.example/a]]></EventKey>"),
+        event_xml("oFan1", "TEMPLATESENDJOBFINISH",
+                  "<MsgID>200163836</MsgID><Status><![CDATA[success]]></Status>"),
+        event_xml("oFan1", "TEMPLATESENDJOBFINISH",
+                  "<MsgID>200163837</MsgID><Status><![CDATA[success]]></Status>"),
+        event_xml("oFan3", "unsubscribe", "<EventKey><![CDATA[]]></EventKey>"),
+    };
+    const bool safe = GENERATE(false, true);
+    CAPTURE(safe);
+    int n = 0;
+    for (const auto& xml : messages) {
+        for (int attempt = 0; attempt < 2; ++attempt) {  // WeChat's retry: same message, new nonce
+            const std::string nonce = "n" + std::to_string(n) + "_" + std::to_string(attempt);
+            auto [query, body] = safe ? safe_post(a, xml, nonce)
+                                      : std::make_pair(signed_query(a.token, now_s, nonce), xml);
+            const auto r = post(h, a, query, body);
+            CAPTURE(xml, attempt);
+            CHECK(r.status == 200);
+            CHECK(r.body == "success");
+        }
+        ++n;
+    }
+    CHECK(a.count("inbound_messages") == std::to_string(messages.size()));
+    const auto handed = h.sink.ids();
+    CHECK(handed.size() == messages.size());
+    CHECK(std::set<std::uint64_t>(handed.begin(), handed.end()).size() == messages.size());
+    CHECK(a.count("dead_letters") == "0");
+
+    storage::mysql_session db(db_options());
+    auto text = db.query(
+        "SELECT content, wx_msg_id FROM inbound_messages WHERE account_id = ? AND msg_type = "
+        "'text'",
+        {a.id});
+    REQUIRE(text.has_value());
+    CHECK(to_s(text->rows.at(0)[0]) == "牙疼，请问今天能挂号吗？😣");
+    CHECK(to_s(text->rows.at(0)[1]) == "6054768590064713728");
+    auto fans = db.query(
+        "SELECT openid, subscribed, COALESCE(subscribe_scene, '') FROM fans WHERE account_id = ? "
+        "ORDER BY openid",
+        {a.id});
+    REQUIRE(fans.has_value());
+    REQUIRE(fans->rows.size() == 3);
+    CHECK(to_s(fans->rows[0][0]) == "oFan1");
+    CHECK(to_s(fans->rows[0][2]) == "store_8");  // SCAN re-binds the scene
+    CHECK(to_s(fans->rows[1][2]) == "store_7");  // subscribe with qrscene_ recorded without prefix
+    CHECK(to_s(fans->rows[2][1]) == "0");        // unsubscribed
+}
+
+TEST_CASE("concurrent retries of one message store one row and hand it on once") {
+    harness h;
+    test_account a(false);
+    for (int round = 0; round < 5; ++round) {
+        const std::string xml =
+            text_xml("oRace", 900 + static_cast<std::uint64_t>(round), "同时重试");
+        std::vector<std::thread> senders;
+        std::vector<int> statuses(6);
+        for (int i = 0; i < 6; ++i) {
+            senders.emplace_back([&, i] {
+                statuses[static_cast<std::size_t>(i)] =
+                    post(h, a,
+                         signed_query(a.token, now_s,
+                                      "r" + std::to_string(round) + "_" + std::to_string(i)),
+                         xml)
+                        .status;
+            });
+        }
+        for (auto& t : senders) t.join();
+        CHECK(statuses == std::vector<int>(6, 200));
+    }
+    CHECK(a.count("inbound_messages") == "5");
+    CHECK(h.sink.ids().size() == 5);
+}
+
+TEST_CASE("bad requests get the right status and store nothing") {
+    harness h;
+    test_account plain(false);
+    test_account safe_only(true);
+    const std::string xml = text_xml("oBad", 1, "hello");
+    const std::string good = signed_query(plain.token, now_s, "b1");
+
+    CHECK(post(h, plain, "timestamp=1&nonce=2", xml).status == 401);  // missing signature
+    CHECK(post(h, plain, signed_query("nottoken", now_s, "b1"), xml).body ==
+          R"({"error":"signature mismatch"})");
+    auto r = post(h, plain, signed_query(plain.token, now_s - 301, "b2"), xml);
+    CHECK(r.status == 401);
+    CHECK(r.body == R"({"error":"timestamp outside the allowed window"})");
+    r = post(h, safe_only, signed_query(safe_only.token, now_s, "b3"), xml);
+    CHECK(r.status == 403);
+    CHECK(r.body == R"({"error":"this account accepts safe mode only"})");
+
+    // A captured signature replayed with another body.
+    CHECK(post(h, plain, good, xml).status == 200);
+    r = post(h, plain, good, text_xml("oBad", 2, "forged"));
+    CHECK(r.status == 401);
+    CHECK(r.body == R"({"error":"signature already used for another message"})");
+
+    // Safe mode: wrong msg_signature is refused.
+    auto [q, body] = safe_post(safe_only, xml, "b4");
+    const auto pos = q.find("msg_signature=") + 14;
+    q[pos] = q[pos] == 'a' ? 'b' : 'a';
+    CHECK(post(h, safe_only, q, body).status == 401);
+
+    CHECK(http_call(h.port, "POST",
+                    "/wx/" + plain.appid + "?" + signed_query(plain.token, now_s, "b5"),
+                    std::string(2 * 1024 * 1024, 'x'))
+              .status == 413);
+
+    CHECK(plain.count("inbound_messages") == "1");
+    CHECK(safe_only.count("inbound_messages") == "0");
+    CHECK(h.sink.ids().size() == 1);
+    CHECK(plain.count("dead_letters") == "0");
+}
+
+TEST_CASE("correctly signed bodies that cannot be decrypted or parsed become dead letters") {
+    harness h;
+    test_account a(false);
+    const std::vector<std::string> bodies{
+        "<xml><ToUserName>",  // malformed XML
+        "<!DOCTYPE xml [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><xml>&e;</xml>",  // DTD
+        "not xml at all \x01\x02\xff",
+        text_xml("oX", 1, "x")
+            .replace(text_xml("oX", 1, "x").find(original_id), original_id.size(),
+                     "gh_ffffffffffff"),
+    };
+    int n = 0;
+    for (const auto& body : bodies) {
+        const auto r = post(h, a, signed_query(a.token, now_s, "d" + std::to_string(n++)), body);
+        CHECK(r.status == 200);
+        CHECK(r.body == "success");
+    }
+    // Safe mode with a correct msg_signature over a ciphertext that does not decrypt.
+    const std::string ts = std::to_string(now_s);
+    const std::string bogus =
+        "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB";
+    const auto r = post(h, a,
+                        signed_query(a.token, now_s, "d9") + "&encrypt_type=aes&msg_signature=" +
+                            wechat::msg_signature(a.token, ts, "d9", bogus),
+                        "<xml><ToUserName><![CDATA[" + original_id +
+                            "]]></ToUserName><Encrypt><![CDATA[" + bogus + "]]></Encrypt></xml>");
+    CHECK(r.status == 200);
+    CHECK(a.count("dead_letters") == std::to_string(bodies.size() + 1));
+    CHECK(a.count("inbound_messages") == "0");
+    CHECK(h.sink.ids().empty());
+}

@@ -1,6 +1,7 @@
 // Beast HTTP/1.1 server: one coroutine per connection on its own strand, deadlines on every read
 // and write, a body limit on every parser, keep-alive, and a graceful stop. The only TU here that
 // includes Beast's HTTP machinery.
+#include <array>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -185,6 +186,22 @@ awaitable<void> write_response(beast::tcp_stream& stream, const http_response& r
     ec = wec;
 }
 
+// Lingering close: after refusing a request whose body is still arriving, stop sending and
+// discard what the client sends for a short while, so that closing the socket with unread data
+// does not reset the connection and destroy the answer before the client has read it.
+awaitable<void> linger(beast::tcp_stream& stream, std::size_t max_bytes) {
+    beast::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream.expires_after(std::chrono::seconds(2));
+    std::array<char, 16384> sink;
+    std::size_t drained = 0;
+    while (drained < max_bytes) {
+        auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), tuple_awaitable);
+        if (rec) break;
+        drained += n;
+    }
+}
+
 awaitable<void> run_session(std::shared_ptr<http_server::impl> self,
                             std::shared_ptr<connection> conn) {
     const http_settings& s = self->settings;
@@ -245,6 +262,7 @@ awaitable<void> run_session(std::shared_ptr<http_server::impl> self,
                                     version, false, false, s.body_timeout, wec);
             self->stats->observe_request("unmatched", 413,
                                          std::chrono::steady_clock::now() - started);
+            if (!wec) co_await linger(conn->stream, s.body_limit * 4);
             break;
         }
         if (ec) {

@@ -49,10 +49,7 @@ http_reply http_call(std::uint16_t port, const std::string& method, const std::s
     std::size_t sent = 0;
     while (sent < req.size()) {
         const ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
-        if (n <= 0) {
-            ::close(fd);
-            return reply;
-        }
+        if (n <= 0) break;  // the server may have answered early (e.g. 413) and stopped reading
         sent += static_cast<std::size_t>(n);
     }
     std::string raw;

@@ -155,7 +155,9 @@ std::variant<config, load_error> parse_config(const std::string& json_text) {
         return err;
     }
     reader r(err.problems);
-    r.check_keys(doc, "", {"http", "redis", "mysql", "io_threads", "log_level", "services"});
+    r.check_keys(doc, "",
+                 {"http", "redis", "mysql", "io_threads", "log_level", "spool_dir", "services"});
+    r.get_string(doc, "spool_dir", "", cfg.spool_dir);
     r.get_int(doc, "io_threads", "", cfg.io_threads, 0, 256);
     r.get_string(doc, "log_level", "", cfg.log_level);
 
@@ -255,6 +257,7 @@ std::optional<load_error> apply_env(config& cfg, const std::map<std::string, std
     count("SCRM_MYSQL_POOL_SIZE", cfg.mysql.pool_size, 1, 256);
     count("SCRM_IO_THREADS", cfg.io_threads, 0, 256);
     text("SCRM_LOG_LEVEL", cfg.log_level, false);
+    text("SCRM_SPOOL_DIR", cfg.spool_dir, false);
     validate(cfg, err.problems);
     if (err.problems.empty()) return std::nullopt;
     return err;

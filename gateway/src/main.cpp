@@ -19,6 +19,7 @@
 #include "scrm/gateway/services.hpp"
 #include "scrm/gateway/stored_counter.hpp"
 #include "scrm/gateway/webhook.hpp"
+#include "scrm/storage/spool.hpp"
 
 namespace asio = boost::asio;
 using namespace scrm;
@@ -30,11 +31,13 @@ constexpr const char* usage =
     "  Serves the WeChat webhook, the console API and health endpoints.\n"
     "  Settings: JSON file, then SCRM_* environment variables, then flags (see README.md).\n";
 
-asio::awaitable<void> shutdown(gateway::http_server& server, gateway::message_store& store,
-                               gateway::services& deps, std::chrono::milliseconds grace,
+asio::awaitable<void> shutdown(gateway::http_server& server, gateway::webhook& hook,
+                               gateway::message_store& store, gateway::services& deps,
+                               std::chrono::milliseconds grace,
                                asio::executor_work_guard<asio::io_context::executor_type>& work) {
     log::info("gateway.stopping", {{"grace_ms", static_cast<std::int64_t>(grace.count())}});
     co_await server.stop(grace);
+    hook.stop_replay();
     store.stop();
     deps.stop();
     work.reset();
@@ -81,12 +84,20 @@ int main(int argc, char** argv) {
                      [&stored] { return static_cast<double>(stored.count()); });
     stats->add_gauge("scrm_message_store_batches_total", "Group commits of inbound messages.", "",
                      [&store] { return static_cast<double>(store.stats().batches); });
-    gateway::webhook hook(accounts, store, deps.redis(), deps.mysql(), stored, {},
+    std::unique_ptr<storage::spool> spool;
+    try {
+        spool = std::make_unique<storage::spool>(cfg.spool_dir);
+    } catch (const std::exception& e) {
+        std::cerr << "scrm-gateway: spool_dir: " << e.what() << "\n";
+        return 1;
+    }
+    gateway::webhook hook(accounts, store, deps.redis(), deps.mysql(), stored, spool.get(), {},
                           [] { return static_cast<std::int64_t>(std::time(nullptr)); });
 
     gateway::router routes;
     gateway::add_health_routes(routes, deps.readiness_checks(), cfg.http.ready_timeout, stats);
     hook.add_routes(routes);
+    asio::co_spawn(io, hook.replay_loop(std::chrono::seconds(1)), asio::detached);
 
     gateway::http_server server(io.get_executor(), cfg.http, std::move(routes), stats);
     std::uint16_t port = 0;
@@ -103,7 +114,7 @@ int main(int argc, char** argv) {
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int) {
         if (ec) return;
-        asio::co_spawn(io, shutdown(server, store, deps, cfg.http.shutdown_grace, work),
+        asio::co_spawn(io, shutdown(server, hook, store, deps, cfg.http.shutdown_grace, work),
                        asio::detached);
     });
 

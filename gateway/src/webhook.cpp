@@ -2,9 +2,15 @@
 // reason and the appid — never with the body, which holds patients' messages.
 #include "scrm/gateway/webhook.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include "scrm/common/log.hpp"
 #include "scrm/storage/mysql.hpp"
 #include "scrm/storage/redis.hpp"
+#include "scrm/storage/spool.hpp"
 #include "scrm/wechat/envelope.hpp"
 #include "scrm/wechat/error.hpp"
 #include "scrm/wechat/parse.hpp"
@@ -77,13 +83,14 @@ inbound_row to_row(const account& a, const wechat::inbound_message& m, std::stri
 }  // namespace
 
 webhook::webhook(account_registry& accounts, message_store& store, storage::redis_client& redis,
-                 storage::mysql_pool& mysql, stored_message_sink& sink, webhook_settings settings,
-                 clock_fn now)
+                 storage::mysql_pool& mysql, stored_message_sink& sink, storage::spool* spool,
+                 webhook_settings settings, clock_fn now)
     : accounts_(accounts),
       store_(store),
       redis_(redis),
       mysql_(mysql),
       sink_(sink),
+      spool_(spool),
       settings_(settings),
       now_(std::move(now)) {}
 
@@ -201,8 +208,8 @@ awaitable<http_response> webhook::receive(std::shared_ptr<const account> a, http
     }
 
     const auto id = wechat::identity(*message);
-    std::string hash = identity_hash(a->id, id.key());
-    const std::string hash_hex = hex(hash);
+    const std::string hash_hex = hex(identity_hash(a->id, id.key()));
+    const std::string spool_copy = spool_ ? xml : std::string();  // kept if the store fails
 
     // Plain mode: the signature does not cover the body, so bind each (timestamp, nonce,
     // signature) triple to the first message seen with it.
@@ -230,24 +237,87 @@ awaitable<http_response> webhook::receive(std::shared_ptr<const account> a, http
         co_return text(200, "success");
     }
 
-    // g++ 12 destroys temporaries in a co_await expression twice: pass named values only.
-    inbound_row row = to_row(*a, *message, std::move(hash), std::move(xml));
-    auto stored = co_await store_.store(std::move(row));
-    if (!stored) {
-        log::warn("webhook.store_failed",
-                  {{"appid", a->appid}, {"reason", stored.error().message()}});
-        co_return json_error(503, "storage unavailable");
+    auto stored = co_await store_and_hand_on(a, std::move(*message), std::move(xml));
+    if (stored) {
+        // Only now is the identity known committed: cache it for cheap answers to retries.
+        std::string one = "1";
+        (void)co_await redis_.set_px(seen_key, std::move(one), settings_.seen_ttl);
+        co_return text(200, "success");
     }
+    log::warn("webhook.store_failed", {{"appid", a->appid}, {"reason", stored.error().message()}});
+    if (spool_) {
+        // MySQL is away: keep the verified message on local disk (fsynced) and acknowledge it;
+        // replay_spool_once moves it into MySQL, in order, when MySQL is back.
+        std::string record = a->appid + "\n" + spool_copy;
+        auto kept = co_await spool_->append(std::move(record));
+        if (kept) {
+            log::info("webhook.spooled", {{"appid", a->appid}});
+            co_return text(200, "success");
+        }
+        log::error("webhook.spool_failed", {{"appid", a->appid}});
+    }
+    co_return json_error(503, "storage unavailable");
+}
+
+awaitable<result<void>> webhook::store_and_hand_on(std::shared_ptr<const account> a,
+                                                   wechat::inbound_message message,
+                                                   std::string body_xml) {
+    const auto id = wechat::identity(message);
+    // g++ 12 destroys temporaries in a co_await expression twice: pass named values only.
+    inbound_row row = to_row(*a, message, identity_hash(a->id, id.key()), std::move(body_xml));
+    auto stored = co_await store_.store(std::move(row));
+    if (!stored) co_return stored.error();
     if (stored->inserted) {
-        stored_message handed{stored->id, a, std::move(*message)};
+        stored_message handed{stored->id, a, std::move(message)};
         co_await sink_.on_stored(std::move(handed));
     } else {
         log::debug("webhook.duplicate", {{"appid", a->appid}, {"source", "mysql"}});
     }
-    // Only now is the identity known committed: cache it for cheap answers to WeChat's retries.
-    std::string one = "1";
-    (void)co_await redis_.set_px(seen_key, std::move(one), settings_.seen_ttl);
-    co_return text(200, "success");
+    co_return result<void>{};
+}
+
+awaitable<result<std::size_t>> webhook::replay_spool_once() {
+    if (!spool_) co_return std::size_t{0};
+    auto segments = co_await spool_->seal();
+    if (!segments) co_return segments.error();
+    std::size_t replayed = 0;
+    for (const auto& segment : *segments) {
+        auto records = co_await spool_->read(segment);
+        if (!records) co_return records.error();
+        for (const auto& record : *records) {
+            const auto nl = record.find('\n');
+            std::string appid = record.substr(0, nl);
+            std::string xml = nl == std::string::npos ? std::string() : record.substr(nl + 1);
+            auto found = co_await accounts_.find(appid);
+            if (!found) co_return found.error();
+            auto parsed = wechat::parse_message(xml);
+            if (!*found || !parsed) {
+                // Verified and parsed before it was spooled: only a deleted account gets here.
+                log::error("spool.record_dropped", {{"appid", appid}});
+                continue;
+            }
+            // A segment is replayed whole; records already stored by an earlier, interrupted
+            // replay are found by their identity and not handed on twice.
+            auto stored = co_await store_and_hand_on(*found, std::move(*parsed), std::move(xml));
+            if (!stored) co_return stored.error();
+            ++replayed;
+        }
+        if (auto removed = co_await spool_->remove(segment); !removed) co_return removed.error();
+        log::info("spool.segment_replayed",
+                  {{"segment", segment.filename().string()},
+                   {"records", static_cast<std::uint64_t>(records->size())}});
+    }
+    co_return replayed;
+}
+
+awaitable<void> webhook::replay_loop(std::chrono::milliseconds interval) {
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+    while (!replay_stopped_) {
+        auto r = co_await replay_spool_once();
+        if (!r) log::debug("spool.replay_deferred", {{"reason", r.error().message()}});
+        timer.expires_after(interval);
+        co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    }
 }
 
 }  // namespace scrm::gateway

@@ -15,6 +15,7 @@
 #include "scrm/gateway/services.hpp"
 #include "scrm/gateway/webhook.hpp"
 #include "scrm/storage/mysql.hpp"
+#include "scrm/storage/spool.hpp"
 #include "scrm/wechat/crypto.hpp"
 #include "scrm/wechat/signature.hpp"
 #include "test_env.hpp"
@@ -55,8 +56,8 @@ private:
     std::vector<std::string> types_;
 };
 
-storage::mysql_options db_options() {
-    return mysql_options_from(services_config().mysql);
+storage::mysql_options db_options(const config& cfg = services_config()) {
+    return mysql_options_from(cfg.mysql);
 }
 
 std::string to_s(const std::optional<std::string>& v) {
@@ -65,11 +66,11 @@ std::string to_s(const std::optional<std::string>& v) {
 
 // An account provisioned straight into MySQL with the test's master key.
 struct test_account {
-    test_account(bool safe_only) {
+    explicit test_account(bool safe_only, const config& cfg = services_config()) : cfg_(cfg) {
         appid = "wx" + std::to_string(1000000000000000ULL +
                                       static_cast<unsigned>(::getpid()) * 1000ULL + counter++);
         auto box = *secret_box::from_hex(master_hex);
-        storage::mysql_session db(db_options());
+        storage::mysql_session db(db_options(cfg_));
         const std::string clinic = unique_name("webhook clinic");
         REQUIRE(db.execute("INSERT INTO clinics (name) VALUES (?)", {clinic}).has_value());
         clinic_id = *db.query("SELECT id FROM clinics WHERE name = ?", {clinic})->rows[0][0];
@@ -87,7 +88,7 @@ struct test_account {
         id = *db.query("SELECT id FROM official_accounts WHERE appid = ?", {appid})->rows[0][0];
     }
     ~test_account() {
-        storage::mysql_session db(db_options());
+        storage::mysql_session db(db_options(cfg_));
         for (const char* table : {"inbound_messages", "dead_letters", "fans"}) {
             (void)db.execute(std::string("DELETE FROM ") + table + " WHERE account_id = ?", {id});
         }
@@ -95,18 +96,20 @@ struct test_account {
         (void)db.execute("DELETE FROM clinics WHERE id = ?", {clinic_id});
     }
     std::string count(const std::string& table) const {
-        storage::mysql_session db(db_options());
+        storage::mysql_session db(db_options(cfg_));
         return *db.query("SELECT COUNT(*) FROM " + table + " WHERE account_id = ?", {id})
                     ->rows[0][0];
     }
     static inline unsigned counter = 0;
+    config cfg_;
     std::string appid, id, clinic_id;
     std::string token = "TestToken123";
 };
 
 struct harness {
-    harness() {
-        hook = std::make_unique<webhook>(accounts, store, deps.redis(), deps.mysql(), sink,
+    explicit harness(const config& cfg = services_config(), storage::spool* spool = nullptr)
+        : deps(io.get_executor(), cfg) {
+        hook = std::make_unique<webhook>(accounts, store, deps.redis(), deps.mysql(), sink, spool,
                                          webhook_settings{}, [] { return now_s; });
         router routes;
         hook->add_routes(routes);
@@ -133,7 +136,7 @@ struct harness {
 
     asio::io_context io;
     asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
-    services deps{io.get_executor(), services_config()};
+    services deps;
     account_registry accounts{deps.mysql(), *secret_box::from_hex(master_hex), 0ms};
     message_store store{io.get_executor(), deps.mysql()};
     counting_sink sink;
@@ -385,4 +388,60 @@ TEST_CASE("correctly signed bodies that cannot be decrypted or parsed become dea
     CHECK(a.count("dead_letters") == std::to_string(bodies.size() + 1));
     CHECK(a.count("inbound_messages") == "0");
     CHECK(h.sink.ids().empty());
+}
+
+TEST_CASE("with MariaDB stopped, verified messages are spooled, acknowledged, and replayed once") {
+    private_services servers;
+    const auto spool_dir = servers.dir() / "spool";
+    storage::spool spool(spool_dir);
+    harness h(servers.config(), &spool);
+    test_account a(false, servers.config());
+    // One message while MySQL is up (it also caches the account, as a running gateway has it).
+    REQUIRE(
+        post(h, a, signed_query(a.token, now_s, "s0"), text_xml("oSpool", 1, "before")).status ==
+        200);
+
+    servers.stop_mysql();
+    std::vector<std::string> sent;
+    for (std::uint64_t i = 2; i <= 6; ++i) {
+        const std::string xml = text_xml("oSpool", i, "停机期间 " + std::to_string(i));
+        for (int attempt = 0; attempt < 2; ++attempt) {  // WeChat retries too: spooled twice
+            const auto r =
+                post(h, a,
+                     signed_query(a.token, now_s,
+                                  "s" + std::to_string(i) + "_" + std::to_string(attempt)),
+                     xml);
+            CHECK(r.status == 200);
+            CHECK(r.body == "success");
+        }
+    }
+    CHECK(h.sink.ids().size() == 1);  // nothing handed on while not in MySQL
+    auto still_down = run_sync(h.io, h.hook->replay_spool_once());
+    CHECK_FALSE(still_down.has_value());  // MySQL is away: the spool is kept
+
+    servers.start();
+    std::size_t replayed = 0;
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto r = run_sync(h.io, h.hook->replay_spool_once());
+        if (r) {
+            replayed = *r;
+            break;
+        }
+        std::this_thread::sleep_for(
+            100ms);  // polling the pool's reconnect, bounded by the deadline
+    }
+    CHECK(replayed == 10);                      // every spooled delivery went through the store...
+    CHECK(a.count("inbound_messages") == "6");  // ...and each message is in MySQL once
+    CHECK(h.sink.ids().size() == 6);            // and was handed on once
+    storage::mysql_session db(db_options(servers.config()));
+    auto rows =
+        db.query("SELECT content FROM inbound_messages WHERE account_id = ? ORDER BY id", {a.id});
+    REQUIRE(rows.has_value());
+    REQUIRE(rows->rows.size() == 6);
+    CHECK(*rows->rows[1][0] == "停机期间 2");  // replayed in arrival order
+    CHECK(*rows->rows[5][0] == "停机期间 6");
+    auto again = run_sync(h.io, h.hook->replay_spool_once());
+    REQUIRE(again.has_value());
+    CHECK(*again == 0);
 }

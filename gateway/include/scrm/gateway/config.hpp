@@ -51,7 +51,8 @@ struct config {
     http_settings http;
     redis_settings redis;
     mysql_settings mysql;
-    unsigned io_threads = 0;  // 0 = number of cores
+    unsigned io_threads = 0;          // 0 = number of cores
+    std::string spool_dir = "spool";  // local durable spool for messages while MySQL is away
     std::string log_level = "info";
 };
 

@@ -5,6 +5,7 @@
 // stage. Bodies that are correctly signed but cannot be decrypted or parsed become dead letters.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
@@ -19,6 +20,7 @@
 namespace scrm::storage {
 class redis_client;
 class mysql_pool;
+class spool;
 }  // namespace scrm::storage
 
 namespace scrm::gateway {
@@ -47,16 +49,28 @@ class webhook {
 public:
     using clock_fn = std::function<std::int64_t()>;  // unix seconds; injected in tests
 
+    // `spool` may be null (no fallback: a MySQL outage answers 503 and WeChat retries).
     webhook(account_registry& accounts, message_store& store, storage::redis_client& redis,
-            storage::mysql_pool& mysql, stored_message_sink& sink, webhook_settings settings,
-            clock_fn now);
+            storage::mysql_pool& mysql, stored_message_sink& sink, storage::spool* spool,
+            webhook_settings settings, clock_fn now);
 
     // Registers GET and POST /wx/ on the router.
     void add_routes(router& routes);
 
     boost::asio::awaitable<http_response> handle(http_request req);
 
+    // Moves spooled messages into MySQL, oldest first, handing on those it inserts; stops at the
+    // first failure (MySQL still away) and goes on from there next time. Returns how many records
+    // were replayed. replay_loop calls it every `interval` until stopped.
+    boost::asio::awaitable<result<std::size_t>> replay_spool_once();
+    boost::asio::awaitable<void> replay_loop(std::chrono::milliseconds interval);
+    void stop_replay() { replay_stopped_ = true; }
+
 private:
+    // Stores a verified, parsed message and hands it on if this call inserted it.
+    boost::asio::awaitable<result<void>> store_and_hand_on(std::shared_ptr<const account> a,
+                                                           wechat::inbound_message message,
+                                                           std::string body_xml);
     boost::asio::awaitable<http_response> verify_url(const account& a, const http_request& req);
     boost::asio::awaitable<http_response> receive(std::shared_ptr<const account> a,
                                                   http_request req);
@@ -66,8 +80,10 @@ private:
     storage::redis_client& redis_;
     storage::mysql_pool& mysql_;
     stored_message_sink& sink_;
+    storage::spool* spool_;
     webhook_settings settings_;
     clock_fn now_;
+    std::atomic<bool> replay_stopped_{false};
 };
 
 }  // namespace scrm::gateway

@@ -11,6 +11,7 @@
 
 #include "child_process.hpp"
 #include "http_client.hpp"
+#include "scrm/fakes/fake_wechat.hpp"
 #include "scrm/gateway/services.hpp"
 #include "scrm/storage/mysql.hpp"
 #include "scrm/wechat/signature.hpp"
@@ -34,12 +35,31 @@ std::string new_appid() {
            std::to_string(2000000000000000ULL + static_cast<unsigned>(::getpid()) * 100ULL + n++);
 }
 
-void provision(const std::filesystem::path& config, const std::string& appid) {
-    child_process p(
-        {admin_bin, "--config", config.string(), "account", "add", "--clinic", unique_name("e2e"),
-         "--appid", appid, "--original-id", original_id, "--token", token, "--aes-key",
-         std::string(43, 'Q'), "--secret", "0123456789abcdef0123456789abcdef"},
-        std::filesystem::temp_directory_path() / (unique_name("provision") + ".out"), {master_env});
+const std::string aes_key(43, 'Q');
+
+void provision(const std::filesystem::path& config, const std::string& appid,
+               bool safe_only = false) {
+    std::vector<std::string> argv{admin_bin,
+                                  "--config",
+                                  config.string(),
+                                  "account",
+                                  "add",
+                                  "--clinic",
+                                  unique_name("e2e"),
+                                  "--appid",
+                                  appid,
+                                  "--original-id",
+                                  original_id,
+                                  "--token",
+                                  token,
+                                  "--aes-key",
+                                  aes_key,
+                                  "--secret",
+                                  "0123456789abcdef0123456789abcdef"};
+    if (safe_only) argv.push_back("--safe-mode-only");
+    child_process p(argv,
+                    std::filesystem::temp_directory_path() / (unique_name("provision") + ".out"),
+                    {master_env});
     REQUIRE(p.wait(60s) == std::optional<int>(0));
 }
 
@@ -193,5 +213,48 @@ TEST_CASE("kill -9 under load loses no acknowledged message") {
     INFO("acknowledged " << acknowledged.size() << ", stored " << stored.size());
     CHECK(lost.empty());
     CHECK(count_rows(services_config(), appid) == std::to_string(stored.size()));  // none twice
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("the fake WeChat delivers every kind of callback to the gateway, plain and safe mode") {
+    const auto dir = std::filesystem::temp_directory_path() / unique_name("scrm_fake_e2e");
+    std::filesystem::create_directories(dir);
+    const auto config = services_config_path();
+    gateway_process gw(config, dir, "f");
+    fakes::fake_wechat fake;
+    REQUIRE(fake.start().has_value());
+
+    for (const auto mode : {fakes::encryption_mode::plain, fakes::encryption_mode::safe}) {
+        const std::string appid = new_appid();
+        provision(config, appid, mode == fakes::encryption_mode::safe);
+        REQUIRE(fake.api()
+                    .add_account({appid,
+                                  "0123456789abcdef0123456789abcdef",
+                                  token,
+                                  aes_key,
+                                  original_id,
+                                  mode,
+                                  "http://127.0.0.1:" + std::to_string(gw.port) + "/wx/" + appid,
+                                  {}})
+                    .has_value());
+        const std::string fan = fakes::make_openid(appid + "fan");
+        const std::vector<fakes::inbound_spec> specs{
+            fakes::inbound::subscribe(fan, "store_3"),
+            fakes::inbound::text(fan, "医生您好，想预约洗牙 🦷"),
+            fakes::inbound::image(fan, "media-1"),
+            fakes::inbound::voice(fan, "media-2", "明天上午"),
+            fakes::inbound::scan(fan, "store_4"),
+            fakes::inbound::unsubscribe(fan),
+        };
+        for (const auto& spec : specs) {
+            const auto d = fake.deliver(appid, spec);
+            CAPTURE(fakes::to_string(mode), d.type);
+            CHECK(d.answered);
+            CHECK(d.attempts.size() == 1);
+            CHECK(d.reply.k == fakes::passive_reply::kind::none);
+            CHECK_FALSE(d.fan_sees_failure());
+        }
+        CHECK(count_rows(services_config(), appid) == std::to_string(specs.size()));
+    }
     std::filesystem::remove_all(dir);
 }

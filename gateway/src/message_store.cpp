@@ -65,6 +65,10 @@ result<void> upsert_fans(storage::mysql_session& db, const std::vector<job>& bat
         // A subscribe or unsubscribe outranks a plain message for the fan row.
         if (!slot || j.row.fan != fan_change::none) slot = &j.row;
     }
+    // Plain messages (the bulk) update their fans with one multi-row statement; follows and
+    // unfollows, which are rare, one by one.
+    std::string plain_sql;
+    std::vector<storage::sql_value> plain_params;
     for (const auto& [key, row] : fans) {
         result<std::uint64_t> r = std::uint64_t{0};
         switch (row->fan) {
@@ -85,14 +89,21 @@ result<void> upsert_fans(storage::mysql_session& db, const std::vector<job>& bat
                     {key.first, key.second});
                 break;
             case fan_change::none:
-                r = db.execute(
-                    "INSERT INTO fans (account_id, openid, subscribe_scene, last_message_at) "
-                    "VALUES (?, ?, ?, CURRENT_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE "
-                    "subscribe_scene = COALESCE(VALUES(subscribe_scene), subscribe_scene), "
-                    "last_message_at = VALUES(last_message_at)",
-                    {key.first, key.second, opt(row->scene)});
+                plain_sql += plain_sql.empty() ? "(?, ?, ?, CURRENT_TIMESTAMP(3))"
+                                               : ",(?, ?, ?, CURRENT_TIMESTAMP(3))";
+                plain_params.insert(plain_params.end(), {key.first, key.second, opt(row->scene)});
                 break;
         }
+        if (!r) return r.error();
+    }
+    if (!plain_sql.empty()) {
+        auto r = db.execute(
+            "INSERT INTO fans (account_id, openid, subscribe_scene, last_message_at) VALUES " +
+                plain_sql +
+                " ON DUPLICATE KEY UPDATE "
+                "subscribe_scene = COALESCE(VALUES(subscribe_scene), subscribe_scene), "
+                "last_message_at = VALUES(last_message_at)",
+            plain_params);
         if (!r) return r.error();
     }
     return {};

@@ -1,0 +1,183 @@
+// The WeChat API client (the I/O shell of wechat/): HTTPS calls to api.weixin.qq.com with
+// certificate and host-name verification, access tokens from POST /cgi-bin/stable_token cached in
+// Redis and refreshed by one instance at a time, and customer-service sends (protocol sheet §5.1,
+// §5.3, §8.11). Every failure is a typed value (api_failure); nothing throws out of it.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/system/error_code.hpp>
+#include <boost/system/result.hpp>
+#include <chrono>
+#include <cstdint>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "scrm/common/error.hpp"
+
+namespace scrm::storage {
+class redis_client;
+}
+
+namespace scrm::wechat {
+
+// ---- the transport (wechat/src/https.cpp) -------------------------------------------------------
+
+struct http_endpoint {
+    // "https://api.weixin.qq.com" in production; "http://…" only in tests. An optional path
+    // prefix is kept ("https://proxy.example/wx" + "/cgi-bin/…").
+    std::string base_url = "https://api.weixin.qq.com";
+    // PEM CA certificates to trust; empty: the system's default trust store. The server's
+    // certificate must chain to them AND match the base URL's host (DNS name or IP address).
+    std::string ca_file;
+    // The whole exchange (resolve, connect, handshake, write, read) must finish within this.
+    std::chrono::milliseconds timeout{10000};
+};
+
+// One HTTP exchange's outcome. `ec` is set when no complete HTTP answer arrived; `written` then
+// says whether any byte of the request had been handed to the connection: false means the server
+// cannot have acted on the request (DNS failure, refused connection, TLS handshake or certificate
+// failure, connect timeout); true means it may have (timeout waiting for the answer, connection
+// closed before the answer).
+struct http_outcome {
+    boost::system::error_code ec;
+    bool written = false;
+    unsigned status = 0;
+    std::string body;
+};
+
+// One request on a fresh connection ("Connection: close"; keep-alive is future work), on the
+// calling coroutine's executor. `target` is appended to the base URL's path prefix. Errors:
+// errc::bad_input for a base URL that is not http(s)://host[:port][/prefix], errc::timeout when
+// the deadline passed, else the underlying error as is (connection refused, SSL errors such as
+// "certificate verify failed", end of stream, …). Never throws except std::bad_alloc.
+boost::asio::awaitable<http_outcome> http_exchange(http_endpoint ep, std::string method,
+                                                   std::string target, std::string body);
+
+// ---- typed API errors ---------------------------------------------------------------------------
+
+enum class api_error {
+    ok = 0,
+    window_closed,            // 45015: no customer-service window (48 h / 1 min) or unfollowed
+    quota_used,               // 45047: the window's message quota is used up
+    not_following,            // 43004: the fan does not follow the account
+    invalid_openid,           // 40003: not an OpenID of this account
+    ip_not_allowlisted,       // 40164: this server's IP is not on the account's API allowlist
+    unauthorized,             // 48001: the account lacks the API permission
+    daily_quota,              // 45009: daily API quota (or the 20 forced token refreshes) used
+    minute_quota,             // 45011: per-minute limit (or forced refreshes < 30 s apart)
+    system_busy,              // -1: WeChat's "system error"; retrying later is allowed
+    token_invalid,            // 40001/40014/42001 even after one refresh and one retry
+    token_refresh_throttled,  // a forced refresh was needed but one happened < 30 s ago
+    bad_credentials,          // appid/secret refused when fetching a token (40013, 40125, …)
+    rejected_content,         // 44004 empty, 45002 too long, 45008/44003 news, 40007 media, 47001
+    transport,                // no HTTP answer: see api_failure::maybe_delivered and `transport`
+    http_status,              // an HTTP status other than 200 (a proxy's 502/503, …)
+    bad_response,             // 200 with a body that is not WeChat's JSON
+    storage,                  // Redis failed where the client could not proceed without it
+    other,                    // any other errcode: see api_failure::errcode / errmsg
+};
+const char* to_string(api_error e) noexcept;
+std::ostream& operator<<(std::ostream& os, api_error e);
+// The typed error for a WeChat errcode (0 → ok; unknown codes → other).
+api_error classify_errcode(int errcode) noexcept;
+
+struct api_failure {
+    api_error kind = api_error::other;
+    int errcode = 0;     // WeChat's errcode when it answered with one, else 0
+    std::string errmsg;  // WeChat's errmsg (never holds the token), or a short reason
+    unsigned http_status = 0;
+    boost::system::error_code transport;  // kind == transport (or storage): the I/O error
+    // The request may have reached WeChat and taken effect (it was written and no answer came, or
+    // the answer could not be understood). A message in this state must NEVER be sent again
+    // automatically: the fan may already have it. False whenever WeChat answered an errcode
+    // or the failure happened before the request was written.
+    bool maybe_delivered = false;
+};
+std::ostream& operator<<(std::ostream& os, const api_failure& f);  // kind, codes; no secrets
+
+// boost::system::result's value() on an error throws this (std::runtime_error with the kind and
+// the codes). Prefer has_value()/error().
+[[noreturn]] void throw_exception_from_error(const api_failure& f,
+                                             const boost::source_location& loc);
+
+template <class T>
+using api_result = boost::system::result<T, api_failure>;
+
+// ---- the client ---------------------------------------------------------------------------------
+
+struct client_options {
+    http_endpoint endpoint;
+    std::string appid;
+    std::string secret;  // AppSecret: sent only in the stable_token body, never logged
+    // Redis keys: <prefix>token:<appid> (the token), <prefix>token-lock:<appid> (one refresher),
+    // <prefix>token-forced:<appid> (a forced refresh happened within force_min_interval).
+    std::string key_prefix = "scrm:wx:";
+    // WeChat allows forced refreshes 30 s apart (20 a day); a refresh is not forced again
+    // within this interval, across every instance sharing the Redis.
+    std::chrono::milliseconds force_min_interval{30000};
+    // How long an instance that did not get the refresh lock waits for the other instance's new
+    // token (polling Redis) before giving up with token_invalid.
+    std::chrono::milliseconds refresh_wait{5000};
+    std::chrono::milliseconds poll_interval{50};
+};
+
+// Counters for tests and metrics.
+struct client_stats {
+    std::uint64_t token_fetches = 0;     // stable_token calls in normal mode
+    std::uint64_t forced_refreshes = 0;  // stable_token calls with force_refresh=true
+    std::uint64_t token_retries = 0;     // calls retried after a token error
+};
+
+// A news article for send_news (WeChat accepts exactly one).
+struct news_article {
+    std::string title, description, url, picurl;
+};
+
+// Thread-safety: the coroutines may run concurrently on one executor (or a strand); the client
+// object must outlive every call. The Redis client is shared and thread-safe. Ownership: the
+// client keeps a shared_ptr to the Redis client.
+//
+// Access tokens: read from Redis; on a miss fetched with stable_token (normal mode, which hands
+// every instance the same token) and stored with a TTL a little under expires_in. When a call
+// fails with 40001/40014/42001 and Redis still holds the token that failed, one instance (a Redis
+// SET NX PX lock) refreshes: first in normal mode; only if that returns the same failing token it
+// forces a refresh — at most once per force_min_interval across instances (else
+// token_refresh_throttled), and WeChat's own 45009/45011 refusals come back as daily_quota /
+// minute_quota. Other instances wait for the new token in Redis. The call is then retried once.
+// If Redis is down, tokens are fetched directly (normal mode) without caching or forcing.
+class client {
+public:
+    client(std::shared_ptr<storage::redis_client> redis, client_options opts);
+    ~client();
+    client(const client&) = delete;
+    client& operator=(const client&) = delete;
+
+    // POST /cgi-bin/message/custom/send. `kf_account` (optional) names the agent.
+    boost::asio::awaitable<api_result<void>> send_text(std::string openid, std::string content,
+                                                       std::string kf_account = {});
+    boost::asio::awaitable<api_result<void>> send_image(std::string openid, std::string media_id,
+                                                        std::string kf_account = {});
+    boost::asio::awaitable<api_result<void>> send_news(std::string openid, news_article article,
+                                                       std::string kf_account = {});
+    // Any POST API taking access_token, with a prepared JSON body (path e.g. "/cgi-bin/…").
+    // Returns the answer's body when errcode is 0 (or absent).
+    boost::asio::awaitable<api_result<std::string>> post_json(std::string path, std::string body);
+
+    // The current access token (cached, fetched when missing). For callers of APIs not wrapped
+    // here; never log it.
+    boost::asio::awaitable<api_result<std::string>> access_token();
+
+    client_stats stats() const;
+    const client_options& options() const { return opts_; }
+
+    struct state;
+
+private:
+    std::shared_ptr<storage::redis_client> redis_;
+    client_options opts_;
+    std::unique_ptr<state> s_;
+};
+
+}  // namespace scrm::wechat

@@ -14,6 +14,7 @@
 #include "scrm/wechat/envelope.hpp"
 #include "scrm/wechat/error.hpp"
 #include "scrm/wechat/parse.hpp"
+#include "scrm/wechat/reply.hpp"
 #include "scrm/wechat/signature.hpp"
 
 namespace scrm::gateway {
@@ -27,6 +28,37 @@ http_response text(unsigned status, std::string body) {
     r.status = status;
     r.content_type = "text/plain; charset=utf-8";
     r.body = std::move(body);
+    return r;
+}
+
+// The answer carrying a passive reply: its XML, sealed into an envelope in safe mode (`slot` is
+// the key that opened the request). If sealing fails the fan gets no reply, but the message is
+// stored: answer `success` rather than an error WeChat would retry.
+http_response reply_response(const account& a, const std::string& fan,
+                             const passive_reply& reply, std::int64_t now,
+                             std::optional<wechat::key_slot> slot, std::string_view nonce) {
+    wechat::inbound_message to;  // the builders answer the message: only the two names matter
+    to.from_user_name = fan;
+    to.to_user_name = a.original_id;
+    std::string xml;
+    switch (reply.type) {
+        case passive_reply::kind::text: xml = wechat::text_reply(to, reply.content, now); break;
+        case passive_reply::kind::image: xml = wechat::image_reply(to, reply.content, now); break;
+        case passive_reply::kind::news: xml = wechat::news_reply(to, reply.article, now); break;
+    }
+    if (slot) {
+        auto sealed = wechat::seal_reply(a.token, a.keys[*slot], a.appid, xml, now, nonce,
+                                         wechat::system_random());
+        if (!sealed) {
+            log::error("webhook.reply_seal_failed", {{"appid", a.appid}});
+            return text(200, "success");
+        }
+        xml = wechat::to_xml(*sealed);
+    }
+    http_response r;
+    r.status = 200;
+    r.content_type = "application/xml; charset=utf-8";
+    r.body = std::move(xml);
     return r;
 }
 
@@ -160,6 +192,7 @@ awaitable<http_response> webhook::receive(std::shared_ptr<const account> a, http
     // Decrypt (safe mode) and parse; a correctly signed body that fails here is a dead letter.
     std::string xml;
     std::string dead_reason;
+    std::optional<wechat::key_slot> reply_key;  // safe mode: the key that opened the request
     if (safe_mode) {
         const auto msg_signature = query_param(req.query, "msg_signature");
         if (!msg_signature) co_return refuse(401, a->appid, "missing msg_signature");
@@ -170,6 +203,7 @@ awaitable<http_response> webhook::receive(std::shared_ptr<const account> a, http
         }
         if (opened) {
             xml = std::move(opened->decrypted.message);
+            reply_key = opened->decrypted.key;
         } else {
             dead_reason = "cannot decrypt: " + opened.error().message();
         }
@@ -237,11 +271,15 @@ awaitable<http_response> webhook::receive(std::shared_ptr<const account> a, http
         co_return text(200, "success");
     }
 
-    auto stored = co_await store_and_hand_on(a, std::move(*message), std::move(xml));
+    const std::string fan = message->from_user_name;
+    auto stored = co_await store_and_hand_on(a, std::move(*message), std::move(xml), true);
     if (stored) {
         // Only now is the identity known committed: cache it for cheap answers to retries.
         std::string one = "1";
         (void)co_await redis_.set_px(seen_key, std::move(one), settings_.seen_ttl);
+        if (*stored) {
+            co_return reply_response(*a, fan, **stored, now_(), reply_key, *nonce);
+        }
         co_return text(200, "success");
     }
     log::warn("webhook.store_failed", {{"appid", a->appid}, {"reason", stored.error().message()}});
@@ -259,21 +297,23 @@ awaitable<http_response> webhook::receive(std::shared_ptr<const account> a, http
     co_return json_error(503, "storage unavailable");
 }
 
-awaitable<result<void>> webhook::store_and_hand_on(std::shared_ptr<const account> a,
-                                                   wechat::inbound_message message,
-                                                   std::string body_xml) {
+awaitable<result<std::optional<passive_reply>>> webhook::store_and_hand_on(
+    std::shared_ptr<const account> a, wechat::inbound_message message, std::string body_xml,
+    bool can_reply) {
     const auto id = wechat::identity(message);
     // g++ 12 destroys temporaries in a co_await expression twice: pass named values only.
     inbound_row row = to_row(*a, message, identity_hash(a->id, id.key()), std::move(body_xml));
     auto stored = co_await store_.store(std::move(row));
     if (!stored) co_return stored.error();
+    std::optional<passive_reply> reply;
     if (stored->inserted) {
-        stored_message handed{stored->id, a, std::move(message)};
-        co_await sink_.on_stored(std::move(handed));
+        stored_message handed{stored->id, a, std::move(message), can_reply};
+        reply = co_await sink_.on_stored(std::move(handed));
+        if (!can_reply) reply.reset();
     } else {
         log::debug("webhook.duplicate", {{"appid", a->appid}, {"source", "mysql"}});
     }
-    co_return result<void>{};
+    co_return reply;
 }
 
 awaitable<result<std::size_t>> webhook::replay_spool_once() {
@@ -298,7 +338,8 @@ awaitable<result<std::size_t>> webhook::replay_spool_once() {
             }
             // A segment is replayed whole; records already stored by an earlier, interrupted
             // replay are found by their identity and not handed on twice.
-            auto stored = co_await store_and_hand_on(*found, std::move(*parsed), std::move(xml));
+            auto stored =
+                co_await store_and_hand_on(*found, std::move(*parsed), std::move(xml), false);
             if (!stored) co_return stored.error();
             ++replayed;
         }

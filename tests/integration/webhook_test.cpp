@@ -17,6 +17,8 @@
 #include "scrm/storage/mysql.hpp"
 #include "scrm/storage/spool.hpp"
 #include "scrm/wechat/crypto.hpp"
+#include "scrm/wechat/envelope.hpp"
+#include "scrm/wechat/reply.hpp"
 #include "scrm/wechat/signature.hpp"
 #include "test_env.hpp"
 
@@ -35,12 +37,15 @@ constexpr std::int64_t now_s = 1'800'000'000;
 
 class counting_sink final : public stored_message_sink {
 public:
-    asio::awaitable<void> on_stored(stored_message m) override {
+    asio::awaitable<std::optional<passive_reply>> on_stored(stored_message m) override {
         std::lock_guard lock(mutex_);
         ids_.push_back(m.id);
         types_.push_back(m.message.msg_type + "/" + m.message.event);
-        co_return;
+        if (m.message.event == "subscribe") co_return welcome;
+        co_return std::nullopt;
     }
+    // What a subscribe is answered with (routing's welcome): none unless a test sets it.
+    std::optional<passive_reply> welcome;
     std::vector<std::uint64_t> ids() const {
         std::lock_guard lock(mutex_);
         return ids_;
@@ -291,6 +296,56 @@ TEST_CASE("every message type is stored once and handed on once, plain and safe 
     CHECK(to_s(fans->rows[0][2]) == "store_8");  // SCAN re-binds the scene
     CHECK(to_s(fans->rows[1][2]) == "store_7");  // subscribe with qrscene_ recorded without prefix
     CHECK(to_s(fans->rows[2][1]) == "0");        // unsubscribed
+}
+
+TEST_CASE("the next stage's passive reply answers the inserting request, sealed in safe mode") {
+    harness h;
+    test_account a(false);
+    passive_reply welcome;
+    welcome.content = "欢迎关注！回复 1 预约 ]]> <b>";
+    h.sink.welcome = welcome;
+    wechat::inbound_message fan;  // what the reply answers: the fan and the account
+    fan.from_user_name = "oFanWelcome";
+    fan.to_user_name = original_id;
+    const std::string expected = wechat::text_reply(fan, welcome.content, now_s);
+
+    // Plain mode: the reply XML itself.
+    const std::string subscribe = event_xml("oFanWelcome", "subscribe", "");
+    auto r = post(h, a, signed_query(a.token, now_s, "w1"), subscribe);
+    CHECK(r.status == 200);
+    CHECK(r.body == expected);
+    // WeChat's retry of the same event is found stored: `success`, the fan is not welcomed twice.
+    r = post(h, a, signed_query(a.token, now_s, "w2"), subscribe);
+    CHECK(r.body == "success");
+
+    // Safe mode: an envelope signed with the account's token that decrypts to the reply.
+    const std::string again = event_xml("oFanWelcome2", "subscribe", "");
+    auto [query, body] = safe_post(a, again, "w3");
+    r = post(h, a, query, body);
+    REQUIRE(r.status == 200);
+    auto field = [&r](const std::string& name) {
+        const auto open = r.body.find("<" + name + ">");
+        const auto close = r.body.find("</" + name + ">");
+        REQUIRE(open != std::string::npos);
+        REQUIRE(close != std::string::npos);
+        std::string v = r.body.substr(open + name.size() + 2, close - open - name.size() - 2);
+        if (v.rfind("<![CDATA[", 0) == 0) v = v.substr(9, v.size() - 12);
+        return v;
+    };
+    const std::string ts = field("TimeStamp"), nonce = field("Nonce"), sig = field("MsgSignature");
+    CHECK(ts == std::to_string(now_s));
+    wechat::key_ring keys{*wechat::aes_key::from_encoding_aes_key(aes_text), std::nullopt};
+    auto opened = wechat::open_envelope(a.token, keys, a.appid, {ts, nonce, sig}, r.body);
+    REQUIRE(opened.has_value());
+    wechat::inbound_message fan2 = fan;
+    fan2.from_user_name = "oFanWelcome2";
+    CHECK(opened->decrypted.message == wechat::text_reply(fan2, welcome.content, now_s));
+    CHECK(r.body.find("欢迎") == std::string::npos);  // not in clear
+
+    // Other messages still get `success`.
+    r = post(h, a, signed_query(a.token, now_s, "w4"), text_xml("oFanWelcome", 91, "hi"));
+    CHECK(r.body == "success");
+    CHECK(h.sink.ids().size() == 3);
 }
 
 TEST_CASE("concurrent retries of one message store one row and hand it on once") {

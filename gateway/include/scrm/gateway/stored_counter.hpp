@@ -11,7 +11,7 @@ namespace scrm::gateway {
 
 class stored_counter final : public stored_message_sink {
 public:
-    boost::asio::awaitable<void> on_stored(stored_message m) override;
+    boost::asio::awaitable<std::optional<passive_reply>> on_stored(stored_message m) override;
     std::uint64_t count() const { return count_.load(); }
 
 private:

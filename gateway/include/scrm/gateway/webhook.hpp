@@ -11,11 +11,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "scrm/gateway/accounts.hpp"
 #include "scrm/gateway/http.hpp"
 #include "scrm/gateway/message_store.hpp"
 #include "scrm/wechat/message.hpp"
+#include "scrm/wechat/reply.hpp"
 
 namespace scrm::storage {
 class redis_client;
@@ -30,14 +32,29 @@ struct stored_message {
     std::uint64_t id = 0;  // inbound_messages.id
     std::shared_ptr<const gateway::account> account;
     wechat::inbound_message message;
+    // True while WeChat's request is waiting for the answer, so a passive reply reaches the fan;
+    // false when the message is replayed from the spool (it was answered `success` long ago:
+    // anything for the fan must go through the outbox).
+    bool can_reply = true;
+};
+
+// An immediate answer to the fan inside the webhook's HTTP response (DESIGN.md §4 step 6): a
+// welcome or auto-reply text, an image, or one news article. It spends no customer-service quota
+// and is encrypted in safe mode.
+struct passive_reply {
+    enum class kind { text, image, news };
+    kind type = kind::text;
+    std::string content;  // text: the text; image: the media_id
+    wechat::news_article article;  // news
 };
 
 // The stage after storage (routing, DESIGN.md §5). on_stored is called exactly once per stored
-// message, by the request that inserted it, before that request is answered.
+// message, by the request that inserted it, before that request is answered; what it returns is
+// that answer (nothing: `success`). Ignored when m.can_reply is false.
 class stored_message_sink {
 public:
     virtual ~stored_message_sink() = default;
-    virtual boost::asio::awaitable<void> on_stored(stored_message m) = 0;
+    virtual boost::asio::awaitable<std::optional<passive_reply>> on_stored(stored_message m) = 0;
 };
 
 struct webhook_settings {
@@ -67,10 +84,11 @@ public:
     void stop_replay() { replay_stopped_ = true; }
 
 private:
-    // Stores a verified, parsed message and hands it on if this call inserted it.
-    boost::asio::awaitable<result<void>> store_and_hand_on(std::shared_ptr<const account> a,
-                                                           wechat::inbound_message message,
-                                                           std::string body_xml);
+    // Stores a verified, parsed message and hands it on if this call inserted it; returns the
+    // sink's passive reply (only for the inserting call, and only when `can_reply`).
+    boost::asio::awaitable<result<std::optional<passive_reply>>> store_and_hand_on(
+        std::shared_ptr<const account> a, wechat::inbound_message message, std::string body_xml,
+        bool can_reply);
     boost::asio::awaitable<http_response> verify_url(const account& a, const http_request& req);
     boost::asio::awaitable<http_response> receive(std::shared_ptr<const account> a,
                                                   http_request req);

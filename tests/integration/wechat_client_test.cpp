@@ -162,7 +162,7 @@ TEST_CASE("wechat client: a text send reaches the fan over TLS; the token is cac
     art.title = "Clinic hours";
     art.description = "Open 9-17";
     art.url = "https://example.com/h";
-    art.picurl = "https://example.com/p.jpg";
+    art.pic_url = "https://example.com/p.jpg";
     REQUIRE(run_sync(fx.io, c->send_news(openid, art, "kf1@clinic")).has_value());
     sent = fx.fake.api().sent(fx.appid, openid);
     REQUIRE(sent.size() == 5);

@@ -136,30 +136,6 @@ void put(json_writer& w, const char* key, const std::string& value) {
     w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
 }
 
-// {"touser":…,"msgtype":type,type:{…fill…}[,"customservice":{"kf_account":…}]}
-template <class Fill>
-std::string custom_body(const std::string& openid, const char* type, const std::string& kf,
-                        Fill fill) {
-    rapidjson::StringBuffer buf;
-    json_writer w(buf);
-    w.StartObject();
-    put(w, "touser", openid);
-    w.Key("msgtype");
-    w.String(type);
-    w.Key(type);
-    w.StartObject();
-    fill(w);
-    w.EndObject();
-    if (!kf.empty()) {
-        w.Key("customservice");
-        w.StartObject();
-        put(w, "kf_account", kf);
-        w.EndObject();
-    }
-    w.EndObject();
-    return std::string(buf.GetString(), buf.GetSize());
-}
-
 // WeChat's JSON answer: errcode (0 when absent), errmsg, and the token fields.
 struct answer {
     int errcode = 0;
@@ -472,43 +448,33 @@ asio::awaitable<api_result<std::string>> client::post_json(std::string path, std
     }
 }
 
-asio::awaitable<api_result<void>> client::send_text(std::string openid, std::string content,
-                                                    std::string kf_account) {
-    std::string body = custom_body(openid, "text", kf_account,
-                                   [&content](json_writer& w) { put(w, "content", content); });
-    std::string path = "/cgi-bin/message/custom/send";
-    auto r = co_await post_json(std::move(path), std::move(body));
+namespace {
+
+asio::awaitable<api_result<void>> custom_send(client& c, std::string body) {
+    std::string path(custom_send_path);
+    auto r = co_await c.post_json(std::move(path), std::move(body));
     if (!r) co_return r.error();
     co_return api_result<void>{};
+}
+
+}  // namespace
+
+asio::awaitable<api_result<void>> client::send_text(std::string openid, std::string content,
+                                                    std::string kf_account) {
+    std::string body = custom_text_body(openid, content, kf_account);
+    co_return co_await custom_send(*this, std::move(body));
 }
 
 asio::awaitable<api_result<void>> client::send_image(std::string openid, std::string media_id,
                                                      std::string kf_account) {
-    std::string body = custom_body(openid, "image", kf_account,
-                                   [&media_id](json_writer& w) { put(w, "media_id", media_id); });
-    std::string path = "/cgi-bin/message/custom/send";
-    auto r = co_await post_json(std::move(path), std::move(body));
-    if (!r) co_return r.error();
-    co_return api_result<void>{};
+    std::string body = custom_image_body(openid, media_id, kf_account);
+    co_return co_await custom_send(*this, std::move(body));
 }
 
 asio::awaitable<api_result<void>> client::send_news(std::string openid, news_article article,
                                                     std::string kf_account) {
-    std::string body = custom_body(openid, "news", kf_account, [&article](json_writer& w) {
-        w.Key("articles");
-        w.StartArray();
-        w.StartObject();
-        put(w, "title", article.title);
-        put(w, "description", article.description);
-        put(w, "url", article.url);
-        put(w, "picurl", article.picurl);
-        w.EndObject();
-        w.EndArray();
-    });
-    std::string path = "/cgi-bin/message/custom/send";
-    auto r = co_await post_json(std::move(path), std::move(body));
-    if (!r) co_return r.error();
-    co_return api_result<void>{};
+    std::string body = custom_news_body(openid, article, kf_account);
+    co_return co_await custom_send(*this, std::move(body));
 }
 
 }  // namespace scrm::wechat

@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "scrm/common/error.hpp"
+#include "scrm/wechat/outbound.hpp"
 
 namespace scrm::storage {
 class redis_client;
@@ -130,11 +131,6 @@ struct client_stats {
     std::uint64_t token_retries = 0;     // calls retried after a token error
 };
 
-// A news article for send_news (WeChat accepts exactly one).
-struct news_article {
-    std::string title, description, url, picurl;
-};
-
 // Thread-safety: the coroutines may run concurrently on one executor (or a strand); the client
 // object must outlive every call. The Redis client is shared and thread-safe. Ownership: the
 // client keeps a shared_ptr to the Redis client.
@@ -154,7 +150,8 @@ public:
     client(const client&) = delete;
     client& operator=(const client&) = delete;
 
-    // POST /cgi-bin/message/custom/send. `kf_account` (optional) names the agent.
+    // POST /cgi-bin/message/custom/send with the bodies of outbound.hpp. `kf_account` (optional)
+    // names the agent. send_news takes exactly one article (WeChat refuses more).
     boost::asio::awaitable<api_result<void>> send_text(std::string openid, std::string content,
                                                        std::string kf_account = {});
     boost::asio::awaitable<api_result<void>> send_image(std::string openid, std::string media_id,

@@ -267,3 +267,57 @@ TEST_CASE("outbound: permanent string-scene QR body", "[wechat_outbound]") {
         CHECK(r.error() == scrm::errc::bad_input);
     }
 }
+
+TEST_CASE("outbound: image sniffing by magic bytes", "[wechat_outbound]") {
+    CHECK(sniff_image(std::string("\xFF\xD8\xFF\xE0", 4)) == image_format::jpeg);
+    CHECK(sniff_image(std::string("\x89PNG\r\n\x1A\n", 8)) == image_format::png);
+    CHECK(sniff_image(std::string("\x89PNG\r\n\x1A", 7)) == image_format::unknown);
+    CHECK(sniff_image(std::string("\xFF\xD8", 2)) == image_format::unknown);
+    CHECK(sniff_image("GIF89a") == image_format::unknown);
+    CHECK(sniff_image("") == image_format::unknown);
+    CHECK(std::string(mime_type(image_format::jpeg)) == "image/jpeg");
+    CHECK(std::string(mime_type(image_format::png)) == "image/png");
+}
+
+TEST_CASE("outbound: upload filenames are safe and carry the format's extension",
+          "[wechat_outbound]") {
+    struct row {
+        const char* name;
+        std::string requested;
+        image_format format;
+        std::string expected;
+    };
+    auto x = GENERATE(values<row>({
+        {"kept", "photo.jpg", image_format::jpeg, "photo.jpg"},
+        {"jpeg kept", "Photo.JPEG", image_format::jpeg, "Photo.JPEG"},
+        {"png kept", "a-b_c.1.PNG", image_format::png, "a-b_c.1.PNG"},
+        {"wrong extension", "photo.jpg", image_format::png, "photo.jpg.png"},
+        {"no extension", "scan", image_format::jpeg, "scan.jpg"},
+        {"empty", "", image_format::png, "image.png"},
+        {"directory removed", "/tmp/../x/y.png", image_format::png, "y.png"},
+        {"Windows directory removed", "C:\\Users\\a\\y.png", image_format::png, "y.png"},
+        {"header-breaking bytes", "a\"b\r\nc;d.jpg", image_format::jpeg, "a_b__c_d.jpg"},
+        {"non-ASCII", "图.png", image_format::png, "___.png"},
+        {"too long, extension kept", std::string(100, 'a') + ".jpeg", image_format::jpeg,
+         std::string(59, 'a') + ".jpeg"},
+        {"too long, extension added", std::string(100, 'a'), image_format::png,
+         std::string(60, 'a') + ".png"},
+    }));
+    CAPTURE(x.name);
+    CHECK(upload_filename(x.requested, x.format) == x.expected);
+}
+
+TEST_CASE("outbound: a multipart body with one file part", "[wechat_outbound]") {
+    const std::string bytes("\xFF\xD8\xFF\0\r\n--", 8);
+    CHECK(multipart_file_body("B0", "media", "a.jpg", "image/jpeg", bytes) ==
+          "--B0\r\nContent-Disposition: form-data; name=\"media\"; filename=\"a.jpg\"\r\n"
+          "Content-Type: image/jpeg\r\n\r\n" +
+              bytes + "\r\n--B0--\r\n");
+    CHECK(boundary_fits("scrm-123-4", bytes));
+    CHECK_FALSE(boundary_fits("", bytes));
+    CHECK_FALSE(boundary_fits(std::string(71, 'a'), ""));
+    CHECK_FALSE(boundary_fits("a b", ""));
+    CHECK_FALSE(boundary_fits("a\"b", ""));
+    CHECK_FALSE(boundary_fits("xyz", "..xyz.."));
+    CHECK(media_upload_path == "/cgi-bin/media/upload");
+}

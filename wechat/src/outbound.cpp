@@ -180,4 +180,89 @@ scrm::result<std::string> permanent_qr_body(std::string_view scene_str) {
     return take(buf);
 }
 
+image_format sniff_image(std::string_view bytes) noexcept {
+    constexpr std::string_view jpeg("\xFF\xD8\xFF", 3);
+    constexpr std::string_view png("\x89PNG\r\n\x1A\n", 8);
+    if (bytes.substr(0, jpeg.size()) == jpeg) return image_format::jpeg;
+    if (bytes.substr(0, png.size()) == png) return image_format::png;
+    return image_format::unknown;
+}
+
+const char* mime_type(image_format f) noexcept {
+    switch (f) {
+        case image_format::jpeg: return "image/jpeg";
+        case image_format::png: return "image/png";
+        case image_format::unknown: break;
+    }
+    return "application/octet-stream";
+}
+
+namespace {
+
+bool ends_with_nocase(std::string_view s, std::string_view suffix) {
+    if (s.size() < suffix.size()) return false;
+    s.remove_prefix(s.size() - suffix.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const char c = s[i] >= 'A' && s[i] <= 'Z' ? static_cast<char>(s[i] - 'A' + 'a') : s[i];
+        if (c != suffix[i]) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+std::string upload_filename(std::string_view requested, image_format f) {
+    constexpr std::size_t max_bytes = 64;
+    if (const auto slash = requested.find_last_of("/\\"); slash != std::string_view::npos) {
+        requested.remove_prefix(slash + 1);
+    }
+    std::string name;
+    for (const char c : requested) {
+        const bool safe = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                          (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+        name.push_back(safe ? c : '_');
+    }
+    const std::string_view ext = f == image_format::png ? ".png" : ".jpg";
+    const bool has_ext = f == image_format::png
+                             ? ends_with_nocase(name, ".png")
+                             : ends_with_nocase(name, ".jpg") || ends_with_nocase(name, ".jpeg");
+    if (name.empty()) name = "image";
+    if (!has_ext) {
+        if (name.size() > max_bytes - ext.size()) name.resize(max_bytes - ext.size());
+        name += ext;
+    } else if (name.size() > max_bytes) {
+        const auto dot = name.rfind('.');
+        const std::string tail = name.substr(dot);
+        name.resize(max_bytes - tail.size());
+        name += tail;
+    }
+    return name;
+}
+
+std::string multipart_file_body(std::string_view boundary, std::string_view field,
+                                std::string_view filename, std::string_view content_type,
+                                std::string_view bytes) {
+    std::string out;
+    out.reserve(bytes.size() + 2 * boundary.size() + field.size() + filename.size() +
+                content_type.size() + 128);
+    out.append("--").append(boundary).append("\r\n");
+    out.append("Content-Disposition: form-data; name=\"").append(field);
+    out.append("\"; filename=\"").append(filename).append("\"\r\n");
+    out.append("Content-Type: ").append(content_type).append("\r\n\r\n");
+    out.append(bytes);
+    out.append("\r\n--").append(boundary).append("--\r\n");
+    return out;
+}
+
+bool boundary_fits(std::string_view boundary, std::string_view bytes) noexcept {
+    if (boundary.empty() || boundary.size() > 70) return false;
+    for (const char c : boundary) {
+        const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                        (c >= '0' && c <= '9') ||
+                        std::string_view("'()+_,-./:=?").find(c) != std::string_view::npos;
+        if (!ok) return false;
+    }
+    return bytes.find(boundary) == std::string_view::npos;
+}
+
 }  // namespace scrm::wechat

@@ -1,6 +1,7 @@
 // Request bodies of the outbound WeChat APIs (protocol sheet §5.3 customer-service messages and
-// typing, §5.4 template messages, §6 QR codes) and their paths: pure functions, no I/O, no clock,
-// thread-safe. The API client (client.hpp) sends them; a durable outbox can store them as they are.
+// typing, §5.2 media upload, §5.4 template messages, §6 QR codes) and their paths: pure
+// functions, no I/O, no clock, thread-safe. The API client (client.hpp) sends them; a durable
+// outbox can store them as they are.
 //
 // Every body is compact JSON in UTF-8. Non-ASCII text (Chinese, emoji) is written as raw UTF-8,
 // never as \uXXXX escapes (WeChat's docs ask for UTF-8 JSON, and PHP SDKs must pass
@@ -123,5 +124,35 @@ bool valid_qr_scene_str(std::string_view scene_str) noexcept;
 // {"action_name":"QR_LIMIT_STR_SCENE","action_info":{"scene":{"scene_str":…}}} (no expiry:
 // permanent). errc::bad_input when !valid_qr_scene_str(scene_str).
 scrm::result<std::string> permanent_qr_body(std::string_view scene_str);
+
+// ---- image upload: POST media_upload_path?type=image as multipart/form-data (§5.2) -------------
+
+// WeChat's texts disagree (2 MB / 10 MB); 2 MB is safe under both.
+inline constexpr std::size_t image_upload_max_bytes = 2 * 1024 * 1024;
+
+enum class image_format { unknown, jpeg, png };
+// By magic bytes: FF D8 FF (JPEG), 89 50 4E 47 0D 0A 1A 0A (PNG).
+image_format sniff_image(std::string_view bytes) noexcept;
+// "image/jpeg", "image/png"; "application/octet-stream" for unknown.
+const char* mime_type(image_format f) noexcept;
+
+// The filename sent for an image (WeChat looks at its extension): `requested` without any
+// directory part, bytes outside [A-Za-z0-9._-] replaced by '_', at most 64 bytes, ending in the
+// format's extension (".jpg" or ".png"; ".jpeg" is kept for JPEG) — appended when missing or
+// wrong. An empty name becomes "image.jpg" / "image.png".
+std::string upload_filename(std::string_view requested, image_format f);
+
+// One file part named `field` ("media" for WeChat):
+//   --B CRLF Content-Disposition: form-data; name="field"; filename="…" CRLF
+//   Content-Type: content_type CRLF CRLF bytes CRLF --B-- CRLF
+// `field`, `filename` and `content_type` must be header-safe (upload_filename's names are);
+// the boundary must not occur in `bytes` (see boundary_fits). The matching request Content-Type
+// is "multipart/form-data; boundary=B".
+std::string multipart_file_body(std::string_view boundary, std::string_view field,
+                                std::string_view filename, std::string_view content_type,
+                                std::string_view bytes);
+// Whether `boundary` is 1–70 characters of RFC 2046's safe set ([A-Za-z0-9'()+_,-./:=?]) and does
+// not occur in `bytes`.
+bool boundary_fits(std::string_view boundary, std::string_view bytes) noexcept;
 
 }  // namespace scrm::wechat

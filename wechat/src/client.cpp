@@ -20,6 +20,7 @@
 
 #include "scrm/common/log.hpp"
 #include "scrm/storage/redis.hpp"
+#include "scrm/wechat/api_answer.hpp"
 
 namespace scrm::wechat {
 
@@ -106,6 +107,7 @@ void throw_exception_from_error(const api_failure& f, const boost::source_locati
 namespace {
 
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+constexpr const char* json_content_type = "application/json; charset=utf-8";
 
 bool is_token_error(int errcode) {
     return errcode == 40001 || errcode == 40014 || errcode == 42001;
@@ -136,8 +138,10 @@ void put(json_writer& w, const char* key, const std::string& value) {
     w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
 }
 
-// WeChat's JSON answer: errcode (0 when absent), errmsg, and the token fields.
+// WeChat's JSON answer: errcode (0 when absent), errmsg, and the token fields. `file`: the answer
+// was not JSON but a file (allowed for downloads only); nothing else is set then.
 struct answer {
+    bool file = false;
     int errcode = 0;
     std::string errmsg;
     std::string access_token;
@@ -172,7 +176,8 @@ api_failure failure(api_error kind, std::string msg) {
 }
 
 // The outcome of one exchange as an answer or a typed failure (errcode not yet looked at).
-api_result<answer> interpret(http_outcome& out) {
+// `binary_ok`: a 200 whose Content-Type is not JSON is a file, not a bad response.
+api_result<answer> interpret(const http_outcome& out, bool binary_ok = false) {
     if (out.ec) {
         api_failure f = failure(api_error::transport, {});
         f.transport = out.ec;
@@ -187,6 +192,10 @@ api_result<answer> interpret(http_outcome& out) {
         return f;
     }
     answer a;
+    if (binary_ok && !is_json_content_type(out.content_type)) {
+        a.file = true;
+        return a;
+    }
     if (!parse_answer(out.body, a)) {
         api_failure f = failure(api_error::bad_response, "answer is not WeChat JSON");
         f.maybe_delivered = true;
@@ -261,11 +270,12 @@ asio::awaitable<api_result<token_value>> fetch_stable(const client_options& o, b
     w.Key("force_refresh");
     w.Bool(force);
     w.EndObject();
-    std::string body(buf.GetString(), buf.GetSize());
-    std::string method = "POST";
-    std::string target = "/cgi-bin/stable_token";
-    http_outcome out =
-        co_await http_exchange(o.endpoint, std::move(method), std::move(target), std::move(body));
+    http_request req;
+    req.method = "POST";
+    req.target = "/cgi-bin/stable_token";
+    req.content_type = json_content_type;
+    req.body.assign(buf.GetString(), buf.GetSize());
+    http_outcome out = co_await http_exchange(o.endpoint, std::move(req));
     auto a = interpret(out);
     if (!a) {
         log::warn("wechat_token_fetch_failed",
@@ -415,25 +425,27 @@ asio::awaitable<api_result<std::string>> refreshed_token(storage::redis_client& 
 
 }  // namespace
 
-asio::awaitable<api_result<std::string>> client::post_json(std::string path, std::string body) {
+asio::awaitable<api_result<http_outcome>> client::call(http_request req, bool binary_ok) {
+    const auto q = req.target.find('?');
+    // Logged by path only: queries hold OpenIDs and the token.
+    const std::string api = req.target.substr(0, q);
+    const std::string base_target = req.target + (q == std::string::npos ? "?" : "&");
     auto tok = co_await access_token();
     if (!tok) co_return tok.error();
     std::string token = std::move(*tok);
     for (int attempt = 0;; ++attempt) {
-        std::string target = path + "?access_token=" + pct_encode(token);
-        std::string method = "POST";
-        std::string payload = body;
-        http_outcome out = co_await http_exchange(opts_.endpoint, std::move(method),
-                                                  std::move(target), std::move(payload));
-        auto a = interpret(out);
+        http_request r = req;  // the body is kept for the retry
+        r.target = base_target + "access_token=" + pct_encode(token);
+        http_outcome out = co_await http_exchange(opts_.endpoint, std::move(r));
+        auto a = interpret(out, binary_ok);
         if (!a) {
             log::warn("wechat_call_failed", {{"appid", opts_.appid},
-                                             {"api", path},
+                                             {"api", api},
                                              {"kind", to_string(a.error().kind)},
                                              {"maybe_delivered", a.error().maybe_delivered}});
             co_return a.error();
         }
-        if (a->errcode == 0) co_return std::move(out.body);
+        if (a->errcode == 0) co_return std::move(out);
         if (is_token_error(a->errcode) && attempt == 0) {
             log::info("wechat_token_refused", {{"appid", opts_.appid}, {"errcode", a->errcode}});
             auto fresh = co_await refreshed_token(*redis_, opts_, *s_, token);
@@ -443,15 +455,34 @@ asio::awaitable<api_result<std::string>> client::post_json(std::string path, std
             continue;
         }
         log::info("wechat_call_refused",
-                  {{"appid", opts_.appid}, {"api", path}, {"errcode", a->errcode}});
+                  {{"appid", opts_.appid}, {"api", api}, {"errcode", a->errcode}});
         co_return errcode_failure(*a);
     }
 }
 
+asio::awaitable<api_result<std::string>> client::post_json(std::string path, std::string body) {
+    http_request req;
+    req.method = "POST";
+    req.target = std::move(path);
+    req.content_type = json_content_type;
+    req.body = std::move(body);
+    auto r = co_await call(std::move(req), false);
+    if (!r) co_return r.error();
+    co_return std::move(r->body);
+}
+
+asio::awaitable<api_result<std::string>> client::get_json(std::string path_and_query) {
+    http_request req;
+    req.method = "GET";
+    req.target = std::move(path_and_query);
+    auto r = co_await call(std::move(req), false);
+    if (!r) co_return r.error();
+    co_return std::move(r->body);
+}
+
 namespace {
 
-asio::awaitable<api_result<void>> custom_send(client& c, std::string body) {
-    std::string path(custom_send_path);
+asio::awaitable<api_result<void>> post_void(client& c, std::string path, std::string body) {
     auto r = co_await c.post_json(std::move(path), std::move(body));
     if (!r) co_return r.error();
     co_return api_result<void>{};
@@ -462,19 +493,22 @@ asio::awaitable<api_result<void>> custom_send(client& c, std::string body) {
 asio::awaitable<api_result<void>> client::send_text(std::string openid, std::string content,
                                                     std::string kf_account) {
     std::string body = custom_text_body(openid, content, kf_account);
-    co_return co_await custom_send(*this, std::move(body));
+    std::string path(custom_send_path);
+    co_return co_await post_void(*this, std::move(path), std::move(body));
 }
 
 asio::awaitable<api_result<void>> client::send_image(std::string openid, std::string media_id,
                                                      std::string kf_account) {
     std::string body = custom_image_body(openid, media_id, kf_account);
-    co_return co_await custom_send(*this, std::move(body));
+    std::string path(custom_send_path);
+    co_return co_await post_void(*this, std::move(path), std::move(body));
 }
 
 asio::awaitable<api_result<void>> client::send_news(std::string openid, news_article article,
                                                     std::string kf_account) {
     std::string body = custom_news_body(openid, article, kf_account);
-    co_return co_await custom_send(*this, std::move(body));
+    std::string path(custom_send_path);
+    co_return co_await post_void(*this, std::move(path), std::move(body));
 }
 
 }  // namespace scrm::wechat

@@ -36,6 +36,17 @@ struct http_endpoint {
     std::chrono::milliseconds timeout{10000};
 };
 
+// One HTTP request. GET and HEAD carry no body; any other method sends `body` with
+// Content-Length and, if `content_type` is not empty, that Content-Type.
+struct http_request {
+    std::string method = "GET";
+    std::string target;  // path and query, appended to the base URL's path prefix
+    std::string content_type;
+    std::string body;
+    // The largest answer body accepted (a larger one fails with the parser's body_limit error).
+    std::uint64_t response_limit = 4 * 1024 * 1024;
+};
+
 // One HTTP exchange's outcome. `ec` is set when no complete HTTP answer arrived; `written` then
 // says whether any byte of the request had been handed to the connection: false means the server
 // cannot have acted on the request (DNS failure, refused connection, TLS handshake or certificate
@@ -45,16 +56,17 @@ struct http_outcome {
     boost::system::error_code ec;
     bool written = false;
     unsigned status = 0;
-    std::string body;
+    std::string content_type;         // the answer's Content-Type header, as sent
+    std::string content_disposition;  // the answer's Content-Disposition header, as sent
+    std::string body;                 // bytes as received (binary-safe)
 };
 
 // One request on a fresh connection ("Connection: close"; keep-alive is future work), on the
-// calling coroutine's executor. `target` is appended to the base URL's path prefix. Errors:
-// errc::bad_input for a base URL that is not http(s)://host[:port][/prefix], errc::timeout when
-// the deadline passed, else the underlying error as is (connection refused, SSL errors such as
-// "certificate verify failed", end of stream, …). Never throws except std::bad_alloc.
-boost::asio::awaitable<http_outcome> http_exchange(http_endpoint ep, std::string method,
-                                                   std::string target, std::string body);
+// calling coroutine's executor. Errors: errc::bad_input for a base URL that is not
+// http(s)://host[:port][/prefix] or an unknown method, errc::timeout when the deadline passed, else
+// the underlying error as is (connection refused, SSL errors such as "certificate verify failed",
+// end of stream, body limit exceeded, …). Never throws except std::bad_alloc.
+boost::asio::awaitable<http_outcome> http_exchange(http_endpoint ep, http_request req);
 
 // ---- typed API errors ---------------------------------------------------------------------------
 
@@ -161,6 +173,9 @@ public:
     // Any POST API taking access_token, with a prepared JSON body (path e.g. "/cgi-bin/…").
     // Returns the answer's body when errcode is 0 (or absent).
     boost::asio::awaitable<api_result<std::string>> post_json(std::string path, std::string body);
+    // Any GET API taking access_token: `path_and_query` e.g. "/cgi-bin/user/info?openid=…"
+    // (already percent-encoded; the token is appended). Returns the body as post_json does.
+    boost::asio::awaitable<api_result<std::string>> get_json(std::string path_and_query);
 
     // The current access token (cached, fetched when missing). For callers of APIs not wrapped
     // here; never log it.
@@ -172,6 +187,11 @@ public:
     struct state;
 
 private:
+    // One API call with the access token appended to req.target, retried once with a refreshed
+    // token on 40001/40014/42001 (see above). Succeeds with a 200 answer whose JSON errcode is 0
+    // or absent — or, when `binary_ok`, whose Content-Type is not JSON (a file).
+    boost::asio::awaitable<api_result<http_outcome>> call(http_request req, bool binary_ok);
+
     std::shared_ptr<storage::redis_client> redis_;
     client_options opts_;
     std::unique_ptr<state> s_;

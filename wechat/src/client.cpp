@@ -48,6 +48,7 @@ const char* to_string(api_error e) noexcept {
         case api_error::http_status: return "http_status";
         case api_error::bad_response: return "bad_response";
         case api_error::storage: return "storage";
+        case api_error::invalid_request: return "invalid_request";
         case api_error::other: return "other";
     }
     return "unknown";
@@ -82,6 +83,8 @@ api_error classify_errcode(int errcode) noexcept {
         case 44003:
         case 40007:
         case 40008:
+        case 40005:  // upload: not an accepted file type
+        case 40009:  // upload: image too large
         case 47001: return api_error::rejected_content;
         default: return api_error::other;
     }
@@ -228,6 +231,7 @@ struct client::state {
     std::atomic<std::uint64_t> forced_refreshes{0};
     std::atomic<std::uint64_t> token_retries{0};
     std::atomic<std::uint64_t> lock_seq{0};
+    std::atomic<std::uint64_t> upload_seq{0};
     std::string instance_id;
     std::string token_key, lock_key, forced_key;
 };
@@ -488,6 +492,14 @@ asio::awaitable<api_result<void>> post_void(client& c, std::string path, std::st
     co_return api_result<void>{};
 }
 
+// A 200 answer with errcode 0 that we could not read (a missing field, a wrong type): WeChat may
+// have acted on the request.
+api_failure unreadable(const char* what) {
+    api_failure f = failure(api_error::bad_response, what);
+    f.maybe_delivered = true;
+    return f;
+}
+
 }  // namespace
 
 asio::awaitable<api_result<void>> client::send_text(std::string openid, std::string content,
@@ -509,6 +521,97 @@ asio::awaitable<api_result<void>> client::send_news(std::string openid, news_art
     std::string body = custom_news_body(openid, article, kf_account);
     std::string path(custom_send_path);
     co_return co_await post_void(*this, std::move(path), std::move(body));
+}
+
+asio::awaitable<api_result<void>> client::typing(std::string openid, bool on) {
+    std::string body = typing_body(openid, on);
+    std::string path(custom_typing_path);
+    co_return co_await post_void(*this, std::move(path), std::move(body));
+}
+
+asio::awaitable<api_result<std::string>> client::upload_image(std::string bytes,
+                                                              std::string filename) {
+    if (bytes.size() > image_upload_max_bytes) {
+        co_return failure(api_error::invalid_request, "image over 2 MB");
+    }
+    const image_format format = sniff_image(bytes);
+    if (format == image_format::unknown) {
+        co_return failure(api_error::invalid_request, "image is neither JPEG nor PNG");
+    }
+    std::string boundary;
+    for (std::uint64_t n = ++s_->upload_seq;; n = ++s_->upload_seq) {
+        boundary = "scrm-" + s_->instance_id + "-" + std::to_string(n);
+        if (boundary_fits(boundary, bytes)) break;
+    }
+    http_request req;
+    req.method = "POST";
+    req.target = std::string(media_upload_path) + "?type=image";
+    req.content_type = "multipart/form-data; boundary=" + boundary;
+    req.body = multipart_file_body(boundary, "media", upload_filename(filename, format),
+                                   mime_type(format), bytes);
+    bytes = std::string();  // the body holds a copy; do not keep two across the call
+    auto r = co_await call(std::move(req), false);
+    if (!r) co_return r.error();
+    auto id = parse_media_upload_answer(r->body);
+    if (!id) co_return unreadable("media/upload answer has no media_id");
+    co_return std::move(*id);
+}
+
+asio::awaitable<api_result<media_file>> client::download_media(std::string media_id) {
+    http_request req;
+    req.method = "GET";
+    req.target = std::string(media_get_path) + "?media_id=" + pct_encode(media_id);
+    req.response_limit = opts_.media_download_limit;
+    auto r = co_await call(std::move(req), true);
+    if (!r) co_return r.error();
+    media_file f;
+    f.content_type = std::move(r->content_type);
+    if (is_json_content_type(f.content_type)) {
+        // errcode 0 as JSON: a video, served by URL.
+        f.video_url = parse_video_url(r->body);
+        if (f.video_url.empty()) co_return unreadable("media/get answered JSON without a file");
+        co_return f;
+    }
+    f.filename = content_disposition_filename(r->content_disposition);
+    f.bytes = std::move(r->body);
+    co_return f;
+}
+
+asio::awaitable<api_result<std::uint64_t>> client::send_template(template_message m) {
+    std::string body = template_send_body(m);
+    std::string path(template_send_path);
+    auto r = co_await post_json(std::move(path), std::move(body));
+    if (!r) co_return r.error();
+    auto msgid = parse_template_send_answer(*r);
+    if (!msgid) co_return unreadable("template/send answer has no msgid");
+    co_return *msgid;
+}
+
+asio::awaitable<api_result<qr_ticket>> client::create_permanent_qr(std::string scene_str) {
+    auto body = permanent_qr_body(scene_str);
+    if (!body) {
+        co_return failure(api_error::invalid_request,
+                          "QR scene_str must be 1-64 bytes of text without control characters");
+    }
+    std::string path(qrcode_create_path);
+    auto r = co_await post_json(std::move(path), std::move(*body));
+    if (!r) co_return r.error();
+    auto q = parse_qr_answer(*r);
+    if (!q) co_return unreadable("qrcode/create answer has no ticket or url");
+    co_return std::move(*q);
+}
+
+asio::awaitable<api_result<fan_info>> client::user_info(std::string openid) {
+    std::string target =
+        std::string(user_info_path) + "?openid=" + pct_encode(openid) + "&lang=zh_CN";
+    auto r = co_await get_json(std::move(target));
+    if (!r) co_return r.error();
+    auto info = parse_user_info(*r);
+    if (!info) {
+        api_failure f = failure(api_error::bad_response, "user/info answer is not readable");
+        co_return f;
+    }
+    co_return std::move(*info);
 }
 
 }  // namespace scrm::wechat

@@ -603,6 +603,11 @@ TEST_CASE("qrcode/create and user/info", "[fake_wechat]") {
     CHECK(fixture::member(u.body, "subscribe") == "1");
     CHECK(fixture::member(u.body, "openid") == fan);
     CHECK(u.body.find("nickname") == std::string::npos);  // gone since 2021-12-27 (§7)
+    CHECK(u.body.find(R"("tagid_list":[])") != std::string::npos);
+    fk::fan tagged = *fx.fake.api().find_fan(appid, fan);
+    tagged.tagid_list = {2, 107};
+    fx.fake.api().set_fan(tagged);
+    CHECK(fx.get(info + fan).body.find(R"("tagid_list":[2,107])") != std::string::npos);
     fk::fan gone;
     gone.appid = appid;
     gone.openid = fan;

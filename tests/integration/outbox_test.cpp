@@ -19,6 +19,7 @@
 #include "scrm/storage/mysql.hpp"
 #include "scrm/storage/redis.hpp"
 #include "scrm/wechat/client.hpp"
+#include "scrm/wechat/outbound.hpp"
 #include "scrm/wechat/outbox.hpp"
 #include "test_env.hpp"
 
@@ -49,10 +50,9 @@ scrm::storage::mysql_options mysql_opts() {
     return o;
 }
 
-// A customer-service text body (the outbox takes bodies as built; no quotes in these texts).
+// A customer-service text body, as the console and the auto-replies build them.
 std::string text_body(const std::string& openid, const std::string& content) {
-    return R"({"touser":")" + openid + R"(","msgtype":"text","text":{"content":")" + content +
-           R"("}})";
+    return wx::custom_text_body(openid, content);
 }
 
 // Every lookup hands out the one client.

@@ -2,9 +2,12 @@
 // sends reach the fan, tokens are cached and shared, token errors recover with one refresh (one
 // forced refresh across racing instances), every errcode becomes its typed error, failures after
 // the request was written are maybe_delivered and failures before it are not, and TLS refuses a
-// certificate from an untrusted CA.
+// certificate from an untrusted CA. The wrappers (typing, image upload, media download, template
+// send, permanent QR, user info) are checked against what the fake recorded, with their errors,
+// local refusals that send nothing, and token retries on GET and multipart calls.
 #include <catch2/catch.hpp>
 
+#include <rapidjson/document.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <filesystem>
@@ -162,7 +165,7 @@ TEST_CASE("wechat client: a text send reaches the fan over TLS; the token is cac
     art.title = "Clinic hours";
     art.description = "Open 9-17";
     art.url = "https://example.com/h";
-    art.picurl = "https://example.com/p.jpg";
+    art.pic_url = "https://example.com/p.jpg";
     REQUIRE(run_sync(fx.io, c->send_news(openid, art, "kf1@clinic")).has_value());
     sent = fx.fake.api().sent(fx.appid, openid);
     REQUIRE(sent.size() == 5);
@@ -490,6 +493,356 @@ TEST_CASE("wechat client: with Redis down, tokens are fetched directly and sends
     down->stop();
 }
 
+namespace {
+
+std::string jpeg_bytes(std::size_t size) {
+    std::string b("\xFF\xD8\xFF\xE0", 4);
+    // Binary content: NULs, CR LF and a would-be multipart delimiter must survive the upload.
+    b += std::string("\0\r\n--x\r\n\x80\xFF", 10);
+    while (b.size() < size) b.push_back(static_cast<char>(b.size() * 31 % 251));
+    b.resize(size);
+    return b;
+}
+
+const std::string png_bytes = std::string("\x89PNG\r\n\x1A\n\0\0\0\rIHDR\0", 17);
+
+std::string json_member(const std::string& body, const char* name) {
+    rapidjson::Document d;
+    d.Parse(body.data(), body.size());
+    if (d.HasParseError() || !d.IsObject() || !d.HasMember(name) || !d[name].IsString()) return {};
+    return d[name].GetString();
+}
+
+}  // namespace
+
+TEST_CASE("wechat client: typing on and off", "[wechat_client]") {
+    fixture fx;
+    auto c = fx.make_client();
+    const auto openid = fx.fan("typing");  // wrote just now
+
+    REQUIRE(run_sync(fx.io, c->typing(openid, true)).has_value());
+    CHECK(fx.fake.api().typing(fx.appid, openid));
+    auto calls = fx.fake.api().calls("custom_typing");
+    REQUIRE(calls.size() == 1);
+    CHECK(calls[0].method == "POST");
+    CHECK(calls[0].body == wx::typing_body(openid, true));
+    CHECK(calls[0].content_type == "application/json; charset=utf-8");
+
+    REQUIRE(run_sync(fx.io, c->typing(openid, false)).has_value());
+    CHECK_FALSE(fx.fake.api().typing(fx.appid, openid));
+    calls = fx.fake.api().calls("custom_typing");
+    REQUIRE(calls.size() == 2);
+    CHECK(json_member(calls[1].body, "command") == "CancelTyping");
+
+    // No interaction in the last 30 s: WeChat refuses.
+    fx.clock->advance(31s);
+    auto r = run_sync(fx.io, c->typing(openid, true));
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().kind == api_error::window_closed);
+    CHECK(r.error().errcode == 45015);
+    CHECK_FALSE(fx.fake.api().typing(fx.appid, openid));
+}
+
+TEST_CASE("wechat client: image upload", "[wechat_client]") {
+    fixture fx;
+    auto c = fx.make_client();
+
+    SECTION("a JPEG up to 2 MB is uploaded as multipart and usable in a send") {
+        const std::string bytes = jpeg_bytes(wx::image_upload_max_bytes);
+        auto r = run_sync(fx.io, c->upload_image(bytes, "photo.jpg"));
+        REQUIRE(r.has_value());
+        const auto media = fx.fake.api().find_media(*r);
+        REQUIRE(media);
+        CHECK(media->appid == fx.appid);
+        CHECK(media->type == "image");
+        CHECK(media->content_type == "image/jpeg");
+        CHECK(media->bytes == bytes);  // byte for byte, NULs and CR LF included
+        const auto calls = fx.fake.api().calls("media_upload");
+        REQUIRE(calls.size() == 1);
+        CHECK(calls[0].method == "POST");
+        CHECK_THAT(calls[0].target, Catch::StartsWith("/cgi-bin/media/upload?type=image&"));
+        CHECK_THAT(calls[0].content_type, Catch::StartsWith("multipart/form-data; boundary="));
+        CHECK_THAT(calls[0].body, Catch::Contains(R"(name="media"; filename="photo.jpg")"
+                                                  "\r\n"
+                                                  "Content-Type: image/jpeg\r\n\r\n"));
+        const auto openid = fx.fan("upload");
+        REQUIRE(run_sync(fx.io, c->send_image(openid, *r)).has_value());
+        const auto sent = fx.fake.api().sent(fx.appid, openid);
+        REQUIRE(sent.size() == 1);
+        CHECK(sent[0].body == wx::custom_image_body(openid, *r));
+    }
+    SECTION("a PNG gets a safe filename with its extension") {
+        auto r = run_sync(fx.io, c->upload_image(png_bytes, "../病历 \"scan\".txt"));
+        REQUIRE(r.has_value());
+        const auto media = fx.fake.api().find_media(*r);
+        REQUIRE(media);
+        CHECK(media->content_type == "image/png");
+        CHECK(media->bytes == png_bytes);
+        const auto calls = fx.fake.api().calls("media_upload");
+        REQUIRE(calls.size() == 1);
+        CHECK_THAT(calls[0].body, Catch::Contains(R"(filename="________scan_.txt.png")"
+                                                  "\r\nContent-Type: image/png\r\n"));
+    }
+    SECTION("over 2 MB: refused locally, nothing sent") {
+        const auto before = fx.fake.api().calls().size();
+        auto r = run_sync(fx.io, c->upload_image(jpeg_bytes(3 * 1024 * 1024), "big.jpg"));
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().kind == api_error::invalid_request);
+        CHECK(r.error().errcode == 0);
+        CHECK_FALSE(r.error().maybe_delivered);
+        auto one_more =
+            run_sync(fx.io, c->upload_image(jpeg_bytes(wx::image_upload_max_bytes + 1), "big.jpg"));
+        REQUIRE_FALSE(one_more.has_value());
+        CHECK(one_more.error().kind == api_error::invalid_request);
+        CHECK(fx.fake.api().calls().size() == before);  // not even a token fetch
+    }
+    SECTION("not JPEG or PNG by its magic bytes: refused locally") {
+        for (const std::string& bytes : {std::string("GIF89a\x01\x00"), std::string(),
+                                         std::string("\xFF\xD8", 2), std::string("<svg/>")}) {
+            CAPTURE(bytes.size());
+            auto r = run_sync(fx.io, c->upload_image(bytes, "photo.jpg"));
+            REQUIRE_FALSE(r.has_value());
+            CHECK(r.error().kind == api_error::invalid_request);
+        }
+        CHECK(fx.fake.api().calls().empty());
+    }
+    SECTION("an expired token is refreshed and the upload retried once") {
+        REQUIRE(run_sync(fx.io, c->access_token()).has_value());
+        fx.fake.api().expire_tokens(fx.appid);
+        auto r = run_sync(fx.io, c->upload_image(png_bytes, "a.png"));
+        REQUIRE(r.has_value());
+        CHECK(c->stats().token_retries == 1);
+        const auto calls = fx.fake.api().calls("media_upload");
+        REQUIRE(calls.size() == 2);
+        CHECK(calls[0].errcode == 42001);
+        CHECK(calls[1].errcode == 0);
+        CHECK(calls[1].body == calls[0].body);  // the same request again
+        CHECK(fx.fake.api().find_media(*r)->bytes == png_bytes);
+    }
+    SECTION("WeChat's own refusal comes back typed") {
+        fx.inject("media_upload", fk::fault_action::error, 40009);
+        auto r = run_sync(fx.io, c->upload_image(png_bytes, "a.png"));
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().kind == api_error::rejected_content);
+        CHECK(r.error().errcode == 40009);
+    }
+}
+
+TEST_CASE("wechat client: media download", "[wechat_client]") {
+    fixture fx;
+    auto c = fx.make_client();
+    const std::string png = png_bytes + std::string("\0\xFF\r\n", 4);
+    const auto id = fx.fake.api().add_media(fx.appid, "image", "image/png", png);
+
+    SECTION("the bytes, their Content-Type and the filename") {
+        auto r = run_sync(fx.io, c->download_media(id));
+        REQUIRE(r.has_value());
+        CHECK(r->bytes == png);
+        CHECK(r->content_type == "image/png");
+        CHECK(r->filename == id + ".png");
+        CHECK(r->video_url.empty());
+        const auto calls = fx.fake.api().calls("media_get");
+        REQUIRE(calls.size() == 1);
+        CHECK(calls[0].method == "GET");
+        CHECK_THAT(calls[0].target, Catch::StartsWith("/cgi-bin/media/get?media_id=" + id + "&"));
+        CHECK(calls[0].body.empty());
+    }
+    SECTION("an uploaded image comes back byte for byte") {
+        const std::string bytes = jpeg_bytes(100 * 1024);
+        auto up = run_sync(fx.io, c->upload_image(bytes, "x.jpg"));
+        REQUIRE(up.has_value());
+        auto r = run_sync(fx.io, c->download_media(*up));
+        REQUIRE(r.has_value());
+        CHECK(r->bytes == bytes);
+        CHECK(r->content_type == "image/jpeg");
+    }
+    SECTION("an unknown media_id: WeChat's JSON error, typed") {
+        auto r = run_sync(fx.io, c->download_media("no-such-media"));
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().kind == api_error::rejected_content);
+        CHECK(r.error().errcode == 40007);
+        CHECK_FALSE(r.error().errmsg.empty());
+    }
+    SECTION("expired after 3 days") {
+        fx.clock->advance(std::chrono::hours(72) + 1s);
+        auto r = run_sync(fx.io, c->download_media(id));
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().errcode == 40007);
+    }
+    SECTION("an expired token is refreshed and the GET retried once") {
+        REQUIRE(run_sync(fx.io, c->access_token()).has_value());
+        fx.fake.api().expire_tokens(fx.appid);
+        auto r = run_sync(fx.io, c->download_media(id));
+        REQUIRE(r.has_value());
+        CHECK(r->bytes == png);
+        CHECK(c->stats().token_retries == 1);
+        CHECK(fx.fake.api().calls("media_get").size() == 2);
+    }
+    SECTION("larger than the download limit: a transport failure") {
+        auto o = fx.client_options();
+        o.media_download_limit = png.size() - 1;
+        wx::client small(fx.redis, o);
+        auto r = run_sync(fx.io, small.download_media(id));
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().kind == api_error::transport);
+    }
+}
+
+TEST_CASE("wechat client: template messages", "[wechat_client]") {
+    fixture fx;
+    auto c = fx.make_client();
+    const auto openid = fx.fan("template", false);  // no window needed
+    wx::template_message m;
+    m.touser = openid;
+    m.template_id = "TPL_visit_reminder";
+    m.url = "https://clinic.example/visit?id=7";
+    m.miniprogram = wx::template_miniprogram{"wxmini0123456789", "pages/visit?id=7"};
+    m.data = {{"thing1", "复诊提醒 😀", ""}, {"time2", "2026-03-01 09:00", "#173177"}};
+    m.client_msg_id = "outbox-1";
+
+    auto r = run_sync(fx.io, c->send_template(m));
+    REQUIRE(r.has_value());
+    auto sent = fx.fake.api().sent(fx.appid, openid);
+    REQUIRE(sent.size() == 1);
+    CHECK(sent[0].api == "template_send");
+    CHECK(sent[0].msgid == *r);
+    CHECK(sent[0].client_msg_id == "outbox-1");
+    CHECK(sent[0].body == wx::template_send_body(m));
+    const auto t = fx.fake.api().find_template(*r);
+    REQUIRE(t);
+    CHECK(t->template_id == "TPL_visit_reminder");
+    CHECK(t->openid == openid);
+
+    // A retry with the same client_msg_id: the first msgid, no second message.
+    auto again = run_sync(fx.io, c->send_template(m));
+    REQUIRE(again.has_value());
+    CHECK(*again == *r);
+    CHECK(fx.fake.api().sent(fx.appid, openid).size() == 1);
+
+    // A fan who does not follow.
+    auto stranger = m;
+    stranger.touser = fk::make_openid("template-stranger" + fx.appid);
+    auto refused = run_sync(fx.io, c->send_template(stranger));
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().kind == api_error::not_following);
+    CHECK(refused.error().errcode == 43004);
+    CHECK_FALSE(refused.error().maybe_delivered);
+    CHECK(fx.fake.api().sent(fx.appid, stranger.touser).empty());
+
+    // Answered ok but without a msgid: the message may be out, say so.
+    fx.inject("template_send", fk::fault_action::error, 0);
+    auto odd = m;
+    odd.client_msg_id = "outbox-2";
+    auto unreadable = run_sync(fx.io, c->send_template(odd));
+    REQUIRE_FALSE(unreadable.has_value());
+    CHECK(unreadable.error().kind == api_error::bad_response);
+    CHECK(unreadable.error().maybe_delivered);
+}
+
+TEST_CASE("wechat client: permanent string-scene QR codes", "[wechat_client]") {
+    fixture fx;
+    auto c = fx.make_client();
+
+    for (const std::string& scene :
+         {std::string("clinic-7:spring"), std::string(64, 's'), std::string("门诊7号")}) {
+        CAPTURE(scene);
+        auto r = run_sync(fx.io, c->create_permanent_qr(scene));
+        REQUIRE(r.has_value());
+        CHECK_THAT(r->url, Catch::StartsWith("http://weixin.qq.com/q/"));
+        CHECK(r->expire_seconds == 0);
+        const auto q = fx.fake.api().find_qr(r->ticket);
+        REQUIRE(q);
+        CHECK(q->appid == fx.appid);
+        CHECK(q->permanent);
+        CHECK_FALSE(q->numeric);
+        CHECK(q->scene == scene);
+    }
+    const auto calls = fx.fake.api().calls("qrcode_create");
+    REQUIRE(calls.size() == 3);
+    CHECK(calls[0].body == *wx::permanent_qr_body("clinic-7:spring"));
+
+    // Too long, empty or with a control character: refused locally, nothing sent.
+    for (const std::string& scene : {std::string(65, 's'), std::string(), std::string("a\nb")}) {
+        CAPTURE(scene);
+        auto r = run_sync(fx.io, c->create_permanent_qr(scene));
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().kind == api_error::invalid_request);
+        CHECK_FALSE(r.error().maybe_delivered);
+    }
+    CHECK(fx.fake.api().calls("qrcode_create").size() == 3);
+}
+
+TEST_CASE("wechat client: user info", "[wechat_client]") {
+    fixture fx;
+    auto c = fx.make_client();
+    fk::fan f;
+    f.appid = fx.appid;
+    f.openid = fk::make_openid("info" + fx.appid);
+    f.subscribe_time = 1'790'000'000;
+    f.subscribe_scene = "ADD_SCENE_QR_CODE";
+    f.qr_scene_str = "clinic-7:spring";
+    f.unionid = "o6_bmasdasdsad6_2sgVt7hMZOPfL";
+    f.remark = "张三 \"VIP\"";
+    f.tagid_list = {2, 107};
+    fx.fake.api().set_fan(f);
+
+    SECTION("a follower") {
+        auto r = run_sync(fx.io, c->user_info(f.openid));
+        REQUIRE(r.has_value());
+        wx::fan_info expected;
+        expected.openid = f.openid;
+        expected.subscribed = true;
+        expected.subscribe_time = 1'790'000'000;
+        expected.language = "zh_CN";
+        expected.remark = f.remark;
+        expected.unionid = f.unionid;
+        expected.subscribe_scene = "ADD_SCENE_QR_CODE";
+        expected.qr_scene_str = "clinic-7:spring";
+        expected.tagid_list = {2, 107};
+        CHECK(*r == expected);
+        const auto calls = fx.fake.api().calls("user_info");
+        REQUIRE(calls.size() == 1);
+        CHECK(calls[0].method == "GET");
+        CHECK_THAT(calls[0].target, Catch::StartsWith("/cgi-bin/user/info?openid=" + f.openid +
+                                                      "&lang=zh_CN&access_token="));
+    }
+    SECTION("a fan who unfollowed: not an error") {
+        f.following = false;
+        fx.fake.api().set_fan(f);
+        auto r = run_sync(fx.io, c->user_info(f.openid));
+        REQUIRE(r.has_value());
+        CHECK_FALSE(r->subscribed);
+        CHECK(r->openid == f.openid);
+        CHECK(r->subscribe_time == 0);
+        CHECK(r->remark.empty());
+        CHECK(r->unionid == f.unionid);
+        CHECK(r->tagid_list.empty());
+    }
+    SECTION("not an OpenID of this account") {
+        auto r = run_sync(fx.io, c->user_info(fk::make_openid("nobody" + fx.appid)));
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().kind == api_error::invalid_openid);
+        CHECK(r.error().errcode == 40003);
+        auto odd = run_sync(fx.io, c->user_info("a b&c=d"));  // percent-encoded, still 40003
+        REQUIRE_FALSE(odd.has_value());
+        CHECK(odd.error().errcode == 40003);
+        CHECK_THAT(fx.fake.api().calls("user_info").back().target,
+                   Catch::Contains("openid=a%20b%26c%3Dd&"));
+    }
+    SECTION("an invalidated token is refreshed and the GET retried once") {
+        REQUIRE(run_sync(fx.io, c->access_token()).has_value());
+        fx.fake.api().invalidate_tokens(fx.appid);
+        auto r = run_sync(fx.io, c->user_info(f.openid));
+        REQUIRE(r.has_value());
+        CHECK(r->subscribed);
+        CHECK(c->stats().token_retries == 1);
+        const auto calls = fx.fake.api().calls("user_info");
+        REQUIRE(calls.size() == 2);
+        CHECK(calls[0].errcode == 40001);
+        CHECK(calls[1].errcode == 0);
+    }
+}
+
 TEST_CASE("classify_errcode", "[wechat_client]") {
     struct row {
         int errcode;
@@ -510,6 +863,8 @@ TEST_CASE("classify_errcode", "[wechat_client]") {
                                    {42001, api_error::token_invalid},
                                    {40125, api_error::bad_credentials},
                                    {45002, api_error::rejected_content},
+                                   {40007, api_error::rejected_content},
+                                   {40009, api_error::rejected_content},
                                    {43019, api_error::other}}));
     CAPTURE(x.errcode);
     CHECK(wx::classify_errcode(x.errcode) == x.kind);

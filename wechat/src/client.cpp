@@ -20,6 +20,7 @@
 
 #include "scrm/common/log.hpp"
 #include "scrm/storage/redis.hpp"
+#include "scrm/wechat/api_answer.hpp"
 
 namespace scrm::wechat {
 
@@ -47,6 +48,7 @@ const char* to_string(api_error e) noexcept {
         case api_error::http_status: return "http_status";
         case api_error::bad_response: return "bad_response";
         case api_error::storage: return "storage";
+        case api_error::invalid_request: return "invalid_request";
         case api_error::other: return "other";
     }
     return "unknown";
@@ -81,6 +83,8 @@ api_error classify_errcode(int errcode) noexcept {
         case 44003:
         case 40007:
         case 40008:
+        case 40005:  // upload: not an accepted file type
+        case 40009:  // upload: image too large
         case 47001: return api_error::rejected_content;
         default: return api_error::other;
     }
@@ -106,6 +110,7 @@ void throw_exception_from_error(const api_failure& f, const boost::source_locati
 namespace {
 
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+constexpr const char* json_content_type = "application/json; charset=utf-8";
 
 bool is_token_error(int errcode) {
     return errcode == 40001 || errcode == 40014 || errcode == 42001;
@@ -136,32 +141,10 @@ void put(json_writer& w, const char* key, const std::string& value) {
     w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
 }
 
-// {"touser":…,"msgtype":type,type:{…fill…}[,"customservice":{"kf_account":…}]}
-template <class Fill>
-std::string custom_body(const std::string& openid, const char* type, const std::string& kf,
-                        Fill fill) {
-    rapidjson::StringBuffer buf;
-    json_writer w(buf);
-    w.StartObject();
-    put(w, "touser", openid);
-    w.Key("msgtype");
-    w.String(type);
-    w.Key(type);
-    w.StartObject();
-    fill(w);
-    w.EndObject();
-    if (!kf.empty()) {
-        w.Key("customservice");
-        w.StartObject();
-        put(w, "kf_account", kf);
-        w.EndObject();
-    }
-    w.EndObject();
-    return std::string(buf.GetString(), buf.GetSize());
-}
-
-// WeChat's JSON answer: errcode (0 when absent), errmsg, and the token fields.
+// WeChat's JSON answer: errcode (0 when absent), errmsg, and the token fields. `file`: the answer
+// was not JSON but a file (allowed for downloads only); nothing else is set then.
 struct answer {
+    bool file = false;
     int errcode = 0;
     std::string errmsg;
     std::string access_token;
@@ -196,7 +179,8 @@ api_failure failure(api_error kind, std::string msg) {
 }
 
 // The outcome of one exchange as an answer or a typed failure (errcode not yet looked at).
-api_result<answer> interpret(http_outcome& out) {
+// `binary_ok`: a 200 whose Content-Type is not JSON is a file, not a bad response.
+api_result<answer> interpret(const http_outcome& out, bool binary_ok = false) {
     if (out.ec) {
         api_failure f = failure(api_error::transport, {});
         f.transport = out.ec;
@@ -211,6 +195,10 @@ api_result<answer> interpret(http_outcome& out) {
         return f;
     }
     answer a;
+    if (binary_ok && !is_json_content_type(out.content_type)) {
+        a.file = true;
+        return a;
+    }
     if (!parse_answer(out.body, a)) {
         api_failure f = failure(api_error::bad_response, "answer is not WeChat JSON");
         f.maybe_delivered = true;
@@ -243,6 +231,7 @@ struct client::state {
     std::atomic<std::uint64_t> forced_refreshes{0};
     std::atomic<std::uint64_t> token_retries{0};
     std::atomic<std::uint64_t> lock_seq{0};
+    std::atomic<std::uint64_t> upload_seq{0};
     std::string instance_id;
     std::string token_key, lock_key, forced_key;
 };
@@ -285,11 +274,12 @@ asio::awaitable<api_result<token_value>> fetch_stable(const client_options& o, b
     w.Key("force_refresh");
     w.Bool(force);
     w.EndObject();
-    std::string body(buf.GetString(), buf.GetSize());
-    std::string method = "POST";
-    std::string target = "/cgi-bin/stable_token";
-    http_outcome out =
-        co_await http_exchange(o.endpoint, std::move(method), std::move(target), std::move(body));
+    http_request req;
+    req.method = "POST";
+    req.target = "/cgi-bin/stable_token";
+    req.content_type = json_content_type;
+    req.body.assign(buf.GetString(), buf.GetSize());
+    http_outcome out = co_await http_exchange(o.endpoint, std::move(req));
     auto a = interpret(out);
     if (!a) {
         log::warn("wechat_token_fetch_failed",
@@ -439,25 +429,27 @@ asio::awaitable<api_result<std::string>> refreshed_token(storage::redis_client& 
 
 }  // namespace
 
-asio::awaitable<api_result<std::string>> client::post_json(std::string path, std::string body) {
+asio::awaitable<api_result<http_outcome>> client::call(http_request req, bool binary_ok) {
+    const auto q = req.target.find('?');
+    // Logged by path only: queries hold OpenIDs and the token.
+    const std::string api = req.target.substr(0, q);
+    const std::string base_target = req.target + (q == std::string::npos ? "?" : "&");
     auto tok = co_await access_token();
     if (!tok) co_return tok.error();
     std::string token = std::move(*tok);
     for (int attempt = 0;; ++attempt) {
-        std::string target = path + "?access_token=" + pct_encode(token);
-        std::string method = "POST";
-        std::string payload = body;
-        http_outcome out = co_await http_exchange(opts_.endpoint, std::move(method),
-                                                  std::move(target), std::move(payload));
-        auto a = interpret(out);
+        http_request r = req;  // the body is kept for the retry
+        r.target = base_target + "access_token=" + pct_encode(token);
+        http_outcome out = co_await http_exchange(opts_.endpoint, std::move(r));
+        auto a = interpret(out, binary_ok);
         if (!a) {
             log::warn("wechat_call_failed", {{"appid", opts_.appid},
-                                             {"api", path},
+                                             {"api", api},
                                              {"kind", to_string(a.error().kind)},
                                              {"maybe_delivered", a.error().maybe_delivered}});
             co_return a.error();
         }
-        if (a->errcode == 0) co_return std::move(out.body);
+        if (a->errcode == 0) co_return std::move(out);
         if (is_token_error(a->errcode) && attempt == 0) {
             log::info("wechat_token_refused", {{"appid", opts_.appid}, {"errcode", a->errcode}});
             auto fresh = co_await refreshed_token(*redis_, opts_, *s_, token);
@@ -467,48 +459,159 @@ asio::awaitable<api_result<std::string>> client::post_json(std::string path, std
             continue;
         }
         log::info("wechat_call_refused",
-                  {{"appid", opts_.appid}, {"api", path}, {"errcode", a->errcode}});
+                  {{"appid", opts_.appid}, {"api", api}, {"errcode", a->errcode}});
         co_return errcode_failure(*a);
     }
 }
 
-asio::awaitable<api_result<void>> client::send_text(std::string openid, std::string content,
-                                                    std::string kf_account) {
-    std::string body = custom_body(openid, "text", kf_account,
-                                   [&content](json_writer& w) { put(w, "content", content); });
-    std::string path = "/cgi-bin/message/custom/send";
-    auto r = co_await post_json(std::move(path), std::move(body));
+asio::awaitable<api_result<std::string>> client::post_json(std::string path, std::string body) {
+    http_request req;
+    req.method = "POST";
+    req.target = std::move(path);
+    req.content_type = json_content_type;
+    req.body = std::move(body);
+    auto r = co_await call(std::move(req), false);
+    if (!r) co_return r.error();
+    co_return std::move(r->body);
+}
+
+asio::awaitable<api_result<std::string>> client::get_json(std::string path_and_query) {
+    http_request req;
+    req.method = "GET";
+    req.target = std::move(path_and_query);
+    auto r = co_await call(std::move(req), false);
+    if (!r) co_return r.error();
+    co_return std::move(r->body);
+}
+
+namespace {
+
+asio::awaitable<api_result<void>> post_void(client& c, std::string path, std::string body) {
+    auto r = co_await c.post_json(std::move(path), std::move(body));
     if (!r) co_return r.error();
     co_return api_result<void>{};
+}
+
+// A 200 answer with errcode 0 that we could not read (a missing field, a wrong type): WeChat may
+// have acted on the request.
+api_failure unreadable(const char* what) {
+    api_failure f = failure(api_error::bad_response, what);
+    f.maybe_delivered = true;
+    return f;
+}
+
+}  // namespace
+
+asio::awaitable<api_result<void>> client::send_text(std::string openid, std::string content,
+                                                    std::string kf_account) {
+    std::string body = custom_text_body(openid, content, kf_account);
+    std::string path(custom_send_path);
+    co_return co_await post_void(*this, std::move(path), std::move(body));
 }
 
 asio::awaitable<api_result<void>> client::send_image(std::string openid, std::string media_id,
                                                      std::string kf_account) {
-    std::string body = custom_body(openid, "image", kf_account,
-                                   [&media_id](json_writer& w) { put(w, "media_id", media_id); });
-    std::string path = "/cgi-bin/message/custom/send";
-    auto r = co_await post_json(std::move(path), std::move(body));
-    if (!r) co_return r.error();
-    co_return api_result<void>{};
+    std::string body = custom_image_body(openid, media_id, kf_account);
+    std::string path(custom_send_path);
+    co_return co_await post_void(*this, std::move(path), std::move(body));
 }
 
 asio::awaitable<api_result<void>> client::send_news(std::string openid, news_article article,
                                                     std::string kf_account) {
-    std::string body = custom_body(openid, "news", kf_account, [&article](json_writer& w) {
-        w.Key("articles");
-        w.StartArray();
-        w.StartObject();
-        put(w, "title", article.title);
-        put(w, "description", article.description);
-        put(w, "url", article.url);
-        put(w, "picurl", article.picurl);
-        w.EndObject();
-        w.EndArray();
-    });
-    std::string path = "/cgi-bin/message/custom/send";
+    std::string body = custom_news_body(openid, article, kf_account);
+    std::string path(custom_send_path);
+    co_return co_await post_void(*this, std::move(path), std::move(body));
+}
+
+asio::awaitable<api_result<void>> client::typing(std::string openid, bool on) {
+    std::string body = typing_body(openid, on);
+    std::string path(custom_typing_path);
+    co_return co_await post_void(*this, std::move(path), std::move(body));
+}
+
+asio::awaitable<api_result<std::string>> client::upload_image(std::string bytes,
+                                                              std::string filename) {
+    if (bytes.size() > image_upload_max_bytes) {
+        co_return failure(api_error::invalid_request, "image over 2 MB");
+    }
+    const image_format format = sniff_image(bytes);
+    if (format == image_format::unknown) {
+        co_return failure(api_error::invalid_request, "image is neither JPEG nor PNG");
+    }
+    std::string boundary;
+    for (std::uint64_t n = ++s_->upload_seq;; n = ++s_->upload_seq) {
+        boundary = "scrm-" + s_->instance_id + "-" + std::to_string(n);
+        if (boundary_fits(boundary, bytes)) break;
+    }
+    http_request req;
+    req.method = "POST";
+    req.target = std::string(media_upload_path) + "?type=image";
+    req.content_type = "multipart/form-data; boundary=" + boundary;
+    req.body = multipart_file_body(boundary, "media", upload_filename(filename, format),
+                                   mime_type(format), bytes);
+    bytes = std::string();  // the body holds a copy; do not keep two across the call
+    auto r = co_await call(std::move(req), false);
+    if (!r) co_return r.error();
+    auto id = parse_media_upload_answer(r->body);
+    if (!id) co_return unreadable("media/upload answer has no media_id");
+    co_return std::move(*id);
+}
+
+asio::awaitable<api_result<media_file>> client::download_media(std::string media_id) {
+    http_request req;
+    req.method = "GET";
+    req.target = std::string(media_get_path) + "?media_id=" + pct_encode(media_id);
+    req.response_limit = opts_.media_download_limit;
+    auto r = co_await call(std::move(req), true);
+    if (!r) co_return r.error();
+    media_file f;
+    f.content_type = std::move(r->content_type);
+    if (is_json_content_type(f.content_type)) {
+        // errcode 0 as JSON: a video, served by URL.
+        f.video_url = parse_video_url(r->body);
+        if (f.video_url.empty()) co_return unreadable("media/get answered JSON without a file");
+        co_return f;
+    }
+    f.filename = content_disposition_filename(r->content_disposition);
+    f.bytes = std::move(r->body);
+    co_return f;
+}
+
+asio::awaitable<api_result<std::uint64_t>> client::send_template(template_message m) {
+    std::string body = template_send_body(m);
+    std::string path(template_send_path);
     auto r = co_await post_json(std::move(path), std::move(body));
     if (!r) co_return r.error();
-    co_return api_result<void>{};
+    auto msgid = parse_template_send_answer(*r);
+    if (!msgid) co_return unreadable("template/send answer has no msgid");
+    co_return *msgid;
+}
+
+asio::awaitable<api_result<qr_ticket>> client::create_permanent_qr(std::string scene_str) {
+    auto body = permanent_qr_body(scene_str);
+    if (!body) {
+        co_return failure(api_error::invalid_request,
+                          "QR scene_str must be 1-64 bytes of text without control characters");
+    }
+    std::string path(qrcode_create_path);
+    auto r = co_await post_json(std::move(path), std::move(*body));
+    if (!r) co_return r.error();
+    auto q = parse_qr_answer(*r);
+    if (!q) co_return unreadable("qrcode/create answer has no ticket or url");
+    co_return std::move(*q);
+}
+
+asio::awaitable<api_result<fan_info>> client::user_info(std::string openid) {
+    std::string target =
+        std::string(user_info_path) + "?openid=" + pct_encode(openid) + "&lang=zh_CN";
+    auto r = co_await get_json(std::move(target));
+    if (!r) co_return r.error();
+    auto info = parse_user_info(*r);
+    if (!info) {
+        api_failure f = failure(api_error::bad_response, "user/info answer is not readable");
+        co_return f;
+    }
+    co_return std::move(*info);
 }
 
 }  // namespace scrm::wechat

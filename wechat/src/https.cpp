@@ -24,7 +24,6 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
-constexpr std::uint64_t body_limit = 4 * 1024 * 1024;  // API answers are small JSON
 
 struct parsed_url {
     bool https = false;
@@ -71,14 +70,17 @@ boost::system::error_code normalize(const beast::error_code& ec) {
 }
 
 template <class Stream>
-asio::awaitable<void> exchange(Stream& stream, const parsed_url& url, const std::string& method,
-                               const std::string& target, std::string body, http_outcome& out) {
-    bhttp::request<bhttp::string_body> msg{bhttp::string_to_verb(method), url.prefix + target, 11};
+asio::awaitable<void> exchange(Stream& stream, const parsed_url& url, http_request req,
+                               http_outcome& out) {
+    const bhttp::verb verb = bhttp::string_to_verb(req.method);
+    bhttp::request<bhttp::string_body> msg{verb, url.prefix + req.target, 11};
     msg.set(bhttp::field::host, url.host);
     msg.set(bhttp::field::connection, "close");
     msg.set(bhttp::field::user_agent, "scrm-gateway");
-    if (method == "POST") msg.set(bhttp::field::content_type, "application/json; charset=utf-8");
-    msg.body() = std::move(body);
+    if (verb != bhttp::verb::get && verb != bhttp::verb::head) {
+        if (!req.content_type.empty()) msg.set(bhttp::field::content_type, req.content_type);
+        msg.body() = std::move(req.body);
+    }
     msg.prepare_payload();
     auto [wec, wn] = co_await bhttp::async_write(stream, msg, tuple_awaitable);
     // Conservative: once any byte left, the server may hold (part of) the request.
@@ -89,15 +91,18 @@ asio::awaitable<void> exchange(Stream& stream, const parsed_url& url, const std:
     }
     beast::flat_buffer buffer;
     bhttp::response_parser<bhttp::string_body> parser;
-    parser.body_limit(body_limit);
+    parser.body_limit(req.response_limit);
     auto [rec, rn] = co_await bhttp::async_read(stream, buffer, parser, tuple_awaitable);
     (void)rn;
     if (rec) {
         out.ec = normalize(rec);
         co_return;
     }
-    out.status = parser.get().result_int();
-    out.body = std::move(parser.get().body());
+    auto& res = parser.get();
+    out.status = res.result_int();
+    out.content_type = std::string(res[bhttp::field::content_type]);
+    out.content_disposition = std::string(res[bhttp::field::content_disposition]);
+    out.body = std::move(res.body());
 }
 
 // Resolves with the deadline: the resolver has no timeout of its own.
@@ -125,11 +130,11 @@ asio::awaitable<tcp::resolver::results_type> resolve(const parsed_url& url,
 
 }  // namespace
 
-asio::awaitable<http_outcome> http_exchange(http_endpoint ep, std::string method,
-                                            std::string target, std::string body) {
+asio::awaitable<http_outcome> http_exchange(http_endpoint ep, http_request req) {
     http_outcome out;
     parsed_url url;
-    if (!parse_base_url(ep.base_url, url)) {
+    if (!parse_base_url(ep.base_url, url) ||
+        bhttp::string_to_verb(req.method) == bhttp::verb::unknown) {
         out.ec = make_error_code(errc::bad_input);
         co_return out;
     }
@@ -150,7 +155,7 @@ asio::awaitable<http_outcome> http_exchange(http_endpoint ep, std::string method
             out.ec = normalize(cec);
             co_return out;
         }
-        co_await exchange(stream, url, method, target, std::move(body), out);
+        co_await exchange(stream, url, std::move(req), out);
         beast::error_code ignored;
         stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
         co_return out;
@@ -195,7 +200,7 @@ asio::awaitable<http_outcome> http_exchange(http_endpoint ep, std::string method
         out.ec = normalize(hec);
         co_return out;
     }
-    co_await exchange(stream, url, method, target, std::move(body), out);
+    co_await exchange(stream, url, std::move(req), out);
     // No TLS close_notify round trip: the answer is complete and the server closes anyway.
     beast::error_code ignored;
     beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ignored);

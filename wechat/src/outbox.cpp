@@ -70,6 +70,7 @@ const char* readable_reason(api_error e) noexcept {
         case api_error::http_status: return "微信服务器返回了异常的HTTP状态";
         case api_error::bad_response: return "微信服务器的应答无法识别";
         case api_error::storage: return "无法读取access_token缓存";
+        case api_error::invalid_request: return "请求不符合微信的要求，未发送";
         case api_error::other: return "微信返回了错误";
     }
     return "微信返回了错误";

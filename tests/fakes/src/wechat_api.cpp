@@ -991,6 +991,9 @@ api_response handle_user_info(handler_ctx c, const std::string& appid) {
     }
     key(w, "tagid_list");
     w.StartArray();
+    if (f->f.following) {
+        for (const auto tag : f->f.tagid_list) w.Uint(tag);
+    }
     w.EndArray();
     if (f->f.following) {
         key(w, "subscribe_scene");

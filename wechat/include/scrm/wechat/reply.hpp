@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "scrm/wechat/message.hpp"
+#include "scrm/wechat/news_article.hpp"
 
 namespace scrm::wechat {
 
@@ -24,14 +25,6 @@ std::string text_reply(const inbound_message& to, std::string_view content,
 // `media_id`: an uploaded image (temporary or permanent material; no GIF).
 std::string image_reply(const inbound_message& to, std::string_view media_id,
                         std::int64_t create_time);
-
-struct news_article {
-    std::string title;
-    std::string description;
-    std::string pic_url;
-    std::string url;
-    friend bool operator==(const news_article&, const news_article&) = default;
-};
 
 // One article only: more gives errcode 45008 since 2018 (§3.2), so the type does not allow it.
 std::string news_reply(const inbound_message& to, const news_article& article,

@@ -98,6 +98,7 @@ struct fan {
     std::string unionid;
     std::string remark;
     std::string language = "zh_CN";
+    std::vector<std::uint32_t> tagid_list;  // the account's tags on the fan (user/info, §7)
     // The fan refuses the account's template messages: template/send still answers ok, and the
     // TEMPLATESENDJOBFINISH status becomes "failed:user block".
     bool blocks_templates = false;

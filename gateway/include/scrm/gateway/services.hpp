@@ -36,6 +36,7 @@ public:
     services& operator=(const services&) = delete;
 
     storage::redis_client& redis() { return *redis_; }
+    std::shared_ptr<storage::redis_client> redis_ptr() { return redis_; }
     storage::mysql_pool& mysql() { return *mysql_; }
 
     // /readyz probes: Redis PING and MySQL SELECT 1.

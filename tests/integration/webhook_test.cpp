@@ -1,11 +1,12 @@
 // The webhook in-process over real HTTP, Redis and MariaDB: every message type lands once and is
-// handed on once — also when WeChat's retries arrive concurrently, or while the first attempt's
-// commit is still held; bad input gets the right status and stores nothing (or a dead letter when
-// correctly signed).
+// handed on once — also when WeChat's retries arrive concurrently, while the first attempt's
+// commit is still held, or after a commit whose answer was lost; bad input gets the right status
+// and stores nothing (or a dead letter when correctly signed).
 #include <catch2/catch.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_future.hpp>
+#include <cstdlib>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -21,6 +22,7 @@
 #include "scrm/storage/spool.hpp"
 #include "scrm/wechat/crypto.hpp"
 #include "scrm/wechat/signature.hpp"
+#include "tcp_proxy.hpp"
 #include "test_env.hpp"
 
 namespace asio = boost::asio;
@@ -555,4 +557,88 @@ TEST_CASE("a retry arriving while the first attempt's commit is held is answered
     const std::size_t handed_on =
         first.sink.ids().size() + (second ? second->sink.ids().size() : 0);
     CHECK(handed_on == 1);
+}
+
+TEST_CASE("a commit whose answer is lost is handed on once, by the spool replay") {
+    // The batch's COMMIT reaches MariaDB and commits, but its answer never reaches the gateway:
+    // the driver's read timeout (1 s) gives up and the request spools the message. The row is then
+    // stored by a request that never learned it — the replay must hand it on, once.
+    // How: MariaDB's BACKUP STAGE BLOCK_COMMIT holds the COMMIT until the proxy between gateway
+    // and MariaDB withholds the server's answers; then the block is lifted and the COMMIT lands.
+    private_services servers;
+    const std::string grant =
+        "mariadb --no-defaults --socket=" + (servers.dir() / "mysql.sock").string() +
+        " -uroot -e \"GRANT RELOAD ON *.* TO 'scrm'@'127.0.0.1'\"";
+    REQUIRE(std::system(grant.c_str()) == 0);  // BACKUP STAGE needs RELOAD
+    tcp_proxy proxy(servers.config().mysql.port);
+    config cfg = servers.config();
+    cfg.mysql.port = proxy.port();
+    cfg.mysql.read_timeout = 1s;
+    storage::spool spool(servers.dir() / "spool");
+    harness h(cfg, &spool);
+    test_account a(false, servers.config());
+    const std::string xml = text_xml("oLostAnswer", 77, "应答丢失");
+
+    storage::mysql_session blocker(db_options(servers.config()));
+    storage::mysql_session probe(db_options(servers.config()));
+    REQUIRE(blocker.execute("BACKUP STAGE START").has_value());
+    REQUIRE(blocker.execute("BACKUP STAGE BLOCK_COMMIT").has_value());
+    std::future<http_reply> first;
+    bool blocked = true;
+    scope_exit unblock{[&] {
+        proxy.hold_replies(false);
+        if (blocked) (void)blocker.execute("BACKUP STAGE END");
+    }};
+    first = std::async(std::launch::async,
+                       [&] { return post(h, a, signed_query(a.token, now_s, "lost1"), xml); });
+    REQUIRE(eventually([&] { return statements_in_progress(probe, "COMMIT") == 1; }));
+    proxy.hold_replies(true);
+    REQUIRE(blocker.execute("BACKUP STAGE END").has_value());
+    blocked = false;
+    // The COMMIT lands on the server while its answer is withheld.
+    REQUIRE(eventually([&] { return a.count("inbound_messages") == "1"; }));
+    REQUIRE(first.wait_for(30s) == std::future_status::ready);
+    const auto r1 = first.get();
+    CHECK(r1.status == 200);  // spooled when the store gave up waiting for the answer
+    CHECK(r1.body == "success");
+    CHECK(h.sink.ids().empty());
+    proxy.hold_replies(false);
+
+    // WeChat's retry finds the row committed: answered, but not handed on — it did not insert it.
+    const auto retry = post(h, a, signed_query(a.token, now_s, "lost2"), xml);
+    CHECK(retry.status == 200);
+    CHECK(retry.body == "success");
+    CHECK(h.sink.ids().empty());
+
+    // The replay of the spooled attempt takes the row over and hands it on.
+    result<std::size_t> replayed = errc::unavailable;
+    REQUIRE(eventually(
+        [&] {
+            replayed = run_sync(h.io, h.hook->replay_spool_once());
+            return replayed.has_value();
+        },
+        30s));
+    CHECK(*replayed == 1);
+    CHECK(a.count("inbound_messages") == "1");
+    CHECK(h.sink.ids().size() == 1);
+    auto again = run_sync(h.io, h.hook->replay_spool_once());
+    REQUIRE(again.has_value());
+    CHECK(*again == 0);
+    CHECK(h.sink.ids().size() == 1);
+}
+
+TEST_CASE("spool records written without an insert token are still replayed and handed on") {
+    // Records spooled before the insert token was kept: "appid\nxml".
+    const auto dir = std::filesystem::temp_directory_path() / unique_name("scrm_old_spool");
+    storage::spool spool(dir);
+    harness h(services_config(), &spool);
+    test_account a(false);
+    std::string record = a.appid + "\n" + text_xml("oOldSpool", 31, "旧格式");
+    REQUIRE(run_sync(h.io, spool.append(std::move(record))).has_value());
+    auto replayed = run_sync(h.io, h.hook->replay_spool_once());
+    REQUIRE(replayed.has_value());
+    CHECK(*replayed == 1);
+    CHECK(a.count("inbound_messages") == "1");
+    CHECK(h.sink.ids().size() == 1);
+    std::filesystem::remove_all(dir);
 }

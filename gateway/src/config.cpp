@@ -7,9 +7,12 @@
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -103,7 +106,11 @@ bool parse_uint(std::string_view text, unsigned long long& out) {
     return ec == std::errc() && p == text.data() + text.size() && !text.empty();
 }
 
-void validate(const config& cfg, std::vector<std::string>& problems) {
+bool loopback_host(std::string_view host) {
+    return host == "127.0.0.1" || host == "localhost" || host == "[::1]";
+}
+
+void validate(config& cfg, std::vector<std::string>& problems) {
     log::level lvl;
     if (!log::parse_level(cfg.log_level, lvl)) {
         problems.push_back("log_level: must be one of debug, info, warn, error, got \"" +
@@ -111,6 +118,9 @@ void validate(const config& cfg, std::vector<std::string>& problems) {
     }
     if (cfg.mysql.read_timeout.count() < 100) {
         problems.push_back("mysql.read_timeout_ms: must be at least 100");
+    }
+    if (auto problem = check_api_base_url(cfg.wechat_api_base_url)) {
+        problems.push_back("wechat_api_base_url: " + *problem);
     }
 }
 
@@ -123,6 +133,53 @@ std::string load_error::message() const {
         out += p;
     }
     return out;
+}
+
+std::optional<std::string> check_api_base_url(std::string& url) {
+    const std::string given = url;
+    const auto bad = [&](const std::string& why) { return why + ", got \"" + given + "\""; };
+    std::string_view rest = url;
+    bool tls = true;
+    if (rest.substr(0, 8) == "https://") {
+        rest.remove_prefix(8);
+    } else if (rest.substr(0, 7) == "http://") {
+        rest.remove_prefix(7);
+        tls = false;
+    } else {
+        return bad("must start with https:// (or http:// to a loopback host)");
+    }
+    const std::string_view authority = rest.substr(0, rest.find('/'));
+    const std::string_view path = rest.substr(authority.size());
+    std::string_view host = authority;
+    if (const auto colon = authority.rfind(':');
+        colon != std::string_view::npos && authority.find(']', colon) == std::string_view::npos) {
+        host = authority.substr(0, colon);
+        std::uint16_t port = 0;
+        if (!parse_port(authority.substr(colon + 1), port)) {
+            return bad("port must be an integer 1-65535");
+        }
+    }
+    // A DNS name or an IPv4 address, or an IPv6 address in brackets.
+    const bool ipv6 = host.size() > 2 && host.front() == '[' && host.back() == ']';
+    const std::string_view name = ipv6 ? host.substr(1, host.size() - 2) : host;
+    const bool host_ok = !name.empty() && std::all_of(name.begin(), name.end(), [&](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ||
+               (ipv6 && c == ':');
+    });
+    if (!host_ok) return bad("must be http(s)://host[:port][/prefix]");
+    for (char c : path) {
+        if (c == '?' || c == '#' || std::isspace(static_cast<unsigned char>(c)) ||
+            !std::isprint(static_cast<unsigned char>(c))) {
+            return bad("the path prefix must not hold a query, a fragment or spaces");
+        }
+    }
+    if (!tls && !loopback_host(host)) {
+        return bad(
+            "plain http is only for a loopback host (127.0.0.1, localhost, [::1]); use "
+            "https");
+    }
+    while (url.size() > 1 && url.back() == '/') url.pop_back();
+    return std::nullopt;
 }
 
 std::optional<std::string> apply_listen(config& cfg, const std::string& host_port) {
@@ -156,8 +213,11 @@ std::variant<config, load_error> parse_config(const std::string& json_text) {
     }
     reader r(err.problems);
     r.check_keys(doc, "",
-                 {"http", "redis", "mysql", "io_threads", "log_level", "spool_dir", "services"});
+                 {"http", "redis", "mysql", "io_threads", "log_level", "spool_dir",
+                  "wechat_api_base_url", "wechat_ca_file", "services"});
     r.get_string(doc, "spool_dir", "", cfg.spool_dir);
+    r.get_string(doc, "wechat_api_base_url", "", cfg.wechat_api_base_url);
+    r.get_string(doc, "wechat_ca_file", "", cfg.wechat_ca_file, true);
     r.get_int(doc, "io_threads", "", cfg.io_threads, 0, 256);
     r.get_string(doc, "log_level", "", cfg.log_level);
 
@@ -258,6 +318,8 @@ std::optional<load_error> apply_env(config& cfg, const std::map<std::string, std
     count("SCRM_IO_THREADS", cfg.io_threads, 0, 256);
     text("SCRM_LOG_LEVEL", cfg.log_level, false);
     text("SCRM_SPOOL_DIR", cfg.spool_dir, false);
+    text("SCRM_WECHAT_API_BASE_URL", cfg.wechat_api_base_url, false);
+    text("SCRM_WECHAT_CA_FILE", cfg.wechat_ca_file, true);
     validate(cfg, err.problems);
     if (err.problems.empty()) return std::nullopt;
     return err;
@@ -285,6 +347,19 @@ std::variant<config, load_error> load_config(const cli_options& cli,
     if (cli.listen) {
         if (auto problem = apply_listen(cfg, *cli.listen)) {
             return load_error{{"--listen: " + *problem}};
+        }
+    }
+    if (!cfg.wechat_ca_file.empty()) {
+        // Found at start rather than at the first API call, hours later.
+        const std::string problem = "wechat_ca_file: cannot read \"" + cfg.wechat_ca_file + "\"";
+        std::error_code ec;
+        const auto status = std::filesystem::status(cfg.wechat_ca_file, ec);
+        if (ec) return load_error{{problem + " (" + ec.message() + ")"}};
+        if (!std::filesystem::is_regular_file(status)) {
+            return load_error{{problem + " (not a file)"}};
+        }
+        if (!std::ifstream(cfg.wechat_ca_file, std::ios::binary)) {
+            return load_error{{problem + " (" + std::strerror(errno) + ")"}};
         }
     }
     return cfg;

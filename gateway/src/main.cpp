@@ -110,6 +110,11 @@ int main(int argc, char** argv) {
     log::info("gateway.listening", {{"address", cfg.http.listen_host},
                                     {"port", static_cast<unsigned>(port)},
                                     {"io_threads", threads}});
+    // The outbound API client (wechat::http_endpoint) takes these once the gateway sends
+    // messages; logged now so that an operator sees which WeChat it will talk to.
+    log::info("gateway.wechat_api",
+              {{"base_url", cfg.wechat_api_base_url},
+               {"ca_file", cfg.wechat_ca_file.empty() ? "system" : cfg.wechat_ca_file}});
 
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int) {

@@ -1,7 +1,8 @@
 // The group-commit loop. Requests queue their rows under a mutex and wait on a one-shot channel;
 // the loop (one coroutine on a strand) takes everything queued, commits it on a MySQL worker, and
-// answers each request. Which request inserted a row is decided by a per-batch token stored with
-// the row: the row's insert_batch equals the token only if this batch created it.
+// answers each request. Which request inserted a row is decided by the attempt's token stored with
+// the row (column insert_batch): the row carries a request's token only if that request created
+// it, or took it over from an attempt that failed without learning its outcome.
 #include "scrm/gateway/message_store.hpp"
 
 #include <openssl/evp.h>
@@ -38,20 +39,21 @@ std::string identity_hash(std::uint64_t account_id, std::string_view identity_ke
     return std::string(reinterpret_cast<const char*>(digest), size);
 }
 
+std::uint64_t new_insert_token() {
+    std::uint64_t token = 0;
+    while (token == 0) {
+        if (RAND_bytes(reinterpret_cast<unsigned char*>(&token), sizeof token) != 1) token = 0;
+        token &= 0x7fffffffffffffffULL;  // fits BIGINT either way
+    }
+    return token;
+}
+
 namespace {
 
 struct job {
     inbound_row row;
     std::shared_ptr<done_channel> done;
 };
-
-std::uint64_t random_token() {
-    std::uint64_t token = 0;
-    while (token == 0) {
-        if (RAND_bytes(reinterpret_cast<unsigned char*>(&token), sizeof token) != 1) token = 0;
-    }
-    return token & 0x7fffffffffffffffULL;  // fits BIGINT either way
-}
 
 storage::sql_value opt(const std::optional<std::string>& v) {
     return v ? storage::sql_value(*v) : storage::sql_value(std::monostate{});
@@ -112,9 +114,17 @@ result<void> upsert_fans(storage::mysql_session& db, const std::vector<job>& bat
 // One transaction for the whole batch; returns each job's outcome in batch order.
 result<std::vector<stored_row>> commit_batch(storage::mysql_session& db,
                                              const std::vector<job>& batch) {
-    const std::uint64_t token = random_token();
     if (auto r = db.begin(); !r) return r.error();
     if (auto r = upsert_fans(db, batch); !r) return r.error();
+    // Retries of attempts whose outcome is unknown (rare: spool replays) take their rows over.
+    for (const auto& j : batch) {
+        if (j.row.takes_over == 0) continue;
+        auto r = db.execute(
+            "UPDATE inbound_messages SET insert_batch = ? WHERE identity_hash = ? AND "
+            "insert_batch = ?",
+            {j.row.insert_token, j.row.identity_hash, j.row.takes_over});
+        if (!r) return r.error();
+    }
 
     std::string insert =
         "INSERT INTO inbound_messages (account_id, identity_hash, openid, msg_type, event, "
@@ -131,7 +141,7 @@ result<std::vector<stored_row>> commit_batch(storage::mysql_session& db,
             params.end(),
             {r.account_id, r.identity_hash, r.openid, r.msg_type, opt(r.event), opt(r.event_key),
              r.wx_msg_id ? storage::sql_value(*r.wx_msg_id) : storage::sql_value(std::monostate{}),
-             r.create_time, opt(r.content), r.body_xml, token});
+             r.create_time, opt(r.content), r.body_xml, r.insert_token});
         select += i ? ",?" : "?";
         hashes.emplace_back(r.identity_hash);
     }
@@ -142,18 +152,18 @@ result<std::vector<stored_row>> commit_batch(storage::mysql_session& db,
     if (!rows) return rows.error();
     if (auto r = db.commit(); !r) return r.error();
 
-    std::map<std::string, std::pair<std::uint64_t, bool>> by_hash;  // hash -> id, created by us
+    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> by_hash;  // hash -> id, token
     for (const auto& row : rows->rows) {
-        by_hash[*row[0]] = {std::stoull(*row[1]), std::stoull(*row[2]) == token};
+        by_hash[*row[0]] = {std::stoull(*row[1]), std::stoull(*row[2])};
     }
     std::vector<stored_row> out;
     out.reserve(batch.size());
     for (const auto& j : batch) {
         auto it = by_hash.find(j.row.identity_hash);
         if (it == by_hash.end()) return errc::protocol_error;  // cannot happen after a commit
-        // Only the first request of this batch with a new identity counts as its inserter.
-        out.push_back({it->second.first, it->second.second});
-        it->second.second = false;
+        out.push_back({it->second.first, it->second.second == j.row.insert_token});
+        // Tokens are unique per attempt; should a caller reuse one, still one inserter only.
+        if (out.back().inserted) it->second.second = 0;
     }
     return out;
 }
@@ -247,6 +257,7 @@ void message_store::stop() {
 
 awaitable<result<stored_row>> message_store::store(inbound_row row) {
     auto done = std::make_shared<done_channel>(co_await asio::this_coro::executor, 1);
+    if (row.insert_token == 0) row.insert_token = new_insert_token();
     {
         std::lock_guard lock(impl_->mutex);
         if (impl_->stopping) co_return errc::shutting_down;

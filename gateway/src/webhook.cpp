@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <charconv>
 
 #include "scrm/common/log.hpp"
 #include "scrm/storage/mysql.hpp"
@@ -272,7 +273,9 @@ awaitable<http_response> webhook::receive(std::shared_ptr<const account> a, http
     }
 
     const std::string fan = message->from_user_name;
-    auto stored = co_await store_and_hand_on(a, std::move(*message), std::move(xml), true);
+    const std::uint64_t token = new_insert_token();  // spooled with the message if the store fails
+    auto stored =
+        co_await store_and_hand_on(a, std::move(*message), std::move(xml), token, 0, true);
     if (stored) {
         // Only now is the identity known committed: cache it for cheap answers to retries.
         std::string one = "1";
@@ -285,8 +288,10 @@ awaitable<http_response> webhook::receive(std::shared_ptr<const account> a, http
     log::warn("webhook.store_failed", {{"appid", a->appid}, {"reason", stored.error().message()}});
     if (spool_) {
         // MySQL is away: keep the verified message on local disk (fsynced) and acknowledge it;
-        // replay_spool_once moves it into MySQL, in order, when MySQL is back.
-        std::string record = a->appid + "\n" + spool_copy;
+        // replay_spool_once moves it into MySQL, in order, when MySQL is back. The record keeps
+        // this attempt's token: the store may have committed the row after all (a COMMIT whose
+        // answer timed out), and then the replay must take the row over and hand it on.
+        std::string record = a->appid + " " + std::to_string(token) + "\n" + spool_copy;
         auto kept = co_await spool_->append(std::move(record));
         if (kept) {
             log::info("webhook.spooled", {{"appid", a->appid}});
@@ -299,10 +304,12 @@ awaitable<http_response> webhook::receive(std::shared_ptr<const account> a, http
 
 awaitable<result<std::optional<passive_reply>>> webhook::store_and_hand_on(
     std::shared_ptr<const account> a, wechat::inbound_message message, std::string body_xml,
-    bool can_reply) {
+    std::uint64_t insert_token, std::uint64_t takes_over, bool can_reply) {
     const auto id = wechat::identity(message);
     // g++ 12 destroys temporaries in a co_await expression twice: pass named values only.
     inbound_row row = to_row(*a, message, identity_hash(a->id, id.key()), std::move(body_xml));
+    row.insert_token = insert_token;
+    row.takes_over = takes_over;
     auto stored = co_await store_.store(std::move(row));
     if (!stored) co_return stored.error();
     std::optional<passive_reply> reply;
@@ -325,9 +332,18 @@ awaitable<result<std::size_t>> webhook::replay_spool_once() {
         auto records = co_await spool_->read(segment);
         if (!records) co_return records.error();
         for (const auto& record : *records) {
+            // "appid token\nxml" ("appid\nxml" from versions that did not keep the token).
             const auto nl = record.find('\n');
             std::string appid = record.substr(0, nl);
             std::string xml = nl == std::string::npos ? std::string() : record.substr(nl + 1);
+            std::uint64_t spooled_token = 0;
+            if (const auto space = appid.find(' '); space != std::string::npos) {
+                const std::string digits = appid.substr(space + 1);
+                appid.resize(space);
+                const auto [end, ec] =
+                    std::from_chars(digits.data(), digits.data() + digits.size(), spooled_token);
+                if (ec != std::errc() || end != digits.data() + digits.size()) spooled_token = 0;
+            }
             auto found = co_await accounts_.find(appid);
             if (!found) co_return found.error();
             auto parsed = wechat::parse_message(xml);
@@ -337,9 +353,10 @@ awaitable<result<std::size_t>> webhook::replay_spool_once() {
                 continue;
             }
             // A segment is replayed whole; records already stored by an earlier, interrupted
-            // replay are found by their identity and not handed on twice.
-            auto stored =
-                co_await store_and_hand_on(*found, std::move(*parsed), std::move(xml), false);
+            // replay are found by their identity and not handed on twice. A row the spooled
+            // attempt committed without learning it is taken over (its token) and handed on here.
+            auto stored = co_await store_and_hand_on(*found, std::move(*parsed), std::move(xml),
+                                                     new_insert_token(), spooled_token, false);
             if (!stored) co_return stored.error();
             ++replayed;
         }

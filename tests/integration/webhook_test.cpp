@@ -1,10 +1,14 @@
 // The webhook in-process over real HTTP, Redis and MariaDB: every message type lands once and is
-// handed on once — also when WeChat's retries arrive concurrently; bad input gets the right status
+// handed on once — also when WeChat's retries arrive concurrently, while the first attempt's
+// commit is still held, or after a commit whose answer was lost; bad input gets the right status
 // and stores nothing (or a dead letter when correctly signed).
 #include <catch2/catch.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_future.hpp>
+#include <cstdlib>
+#include <functional>
+#include <future>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -20,6 +24,7 @@
 #include "scrm/wechat/envelope.hpp"
 #include "scrm/wechat/reply.hpp"
 #include "scrm/wechat/signature.hpp"
+#include "tcp_proxy.hpp"
 #include "test_env.hpp"
 
 namespace asio = boost::asio;
@@ -189,6 +194,33 @@ std::pair<std::string, std::string> safe_post(const test_account& a, const std::
 http_reply post(const harness& h, const test_account& a, const std::string& query,
                 const std::string& body) {
     return http_call(h.port, "POST", "/wx/" + a.appid + "?" + query, body);
+}
+
+// Runs `f` when the scope ends, however it ends (a failed REQUIRE too).
+struct scope_exit {
+    std::function<void()> f;
+    ~scope_exit() { f(); }
+};
+
+// Polls `done` every 10 ms until it holds or `limit` passes; returns its last value.
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+        if (done()) return true;
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(10ms);  // polling another connection's state, bounded
+    }
+}
+
+// How many statements of this database's other connections are executing now and begin with
+// `prefix` (the application user sees its own connections in the process list).
+int statements_in_progress(storage::mysql_session& db, const std::string& prefix) {
+    auto r = db.query(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND "
+        "DB = DATABASE() AND COMMAND <> 'Sleep' AND INFO LIKE CONCAT(?, '%')",
+        {prefix});
+    REQUIRE(r.has_value());
+    return std::stoi(*r->rows.at(0).at(0));
 }
 
 }  // namespace
@@ -499,4 +531,169 @@ TEST_CASE("with MariaDB stopped, verified messages are spooled, acknowledged, an
     auto again = run_sync(h.io, h.hook->replay_spool_once());
     REQUIRE(again.has_value());
     CHECK(*again == 0);
+}
+
+TEST_CASE("a retry arriving while the first attempt's commit is held is answered after it") {
+    // A second connection holds the fan's row lock, which the first attempt's batch needs for its
+    // fan upsert: that batch cannot commit until the lock is released. The driver's read timeout
+    // is well above the hold, so the batch waits rather than failing over.
+    config cfg = services_config();
+    cfg.mysql.read_timeout = 60s;
+    const bool retry_elsewhere = GENERATE(false, true);  // the retry reaches another instance
+    CAPTURE(retry_elsewhere);
+    harness first(cfg);
+    std::unique_ptr<harness> second;
+    if (retry_elsewhere) second = std::make_unique<harness>(cfg);
+    const harness& retry_target = retry_elsewhere ? *second : first;
+    test_account a(false);
+    const std::string fan = "oHeldCommit";
+    const std::string xml = text_xml(fan, 4242, "提交未完成时的重试");
+
+    storage::mysql_session holder(db_options());
+    storage::mysql_session probe(db_options());
+    REQUIRE(holder.execute("INSERT INTO fans (account_id, openid) VALUES (?, ?)", {a.id, fan})
+                .has_value());
+    REQUIRE(holder.begin().has_value());
+    REQUIRE(holder
+                .query("SELECT id FROM fans WHERE account_id = ? AND openid = ? FOR UPDATE",
+                       {a.id, fan})
+                .has_value());
+    std::future<http_reply> first_reply, retry_reply;
+    bool released = false;
+    // Declared after the futures, so it runs first: a failed REQUIRE below releases the lock
+    // before the futures' destructors wait for their requests.
+    scope_exit release_lock{[&] {
+        if (!released) (void)holder.rollback();
+    }};
+
+    first_reply = std::async(std::launch::async, [&] {
+        return http_call(first.port, "POST",
+                         "/wx/" + a.appid + "?" + signed_query(a.token, now_s, "held1"), xml, {},
+                         60s);
+    });
+    // The first attempt's batch is inside MariaDB, waiting for the lock.
+    REQUIRE(eventually([&] { return statements_in_progress(probe, "INSERT INTO fans") == 1; }));
+
+    retry_reply = std::async(std::launch::async, [&] {
+        return http_call(retry_target.port, "POST",
+                         "/wx/" + a.appid + "?" + signed_query(a.token, now_s, "held2"), xml, {},
+                         60s);
+    });
+    // Until the retry is seen waiting (or, wrongly, answered).
+    const auto retry_waits = [&] {
+        // The other instance's batch waits on the same lock; on the same instance the retry
+        // waits in the store for the next batch, behind the held one.
+        return retry_elsewhere ? statements_in_progress(probe, "INSERT INTO fans") == 2
+                               : first.store.stats().pending == 1;
+    };
+    REQUIRE(eventually(
+        [&] { return retry_waits() || retry_reply.wait_for(0ms) == std::future_status::ready; }));
+
+    {
+        // While the commit is held: nothing is answered, committed or handed on.
+        INFO("answered before the first attempt's row was committed");
+        CHECK(retry_reply.wait_for(500ms) == std::future_status::timeout);
+        CHECK(first_reply.wait_for(0ms) == std::future_status::timeout);
+        CHECK(a.count("inbound_messages") == "0");
+        CHECK(first.sink.ids().empty());
+    }
+
+    REQUIRE(holder.rollback().has_value());
+    released = true;
+    REQUIRE(first_reply.wait_for(30s) == std::future_status::ready);
+    REQUIRE(retry_reply.wait_for(30s) == std::future_status::ready);
+    const auto r1 = first_reply.get();
+    const auto r2 = retry_reply.get();
+    CHECK(r1.status == 200);
+    CHECK(r1.body == "success");
+    CHECK(r2.status == 200);
+    CHECK(r2.body == "success");
+    CHECK(a.count("inbound_messages") == "1");
+    const std::size_t handed_on =
+        first.sink.ids().size() + (second ? second->sink.ids().size() : 0);
+    CHECK(handed_on == 1);
+}
+
+TEST_CASE("a commit whose answer is lost is handed on once, by the spool replay") {
+    // The batch's COMMIT reaches MariaDB and commits, but its answer never reaches the gateway:
+    // the driver's read timeout (1 s) gives up and the request spools the message. The row is then
+    // stored by a request that never learned it — the replay must hand it on, once.
+    // How: MariaDB's BACKUP STAGE BLOCK_COMMIT holds the COMMIT until the proxy between gateway
+    // and MariaDB withholds the server's answers; then the block is lifted and the COMMIT lands.
+    private_services servers;
+    const std::string grant =
+        "mariadb --no-defaults --socket=" + (servers.dir() / "mysql.sock").string() +
+        " -uroot -e \"GRANT RELOAD ON *.* TO 'scrm'@'127.0.0.1'\"";
+    REQUIRE(std::system(grant.c_str()) == 0);  // BACKUP STAGE needs RELOAD
+    tcp_proxy proxy(servers.config().mysql.port);
+    config cfg = servers.config();
+    cfg.mysql.port = proxy.port();
+    cfg.mysql.read_timeout = 1s;
+    storage::spool spool(servers.dir() / "spool");
+    harness h(cfg, &spool);
+    test_account a(false, servers.config());
+    const std::string xml = text_xml("oLostAnswer", 77, "应答丢失");
+
+    storage::mysql_session blocker(db_options(servers.config()));
+    storage::mysql_session probe(db_options(servers.config()));
+    REQUIRE(blocker.execute("BACKUP STAGE START").has_value());
+    REQUIRE(blocker.execute("BACKUP STAGE BLOCK_COMMIT").has_value());
+    std::future<http_reply> first;
+    bool blocked = true;
+    scope_exit unblock{[&] {
+        proxy.hold_replies(false);
+        if (blocked) (void)blocker.execute("BACKUP STAGE END");
+    }};
+    first = std::async(std::launch::async,
+                       [&] { return post(h, a, signed_query(a.token, now_s, "lost1"), xml); });
+    REQUIRE(eventually([&] { return statements_in_progress(probe, "COMMIT") == 1; }));
+    proxy.hold_replies(true);
+    REQUIRE(blocker.execute("BACKUP STAGE END").has_value());
+    blocked = false;
+    // The COMMIT lands on the server while its answer is withheld.
+    REQUIRE(eventually([&] { return a.count("inbound_messages") == "1"; }));
+    REQUIRE(first.wait_for(30s) == std::future_status::ready);
+    const auto r1 = first.get();
+    CHECK(r1.status == 200);  // spooled when the store gave up waiting for the answer
+    CHECK(r1.body == "success");
+    CHECK(h.sink.ids().empty());
+    proxy.hold_replies(false);
+
+    // WeChat's retry finds the row committed: answered, but not handed on — it did not insert it.
+    const auto retry = post(h, a, signed_query(a.token, now_s, "lost2"), xml);
+    CHECK(retry.status == 200);
+    CHECK(retry.body == "success");
+    CHECK(h.sink.ids().empty());
+
+    // The replay of the spooled attempt takes the row over and hands it on.
+    result<std::size_t> replayed = errc::unavailable;
+    REQUIRE(eventually(
+        [&] {
+            replayed = run_sync(h.io, h.hook->replay_spool_once());
+            return replayed.has_value();
+        },
+        30s));
+    CHECK(*replayed == 1);
+    CHECK(a.count("inbound_messages") == "1");
+    CHECK(h.sink.ids().size() == 1);
+    auto again = run_sync(h.io, h.hook->replay_spool_once());
+    REQUIRE(again.has_value());
+    CHECK(*again == 0);
+    CHECK(h.sink.ids().size() == 1);
+}
+
+TEST_CASE("spool records written without an insert token are still replayed and handed on") {
+    // Records spooled before the insert token was kept: "appid\nxml".
+    const auto dir = std::filesystem::temp_directory_path() / unique_name("scrm_old_spool");
+    storage::spool spool(dir);
+    harness h(services_config(), &spool);
+    test_account a(false);
+    std::string record = a.appid + "\n" + text_xml("oOldSpool", 31, "旧格式");
+    REQUIRE(run_sync(h.io, spool.append(std::move(record))).has_value());
+    auto replayed = run_sync(h.io, h.hook->replay_spool_once());
+    REQUIRE(replayed.has_value());
+    CHECK(*replayed == 1);
+    CHECK(a.count("inbound_messages") == "1");
+    CHECK(h.sink.ids().size() == 1);
+    std::filesystem::remove_all(dir);
 }

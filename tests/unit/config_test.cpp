@@ -1,5 +1,5 @@
 // Configuration: defaults, file values, environment and --listen overrides, and clear messages for
-// every kind of bad value.
+// every kind of bad value; the WeChat API base URL and CA file.
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
@@ -30,6 +30,8 @@ TEST_CASE("an empty object gives the documented defaults") {
     CHECK(c.mysql.database == "scrm");
     CHECK(c.mysql.pool_size == 4);
     CHECK(c.log_level == "info");
+    CHECK(c.wechat_api_base_url == "https://api.weixin.qq.com");
+    CHECK(c.wechat_ca_file.empty());
 }
 
 TEST_CASE("file values are read") {
@@ -85,6 +87,19 @@ TEST_CASE("bad values give messages naming the key and what is expected") {
          "log_level: must be one of debug, info, warn, error"},
         {"tiny body limit", R"({"http":{"body_limit":10}})",
          "http.body_limit: must be an integer 1024-"},
+        {"API URL without scheme", R"({"wechat_api_base_url":"api.weixin.qq.com"})",
+         "wechat_api_base_url: must start with https://"},
+        {"API URL plain http to a remote host", R"({"wechat_api_base_url":"http://example.com"})",
+         "wechat_api_base_url: plain http is only for a loopback host"},
+        {"API URL without host", R"({"wechat_api_base_url":"https:///cgi-bin"})",
+         "wechat_api_base_url: must be http(s)://host[:port][/prefix]"},
+        {"API URL bad port", R"({"wechat_api_base_url":"https://h:0"})",
+         "wechat_api_base_url: port must be an integer 1-65535"},
+        {"API URL with a query", R"({"wechat_api_base_url":"https://h/p?x=1"})",
+         "wechat_api_base_url: the path prefix must not hold a query"},
+        {"API URL empty", R"({"wechat_api_base_url":""})",
+         "wechat_api_base_url: must not be empty"},
+        {"CA file not a string", R"({"wechat_ca_file":1})", "wechat_ca_file: must be a string"},
     }));
     CAPTURE(name);
     const std::string message = problems_of(parse_config(json));
@@ -130,4 +145,57 @@ TEST_CASE("environment overrides the file and --listen overrides both") {
 
     cli.config_path = "/nonexistent/scrm.json";
     CHECK(problems_of(load_config(cli, {})).find("cannot open") != std::string::npos);
+}
+
+TEST_CASE("the WeChat API base URL and CA file: file, environment, and checks at load") {
+    struct row {
+        std::string name;
+        std::string url;
+        std::string expected;  // as stored
+    };
+    auto [name, url, expected] = GENERATE(values<row>({
+        {"production", "https://api.weixin.qq.com", "https://api.weixin.qq.com"},
+        {"port and prefix", "https://proxy.example:8443/wx", "https://proxy.example:8443/wx"},
+        {"trailing slash dropped", "https://api.weixin.qq.com/", "https://api.weixin.qq.com"},
+        {"local fake over http", "http://127.0.0.1:9000", "http://127.0.0.1:9000"},
+        {"localhost", "http://localhost:9000/", "http://localhost:9000"},
+        {"IPv6 loopback", "http://[::1]:9000", "http://[::1]:9000"},
+    }));
+    CAPTURE(name);
+    auto r = parse_config(R"({"wechat_api_base_url":")" + url + R"("})");
+    REQUIRE(std::holds_alternative<config>(r));
+    CHECK(std::get<config>(r).wechat_api_base_url == expected);
+
+    // The environment overrides the file, with the same checks.
+    auto c = std::get<config>(r);
+    CHECK_FALSE(apply_env(c, {{"SCRM_WECHAT_API_BASE_URL", "https://other.example"}}).has_value());
+    CHECK(c.wechat_api_base_url == "https://other.example");
+    const auto bad = apply_env(c, {{"SCRM_WECHAT_API_BASE_URL", "ftp://x"}});
+    REQUIRE(bad.has_value());
+    CHECK(bad->message().find("wechat_api_base_url: must start with https://") !=
+          std::string::npos);
+}
+
+TEST_CASE("wechat_ca_file must name a readable file, checked when the configuration is loaded") {
+    const std::string ca = "/tmp/scrm_config_ca_" + std::to_string(::getpid()) + ".pem";
+    {
+        std::ofstream out(ca);
+        out << "-----BEGIN CERTIFICATE-----\n";
+    }
+    cli_options cli;
+    auto r = load_config(
+        cli, {{"SCRM_WECHAT_CA_FILE", ca}, {"SCRM_WECHAT_API_BASE_URL", "https://127.0.0.1:9443"}});
+    REQUIRE(std::holds_alternative<config>(r));
+    CHECK(std::get<config>(r).wechat_ca_file == ca);
+    CHECK(std::get<config>(r).wechat_api_base_url == "https://127.0.0.1:9443");
+    std::remove(ca.c_str());
+
+    CHECK(problems_of(load_config(cli, {{"SCRM_WECHAT_CA_FILE", ca}})) ==
+          "wechat_ca_file: cannot read \"" + ca + "\" (No such file or directory)");
+    CHECK(problems_of(load_config(cli, {{"SCRM_WECHAT_CA_FILE", "/tmp"}})) ==
+          "wechat_ca_file: cannot read \"/tmp\" (not a file)");
+    // Empty: the system's trust store.
+    r = load_config(cli, {{"SCRM_WECHAT_CA_FILE", ""}});
+    REQUIRE(std::holds_alternative<config>(r));
+    CHECK(std::get<config>(r).wechat_ca_file.empty());
 }

@@ -54,6 +54,12 @@ struct config {
     unsigned io_threads = 0;          // 0 = number of cores
     std::string spool_dir = "spool";  // local durable spool for messages while MySQL is away
     std::string log_level = "info";
+    // The WeChat API (wechat::http_endpoint): https://host[:port][/prefix], or http:// to a
+    // loopback host (a local fake). No trailing slash (one given is dropped).
+    std::string wechat_api_base_url = "https://api.weixin.qq.com";
+    // PEM CA certificates to trust for it; empty: the system's trust store. Checked readable by
+    // load_config.
+    std::string wechat_ca_file;
 };
 
 // Reads and validates. Every problem found is reported (one per line), naming the key and the
@@ -68,14 +74,18 @@ std::variant<config, load_error> parse_config(const std::string& json_text);
 
 // Applies SCRM_* environment overrides (names in docs: SCRM_LISTEN, SCRM_REDIS_HOST,
 // SCRM_REDIS_PORT, SCRM_REDIS_PASSWORD, SCRM_MYSQL_HOST, SCRM_MYSQL_PORT, SCRM_MYSQL_USER,
-// SCRM_MYSQL_PASSWORD, SCRM_MYSQL_DATABASE, SCRM_MYSQL_POOL_SIZE, SCRM_IO_THREADS, SCRM_LOG_LEVEL)
-// from `env`.
+// SCRM_MYSQL_PASSWORD, SCRM_MYSQL_DATABASE, SCRM_MYSQL_POOL_SIZE, SCRM_IO_THREADS, SCRM_LOG_LEVEL,
+// SCRM_SPOOL_DIR, SCRM_WECHAT_API_BASE_URL, SCRM_WECHAT_CA_FILE) from `env`.
 std::optional<load_error> apply_env(config& cfg, const std::map<std::string, std::string>& env);
 
 // "host:port" as given to --listen or SCRM_LISTEN.
 std::optional<std::string> apply_listen(config& cfg, const std::string& host_port);
 
-// The whole sequence for a command line: --config FILE (optional), environment, --listen.
+// Checks a WeChat API base URL; returns the problem, or nothing (the URL may lose a trailing /).
+std::optional<std::string> check_api_base_url(std::string& url);
+
+// The whole sequence for a command line: --config FILE (optional), environment, --listen; then
+// checks that wechat_ca_file, when set, is a readable file.
 struct cli_options {
     std::optional<std::string> config_path;
     std::optional<std::string> listen;

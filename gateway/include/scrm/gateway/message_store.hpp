@@ -1,7 +1,9 @@
 // Durable storage of inbound messages with group commit: every request hands its row to one commit
 // loop, which writes all waiting rows in one transaction (one multi-row INSERT, one COMMIT) and
 // starts the next batch the moment the previous commit lands. A request resumes only when its row
-// is known committed — by its own batch or an earlier one.
+// is known committed — by its own batch or an earlier one. Each attempt stores a random token with
+// the row it inserts, which tells later who inserted it — also after a failure whose outcome the
+// attempt never learned (see inbound_row::takes_over).
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -35,6 +37,15 @@ struct inbound_row {
     std::string body_xml;                // the (decrypted) XML as received: bytes
     fan_change fan = fan_change::none;
     std::optional<std::string> scene;  // subscribe/SCAN scene, recorded on the fan
+    // This attempt's token (new_insert_token()), stored with the row if this attempt inserts it;
+    // 0: store() makes one. A caller that may retry the row later (the spool) keeps it.
+    std::uint64_t insert_token = 0;
+    // A retry of an attempt whose store() failed: that attempt's token. A failure after the
+    // COMMIT was sent (a timeout, a broken connection) leaves the outcome unknown — the server
+    // may have committed the row after all, and then nobody has handed it on. If the row still
+    // carries this token, this attempt takes it over and counts as its inserter; a row inserted
+    // by anyone else, or already taken over, is left alone. 0: not a retry.
+    std::uint64_t takes_over = 0;
 };
 
 struct stored_row {
@@ -44,6 +55,9 @@ struct stored_row {
 
 // SHA-256 over "<account_id>|<identity key>" (binary, 32 bytes).
 std::string identity_hash(std::uint64_t account_id, std::string_view identity_key);
+
+// A random, non-zero insert token (63 bits, so it fits a signed BIGINT too).
+std::uint64_t new_insert_token();
 
 // Thread-safe. Construct, start(), and stop() before the pool stops.
 class message_store {
@@ -58,7 +72,8 @@ public:
     void stop();  // pending requests complete with errc::shutting_down
 
     // Completes when the row is committed (inserted now or found committed earlier). Errors from
-    // MySQL (unavailable, timeout, overloaded, server_error): nothing is known to be stored.
+    // MySQL (unavailable, timeout, overloaded, server_error): nothing is known to be stored — or
+    // not stored: retry with takes_over = this row's insert_token.
     boost::asio::awaitable<result<stored_row>> store(inbound_row row);
 
     struct stats_t {

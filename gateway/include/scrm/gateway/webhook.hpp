@@ -76,19 +76,22 @@ public:
 
     boost::asio::awaitable<http_response> handle(http_request req);
 
-    // Moves spooled messages into MySQL, oldest first, handing on those it inserts; stops at the
-    // first failure (MySQL still away) and goes on from there next time. Returns how many records
-    // were replayed. replay_loop calls it every `interval` until stopped.
+    // Moves spooled messages into MySQL, oldest first, handing on those it inserts — and those
+    // the spooled attempt itself committed without learning it (a COMMIT whose answer timed
+    // out): each record keeps that attempt's insert token, and the replay takes such a row over.
+    // Stops at the first failure (MySQL still away) and goes on from there next time. Returns how
+    // many records were replayed. replay_loop calls it every `interval` until stopped.
     boost::asio::awaitable<result<std::size_t>> replay_spool_once();
     boost::asio::awaitable<void> replay_loop(std::chrono::milliseconds interval);
     void stop_replay() { replay_stopped_ = true; }
 
 private:
-    // Stores a verified, parsed message and hands it on if this call inserted it; returns the
-    // sink's passive reply (only for the inserting call, and only when `can_reply`).
+    // Stores a verified, parsed message and hands it on if this call inserted it (or took it
+    // over: inbound_row::takes_over); returns the sink's passive reply (only for the call that
+    // hands it on, and only when `can_reply`).
     boost::asio::awaitable<result<std::optional<passive_reply>>> store_and_hand_on(
         std::shared_ptr<const account> a, wechat::inbound_message message, std::string body_xml,
-        bool can_reply);
+        std::uint64_t insert_token, std::uint64_t takes_over, bool can_reply);
     boost::asio::awaitable<http_response> verify_url(const account& a, const http_request& req);
     boost::asio::awaitable<http_response> receive(std::shared_ptr<const account> a,
                                                   http_request req);

@@ -142,9 +142,10 @@ struct media_fetcher::impl : std::enable_shared_from_this<impl> {
         const std::uint64_t batch = std::max<std::size_t>(1, opts.batch);
         auto fn = [this, lease_us, batch](storage::mysql_session& db)
             -> result<std::vector<claimed>> {
+            const std::string only = storage::and_in("account_id", opts.accounts);
             auto expired = db.execute(
                 "UPDATE inbound_media SET state = 'expired', claim_token = NULL "
-                "WHERE state IN ('pending', 'fetching') AND expires_at <= NOW(3)");
+                "WHERE state IN ('pending', 'fetching') AND expires_at <= NOW(3)" + only);
             if (!expired) return expired.error();
             if (*expired > 0) {
                 std::lock_guard lock(mutex);
@@ -155,9 +156,9 @@ struct media_fetcher::impl : std::enable_shared_from_this<impl> {
             auto taken = db.execute(
                 "UPDATE inbound_media SET state = 'fetching', claim_token = ?, "
                 "claimed_at = NOW(3), attempts = attempts + 1 "
-                "WHERE (state = 'pending' AND next_attempt_at <= NOW(3)) OR (state = 'fetching' "
-                "AND claimed_at < TIMESTAMPADD(MICROSECOND, ?, NOW(3))) "
-                "ORDER BY message_id LIMIT ?",
+                "WHERE ((state = 'pending' AND next_attempt_at <= NOW(3)) OR (state = 'fetching' "
+                "AND claimed_at < TIMESTAMPADD(MICROSECOND, ?, NOW(3))))" + only +
+                    " ORDER BY message_id LIMIT ?",
                 {token, -lease_us, batch});
             if (!taken) return taken.error();
             std::vector<claimed> out;

@@ -150,12 +150,32 @@ result<std::vector<stored_row>> commit_batch(storage::mysql_session& db,
     if (auto r = db.execute(insert, params); !r) return r.error();
     auto rows = db.query(select, hashes);
     if (!rows) return rows.error();
-    if (auto r = db.commit(); !r) return r.error();
 
     std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> by_hash;  // hash -> id, token
     for (const auto& row : rows->rows) {
         by_hash[*row[0]] = {std::stoull(*row[1]), std::stoull(*row[2])};
     }
+    // Media to fetch (media_fetcher.hpp) is recorded with its message, in the same transaction.
+    std::string media;
+    std::vector<storage::sql_value> media_params;
+    for (const auto& j : batch) {
+        const inbound_row& r = j.row;
+        if (!r.media_id || r.media_id->empty() || r.media_id->size() > 255) continue;
+        auto it = by_hash.find(r.identity_hash);
+        if (it == by_hash.end()) return errc::protocol_error;
+        media += media.empty() ? "(?,?,?,?,FROM_UNIXTIME(?))" : ",(?,?,?,?,FROM_UNIXTIME(?))";
+        // WeChat keeps a message's media for 3 days after it was sent.
+        media_params.insert(media_params.end(), {it->second.first, r.account_id, *r.media_id,
+                                                 r.msg_type, r.create_time + 3 * 24 * 3600});
+    }
+    if (!media.empty()) {
+        auto r = db.execute(
+            "INSERT INTO inbound_media (message_id, account_id, media_id, kind, expires_at) "
+            "VALUES " + media + " ON DUPLICATE KEY UPDATE message_id = message_id",
+            media_params);
+        if (!r) return r.error();
+    }
+    if (auto r = db.commit(); !r) return r.error();
     std::vector<stored_row> out;
     out.reserve(batch.size());
     for (const auto& j : batch) {

@@ -106,6 +106,12 @@ inbound_row to_row(const account& a, const wechat::inbound_message& m, std::stri
     if (const auto* v = std::get_if<wechat::voice_message>(&m.body)) {
         if (!v->recognition.empty()) row.content = v->recognition;
     }
+    if (const auto* i = std::get_if<wechat::image_message>(&m.body)) row.media_id = i->media_id;
+    if (const auto* v = std::get_if<wechat::voice_message>(&m.body)) row.media_id = v->media_id;
+    if (const auto* v = std::get_if<wechat::video_message>(&m.body)) row.media_id = v->media_id;
+    if (const auto* v = std::get_if<wechat::short_video_message>(&m.body)) {
+        row.media_id = v->media_id;
+    }
     if (m.event == "subscribe") row.fan = fan_change::subscribe;
     if (m.event == "unsubscribe") row.fan = fan_change::unsubscribe;
     if (auto scene = wechat::qr_scene(m)) row.scene = std::string(*scene);

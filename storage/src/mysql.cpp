@@ -112,6 +112,16 @@ bool starts_with_word(std::string_view sql, std::string_view word) {
 
 }  // namespace
 
+std::string and_in(std::string_view column, const std::vector<std::uint64_t>& ids) {
+    if (ids.empty()) return {};
+    std::string out = " AND " + std::string(column) + " IN (";
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (i) out += ',';
+        out += std::to_string(ids[i]);
+    }
+    return out + ")";
+}
+
 std::optional<std::size_t> sql_rows::column(std::string_view name) const {
     for (std::size_t i = 0; i < columns.size(); ++i) {
         if (columns[i] == name) return i;

@@ -99,6 +99,7 @@ struct fixture {
 
     scrm::gateway::media_fetcher& make(scrm::gateway::media_fetch_options o = fast()) {
         o.dir = dir;
+        o.accounts = {std::stoull(account_id)};  // other suites' media on the shared database
         auto c = client;
         wx::client_lookup lookup =
             [c](std::string) -> asio::awaitable<scrm::result<std::shared_ptr<wx::client>>> {

@@ -99,7 +99,7 @@ struct test_account {
     }
     ~test_account() {
         storage::mysql_session db(db_options(cfg_));
-        for (const char* table : {"inbound_messages", "dead_letters", "fans"}) {
+        for (const char* table : {"inbound_media", "outbox", "inbound_messages", "dead_letters", "fans"}) {
             (void)db.execute(std::string("DELETE FROM ") + table + " WHERE account_id = ?", {id});
         }
         (void)db.execute("DELETE FROM official_accounts WHERE id = ?", {id});
@@ -318,6 +318,20 @@ TEST_CASE("every message type is stored once and handed on once, plain and safe 
     REQUIRE(text.has_value());
     CHECK(to_s(text->rows.at(0)[0]) == "牙疼，请问今天能挂号吗？😣");
     CHECK(to_s(text->rows.at(0)[1]) == "6054768590064713728");
+    // Image, voice and video each leave a media row to fetch, expiring 3 days after sending.
+    auto media = db.query(
+        "SELECT d.media_id, d.kind, d.state, UNIX_TIMESTAMP(d.expires_at) - m.create_time "
+        "FROM inbound_media d JOIN inbound_messages m ON m.id = d.message_id "
+        "WHERE d.account_id = ? ORDER BY d.media_id",
+        {a.id});
+    REQUIRE(media.has_value());
+    REQUIRE(media->rows.size() == 3);
+    CHECK(to_s(media->rows[0][0]) == "m1");
+    CHECK(to_s(media->rows[0][1]) == "image");
+    CHECK(to_s(media->rows[1][1]) == "voice");
+    CHECK(to_s(media->rows[2][1]) == "video");
+    CHECK(to_s(media->rows[2][2]) == "pending");
+    CHECK(to_s(media->rows[0][3]).rfind("259200", 0) == 0);
     auto fans = db.query(
         "SELECT openid, subscribed, COALESCE(subscribe_scene, '') FROM fans WHERE account_id = ? "
         "ORDER BY openid",

@@ -208,12 +208,14 @@ outbox_entry to_entry(const std::vector<std::optional<std::string>>& r) {
 }
 
 // Picks each fan's oldest row if it is due, then takes the picked rows that are still queued.
-result<std::vector<claimed_row>> claim(storage::mysql_session& db, std::size_t batch) {
+result<std::vector<claimed_row>> claim(storage::mysql_session& db, std::size_t batch,
+                                       const std::vector<std::uint64_t>& accounts) {
     auto picked = db.query(
-        "SELECT o.id FROM outbox o WHERE o.state = 'queued' AND o.next_attempt_at <= NOW(3) "
-        "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.account_id = o.account_id "
-        "AND p.openid = o.openid AND p.id < o.id AND p.state IN ('queued', 'sending')) "
-        "ORDER BY o.id LIMIT ?",
+        "SELECT o.id FROM outbox o WHERE o.state = 'queued' AND o.next_attempt_at <= NOW(3)" +
+            storage::and_in("o.account_id", accounts) +
+            " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.account_id = o.account_id "
+            "AND p.openid = o.openid AND p.id < o.id AND p.state IN ('queued', 'sending')) "
+            "ORDER BY o.id LIMIT ?",
         {static_cast<std::uint64_t>(batch)});
     if (!picked) return picked.error();
     if (picked->rows.empty()) return std::vector<claimed_row>{};
@@ -262,11 +264,13 @@ struct orphan {
 
 // Rows left 'sending' longer than the lease: their worker is gone, the send may have happened.
 result<std::vector<orphan>> mark_orphans(storage::mysql_session& db,
-                                         std::chrono::milliseconds lease) {
+                                         std::chrono::milliseconds lease,
+                                         const std::vector<std::uint64_t>& accounts) {
     const auto lease_us = static_cast<std::int64_t>(lease.count()) * 1000;
     auto rows = db.query(
         "SELECT id, account_id, openid, claim_token FROM outbox WHERE state = 'sending' "
-        "AND claimed_at < TIMESTAMPADD(MICROSECOND, ?, NOW(3)) ORDER BY id LIMIT 100",
+        "AND claimed_at < TIMESTAMPADD(MICROSECOND, ?, NOW(3))" +
+            storage::and_in("account_id", accounts) + " ORDER BY id LIMIT 100",
         {-lease_us});
     if (!rows) return rows.error();
     std::vector<orphan> out;
@@ -405,8 +409,9 @@ struct outbox::impl : std::enable_shared_from_this<impl> {
         const auto sweep_every = std::max(opts.lease / 4, std::chrono::milliseconds(100));
         if (now - last_sweep >= sweep_every) {
             last_sweep = now;
-            auto lease = opts.lease;
-            auto sweep = [lease](storage::mysql_session& db) { return mark_orphans(db, lease); };
+            auto sweep = [this](storage::mysql_session& db) {
+                return mark_orphans(db, opts.lease, opts.accounts);
+            };
             auto orphans = co_await mysql.run(sweep);
             if (!orphans) co_return orphans.error();
             for (const auto& o : *orphans) {
@@ -422,7 +427,9 @@ struct outbox::impl : std::enable_shared_from_this<impl> {
         }
 
         const std::size_t batch = std::max<std::size_t>(1, opts.batch);
-        auto take = [batch](storage::mysql_session& db) { return claim(db, batch); };
+        auto take = [this, batch](storage::mysql_session& db) {
+            return claim(db, batch, opts.accounts);
+        };
         auto rows = co_await mysql.run(take);
         if (!rows) co_return rows.error();
         const std::size_t n = rows->size();

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "scrm/common/error.hpp"
 #include "scrm/wechat/outbox.hpp"
@@ -32,6 +33,9 @@ struct media_fetch_options {
     std::chrono::milliseconds backoff_base{5000};  // retry n waits base × 2^(n-1) …
     std::chrono::milliseconds backoff_cap{600000};  // … at most this
     std::chrono::milliseconds lease{300000};        // a claim older than this is taken again
+    // Only these accounts' media (official_accounts.id); empty: every account. Lets a test (or
+    // an operator) keep a fetcher to its own accounts on a shared database.
+    std::vector<std::uint64_t> accounts;
 };
 
 // The file name extension for a media content type ("image/jpeg" → "jpg"; unknown → "bin").

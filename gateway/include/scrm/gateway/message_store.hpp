@@ -37,6 +37,8 @@ struct inbound_row {
     std::string body_xml;                // the (decrypted) XML as received: bytes
     fan_change fan = fan_change::none;
     std::optional<std::string> scene;  // subscribe/SCAN scene, recorded on the fan
+    // Image, voice, video: the MediaId to fetch before it expires (a row in inbound_media).
+    std::optional<std::string> media_id;
     // This attempt's token (new_insert_token()), stored with the row if this attempt inserts it;
     // 0: store() makes one. A caller that may retry the row later (the spool) keeps it.
     std::uint64_t insert_token = 0;

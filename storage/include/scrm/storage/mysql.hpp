@@ -76,6 +76,10 @@ struct sql_rows {
 // Prints the shape (columns, row count, affected, last id), never the values: safe for logs.
 std::ostream& operator<<(std::ostream& os, const sql_rows& r);
 
+// " AND <column> IN (1,2,3)" for a non-empty list of ids, "" for an empty one: a filter that can be
+// spliced into SQL text (the ids are integers, so nothing can be injected through it).
+std::string and_in(std::string_view column, const std::vector<std::uint64_t>& ids);
+
 // The last failure of a session, for callers that need more than the errc. `message` is the
 // server's text and may quote data (e.g. a duplicate key value): never log it.
 struct sql_error {

@@ -24,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "scrm/common/error.hpp"
 #include "scrm/wechat/client.hpp"
@@ -58,6 +59,9 @@ struct outbox_options {
     std::chrono::milliseconds backoff_base{1000};  // retry n waits base × 2^(n-1) …
     std::chrono::milliseconds backoff_cap{60000};  // … at most this
     std::string channel_prefix = "scrm:outbox:";   // PUBLISH <prefix><account_id> per change
+    // Only these accounts' rows (official_accounts.id); empty: every account. Lets a test (or an
+    // operator) keep a worker to its own accounts on a shared database.
+    std::vector<std::uint64_t> accounts;
 };
 
 // What one attempt's outcome means for the row. Pure; `attempts` counts this attempt.

@@ -1,0 +1,111 @@
+// Routing's live state in Redis (DESIGN.md §5, §6): agent presence. Library `routing_live`, the
+// I/O shell around routing_core: it stores and reads what decide() needs and the effects it
+// commits; it decides nothing itself.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "scrm/common/error.hpp"
+
+namespace scrm::storage {
+class redis_client;
+}
+
+namespace scrm::routing {
+
+// An instant with millisecond resolution. Every operation whose outcome depends on time takes
+// `now` from the caller (an injected clock); only lock expiry uses Redis's own clock (PX).
+using instant = std::chrono::sys_time<std::chrono::milliseconds>;
+
+struct live_options {
+    // Keys are "<key_root>:{c<clinic>}:<kind>[:<id>]": the hash tag keeps one clinic's keys in one
+    // cluster slot, so every multi-key script stays in that slot (DESIGN.md §6). Tests use a
+    // unique root.
+    std::string key_root = "scrm";
+    // A connection that heartbeats keeps its agent online for this long after each heartbeat.
+    std::chrono::milliseconds presence_ttl{std::chrono::seconds(60)};
+    // A connection that closes keeps its agent online for this long: a page reload within the
+    // grace re-routes nothing.
+    std::chrono::milliseconds reconnect_grace{std::chrono::seconds(15)};
+};
+
+// What a presence change did.
+struct presence_change {
+    bool came_online = false;  // offline before, online after (show the backlog)
+    // Fans whose session locks this agent held and that the change released (going offline).
+    std::vector<std::string> released_fans;
+    friend bool operator==(const presence_change&, const presence_change&) = default;
+};
+
+// An agent whose presence ran out, found and removed by reap_offline().
+struct offline_agent {
+    std::string agent;
+    std::vector<std::string> released_fans;  // its session locks, released
+    friend bool operator==(const offline_agent&, const offline_agent&) = default;
+};
+
+std::ostream& operator<<(std::ostream& os, const presence_change& c);
+std::ostream& operator<<(std::ostream& os, const offline_agent& a);
+
+// The live state of every clinic on one Redis.
+//
+// Threading: all member functions may be called concurrently (the client is thread-safe); the
+// object must outlive every coroutine started from it. Atomicity comes from Redis: every
+// operation that reads and then writes is one Lua script, so two gateway instances sharing the
+// Redis see each operation happen entirely before or after the other.
+//
+// Failures are values: errc::bad_input for an empty agent or fan id; the redis_client's errors
+// otherwise (unavailable, timeout — then a write may or may not have happened; every write here
+// is safe to repeat), errc::protocol_error for a reply of an unexpected shape.
+class live_state {
+public:
+    live_state(std::shared_ptr<storage::redis_client> redis, live_options options);
+
+    const live_options& options() const noexcept { return opts_; }
+
+    // "<key_root>:{c<clinic>}:" — every key of the clinic starts with it.
+    std::string key_prefix(std::uint64_t clinic) const;
+
+    // ---- presence --------------------------------------------------------------------------
+    // An agent is online at `now` while one of its connections is live (heartbeat within
+    // presence_ttl, or closed within reconnect_grace) and it is accepting chats. Connections are
+    // named by the caller (one per console tab), so closing one tab does not hide another.
+
+    // Connection `connection` of `agent` is alive at `now`: live until now + presence_ttl.
+    boost::asio::awaitable<result<presence_change>> heartbeat(std::uint64_t clinic,
+                                                              std::string agent,
+                                                              std::string connection, instant now);
+    // The connection closed (page reload, network loss): live until now + reconnect_grace. An
+    // unknown connection changes nothing.
+    boost::asio::awaitable<result<void>> disconnect(std::uint64_t clinic, std::string agent,
+                                                    std::string connection, instant now);
+    // Signing out: every connection ends now, the agent is offline and its locks are released.
+    boost::asio::awaitable<result<presence_change>> sign_out(std::uint64_t clinic,
+                                                             std::string agent);
+    // The "accepting chats" switch (kept across sign-ins; on by default). Off counts as offline:
+    // the agent's session locks are released at once.
+    boost::asio::awaitable<result<presence_change>> set_accepting(std::uint64_t clinic,
+                                                                  std::string agent, bool accepting,
+                                                                  instant now);
+    // The clinic's agents online at `now`, sorted by id.
+    boost::asio::awaitable<result<std::vector<std::string>>> online_agents(std::uint64_t clinic,
+                                                                           instant now);
+    // Finds the agents whose presence ran out by `now`, removes their presence and releases
+    // their session locks — atomically, so each is reported to exactly one caller. Meant for a
+    // periodic sweep; sorted by agent id.
+    boost::asio::awaitable<result<std::vector<offline_agent>>> reap_offline(std::uint64_t clinic,
+                                                                            instant now);
+
+private:
+    std::shared_ptr<storage::redis_client> redis_;
+    live_options opts_;
+};
+
+}  // namespace scrm::routing

@@ -1,0 +1,36 @@
+// routing_live's plain parts: construction, key prefixes and printing (no coroutines here).
+#include <ostream>
+
+#include "live_detail.hpp"
+#include "scrm/routing/live.hpp"
+
+namespace scrm::routing {
+
+namespace {
+
+std::ostream& print_list(std::ostream& os, const std::vector<std::string>& v) {
+    os << '[';
+    for (std::size_t i = 0; i < v.size(); ++i) os << (i ? ", " : "") << v[i];
+    return os << ']';
+}
+
+}  // namespace
+
+live_state::live_state(std::shared_ptr<storage::redis_client> redis, live_options options)
+    : redis_(std::move(redis)), opts_(std::move(options)) {}
+
+std::string live_state::key_prefix(std::uint64_t clinic) const {
+    return opts_.key_root + ":{c" + std::to_string(clinic) + "}:";
+}
+
+std::ostream& operator<<(std::ostream& os, const presence_change& c) {
+    os << "{came_online: " << (c.came_online ? "true" : "false") << ", released: ";
+    return print_list(os, c.released_fans) << '}';
+}
+
+std::ostream& operator<<(std::ostream& os, const offline_agent& a) {
+    os << "{agent: " << a.agent << ", released: ";
+    return print_list(os, a.released_fans) << '}';
+}
+
+}  // namespace scrm::routing

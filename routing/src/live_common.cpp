@@ -23,6 +23,31 @@ std::string live_state::key_prefix(std::uint64_t clinic) const {
     return opts_.key_root + ":{c" + std::to_string(clinic) + "}:";
 }
 
+const char* to_string(lock_status s) noexcept {
+    switch (s) {
+        case lock_status::acquired: return "acquired";
+        case lock_status::renewed: return "renewed";
+        case lock_status::taken_over: return "taken_over";
+        case lock_status::refused: return "refused";
+    }
+    return "?";
+}
+
+std::ostream& operator<<(std::ostream& os, lock_status s) {
+    return os << to_string(s);
+}
+
+std::ostream& operator<<(std::ostream& os, const lock_result& r) {
+    os << '{' << r.status << ", holder: " << r.holder << ", token: " << r.token;
+    if (r.previous_holder) os << ", previous: " << *r.previous_holder;
+    return os << '}';
+}
+
+std::ostream& operator<<(std::ostream& os, const lock_info& l) {
+    return os << "{holder: " << l.holder << ", token: " << l.token << ", ttl: " << l.ttl.count()
+              << "ms}";
+}
+
 std::ostream& operator<<(std::ostream& os, const presence_change& c) {
     os << "{came_online: " << (c.came_online ? "true" : "false") << ", released: ";
     return print_list(os, c.released_fans) << '}';

@@ -31,6 +31,9 @@ using scrm::result;
 using scrm::routing::instant;
 using scrm::routing::live_options;
 using scrm::routing::live_state;
+using scrm::routing::lock_info;
+using scrm::routing::lock_result;
+using scrm::routing::lock_status;
 using scrm::routing::offline_agent;
 using scrm::routing::presence_change;
 using scrm::storage::redis_client;
@@ -321,4 +324,236 @@ TEST_CASE("presence: empty ids are refused", "[routing_live][presence]") {
     auto r = f.a.run(f.a.live->heartbeat(clinic, "", "tab", t0));
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error() == make_error_code(errc::bad_input));
+}
+
+// ---- session locks -----------------------------------------------------------------------------
+
+namespace {
+
+// Brings agents online at t0 (for an hour).
+void bring_online(instance& in, const strings& agents) {
+    for (const auto& a : agents) {
+        REQUIRE(in.run(in.live->heartbeat(clinic, a, "tab", t0)).has_value());
+    }
+}
+
+std::string agent_name(int i) {
+    return "ag" + std::to_string(i);
+}
+
+}  // namespace
+
+TEST_CASE("locks: 50 agents acquiring one fan's lock at once on two instances, one holds it",
+          "[routing_live][locks]") {
+    live_options o;
+    o.presence_ttl = 1h;
+    fixture f(o);
+    strings agents;
+    for (int i = 0; i < 50; ++i) agents.push_back(agent_name(i));
+    bring_online(f.a, agents);
+
+    auto results = race<result<lock_result>>(f, 50, [](live_state& l, int i) {
+        return l.acquire_lock(clinic, "fan1", agent_name(i), t0 + 1s);
+    });
+    std::vector<lock_result> winners;
+    std::vector<lock_result> refused;
+    for (const auto& r : results) {
+        REQUIRE(r.has_value());
+        (r->status == lock_status::acquired ? winners : refused).push_back(*r);
+    }
+    REQUIRE(winners.size() == 1);
+    CHECK(refused.size() == 49);
+    const lock_result& w = winners[0];
+    CHECK(w.token > 0);
+    for (const auto& r : refused) {
+        CAPTURE(r);
+        CHECK(r.status == lock_status::refused);
+        CHECK(r.holder == w.holder);  // the refusal names the holder
+        CHECK(r.token == 0);          // and never hands out the holder's token
+    }
+    auto held = f.b.run(f.b.live->lock_of(clinic, "fan1"));
+    REQUIRE(held.has_value());
+    REQUIRE(held->has_value());
+    CHECK((*held)->holder == w.holder);
+    CHECK((*held)->token == w.token);
+    CHECK(f.a.run(f.a.live->check_fence(clinic, "fan1", w.token)).value());
+
+    // The holder acquiring again renews, keeping its token.
+    auto again = f.b.run(f.b.live->acquire_lock(clinic, "fan1", w.holder, t0 + 2s));
+    REQUIRE(again.has_value());
+    CHECK(again->status == lock_status::renewed);
+    CHECK(again->token == w.token);
+}
+
+TEST_CASE("locks: the fencing token refuses a stale holder after expiry and re-acquisition",
+          "[routing_live][locks]") {
+    live_options o;
+    o.presence_ttl = 1h;
+    o.lock_ttl = 300ms;
+    fixture f(o);
+    bring_online(f.a, {"a1", "a2"});
+    auto first = f.a.run(f.a.live->acquire_lock(clinic, "fan1", "a1", t0 + 1s));
+    REQUIRE(first.has_value());
+    REQUIRE(first->status == lock_status::acquired);
+    const std::int64_t stale = first->token;
+
+    // a2 is refused while the lock lives, then gets it once Redis expired it.
+    auto refused = f.b.run(f.b.live->acquire_lock(clinic, "fan1", "a2", t0 + 1s));
+    REQUIRE(refused.has_value());
+    CHECK(refused->status == lock_status::refused);
+    CHECK(refused->holder == "a1");
+    REQUIRE(eventually([&] {
+        auto l = f.b.run(f.b.live->lock_of(clinic, "fan1"));
+        return l.has_value() && !l->has_value();
+    }));
+    auto second = f.b.run(f.b.live->acquire_lock(clinic, "fan1", "a2", t0 + 2s));
+    REQUIRE(second.has_value());
+    REQUIRE(second->status == lock_status::acquired);
+    CHECK(second->token > stale);
+
+    // The stale holder can neither write, renew nor release; the new one can.
+    CHECK_FALSE(f.a.run(f.a.live->check_fence(clinic, "fan1", stale)).value());
+    CHECK(f.a.run(f.a.live->check_fence(clinic, "fan1", second->token)).value());
+    CHECK_FALSE(f.a.run(f.a.live->renew_lock_as(clinic, "fan1", "a1", stale)).value());
+    CHECK_FALSE(f.a.run(f.a.live->release_lock(clinic, "fan1", "a1", stale)).value());
+    CHECK(f.a.run(f.a.live->lock_of(clinic, "fan1")).value().value().holder == "a2");
+
+    // Even the same agent re-acquiring gets a new token: the old one stays stale.
+    REQUIRE(f.b.run(f.b.live->release_lock(clinic, "fan1", "a2", second->token)).value());
+    auto third = f.a.run(f.a.live->acquire_lock(clinic, "fan1", "a2", t0 + 3s));
+    REQUIRE(third.has_value());
+    CHECK(third->token > second->token);
+    CHECK_FALSE(f.a.run(f.a.live->check_fence(clinic, "fan1", second->token)).value());
+}
+
+TEST_CASE("locks: a fan or holder message restarts the TTL, anyone else's does not",
+          "[routing_live][locks]") {
+    live_options o;
+    o.presence_ttl = 1h;
+    o.lock_ttl = 60s;
+    fixture f(o);
+    auto& a = f.a;
+    bring_online(a, {"a1", "a2"});
+    auto got = a.run(a.live->acquire_lock(clinic, "fan1", "a1", t0));
+    REQUIRE(got.has_value());
+    const std::string lock_key = a.live->key_prefix(clinic) + "lock:fan1";
+    auto shorten = [&] {
+        std::vector<std::string> cmd{"PEXPIRE", lock_key, "5000"};
+        REQUIRE(a.run(a.client->command(std::move(cmd))).has_value());
+    };
+    auto ttl = [&] { return a.run(a.live->lock_of(clinic, "fan1")).value().value().ttl; };
+
+    shorten();
+    auto by_fan = a.run(a.live->renew_lock(clinic, "fan1"));
+    REQUIRE(by_fan.has_value());
+    REQUIRE(by_fan->has_value());
+    CHECK((*by_fan)->holder == "a1");
+    CHECK(ttl() > 5000ms);
+
+    shorten();
+    CHECK(a.run(a.live->renew_lock_as(clinic, "fan1", "a1", got->token)).value());
+    CHECK(ttl() > 5000ms);
+
+    shorten();
+    CHECK_FALSE(a.run(a.live->renew_lock_as(clinic, "fan1", "a2", got->token)).value());
+    CHECK(ttl() <= 5000ms);
+
+    // No lock: a fan message creates none.
+    auto none = a.run(a.live->renew_lock(clinic, "fan2"));
+    REQUIRE(none.has_value());
+    CHECK_FALSE(none->has_value());
+}
+
+TEST_CASE("locks: release by the holder only, transfer hands over with a new token",
+          "[routing_live][locks]") {
+    live_options o;
+    o.presence_ttl = 1h;
+    fixture f(o);
+    auto& a = f.a;
+    bring_online(a, {"a1", "a2", "a3"});
+    auto got = a.run(a.live->acquire_lock(clinic, "fan1", "a1", t0));
+    REQUIRE(got.has_value());
+
+    // Not the holder, or the wrong token: nothing happens.
+    CHECK_FALSE(a.run(a.live->release_lock(clinic, "fan1", "a2", got->token)).value());
+    CHECK_FALSE(a.run(a.live->release_lock(clinic, "fan1", "a1", got->token + 1000)).value());
+    auto bad = a.run(a.live->transfer_lock(clinic, "fan1", "a2", got->token, "a3"));
+    REQUIRE(bad.has_value());
+    CHECK(bad->status == lock_status::refused);
+    CHECK(bad->holder == "a1");
+
+    auto moved = f.b.run(f.b.live->transfer_lock(clinic, "fan1", "a1", got->token, "a2"));
+    REQUIRE(moved.has_value());
+    CHECK(moved->status == lock_status::acquired);
+    CHECK(moved->holder == "a2");
+    CHECK(moved->token > got->token);
+    CHECK_FALSE(a.run(a.live->check_fence(clinic, "fan1", got->token)).value());
+    CHECK(a.run(a.live->check_fence(clinic, "fan1", moved->token)).value());
+    auto refused = a.run(a.live->acquire_lock(clinic, "fan1", "a1", t0 + 1s));
+    REQUIRE(refused.has_value());
+    CHECK(refused->status == lock_status::refused);
+    CHECK(refused->holder == "a2");
+    // The old holder's offline release does not touch the moved lock.
+    CHECK(a.run(a.live->release_agent_locks(clinic, "a1")).value().empty());
+
+    CHECK(a.run(a.live->release_lock(clinic, "fan1", "a2", moved->token)).value());
+    CHECK_FALSE(a.run(a.live->lock_of(clinic, "fan1")).value().has_value());
+    auto free_transfer = a.run(a.live->transfer_lock(clinic, "fan1", "a2", moved->token, "a3"));
+    REQUIRE(free_transfer.has_value());
+    CHECK(free_transfer->status == lock_status::refused);
+    CHECK(free_transfer->holder.empty());
+    auto fresh = a.run(a.live->acquire_lock(clinic, "fan1", "a3", t0 + 2s));
+    REQUIRE(fresh.has_value());
+    CHECK(fresh->status == lock_status::acquired);
+}
+
+TEST_CASE("locks: an offline holder's locks are released, or taken over by an online agent",
+          "[routing_live][locks]") {
+    live_options o;
+    o.presence_ttl = 30s;
+    o.reconnect_grace = 5s;
+    fixture f(o);
+    auto& a = f.a;
+    bring_online(a, {"a1", "a2", "a3", "a4"});
+    auto acquire = [&](const std::string& fan, const std::string& agent, instant at) {
+        auto r = a.run(a.live->acquire_lock(clinic, fan, agent, at));
+        REQUIRE(r.has_value());
+        return *r;
+    };
+    for (std::string fan : {"f1", "f2", "f3"}) {
+        REQUIRE(acquire(fan, "a1", t0 + 1s).status == lock_status::acquired);
+    }
+    REQUIRE(acquire("f4", "a2", t0 + 1s).status == lock_status::acquired);
+    REQUIRE(acquire("f5", "a3", t0 + 1s).status == lock_status::acquired);
+    REQUIRE(acquire("f6", "a4", t0 + 1s).status == lock_status::acquired);
+
+    // a1's page closes and it never comes back: after the grace, a sweep releases its locks.
+    REQUIRE(a.run(a.live->disconnect(clinic, "a1", "tab", t0 + 2s)).has_value());
+    CHECK(acquire("f1", "a2", t0 + 6s).status == lock_status::refused);  // still in its grace
+    auto reaped = f.b.run(f.b.live->reap_offline(clinic, t0 + 8s));
+    REQUIRE(reaped.has_value());
+    CHECK(*reaped == std::vector<offline_agent>{offline_agent{"a1", {"f1", "f2", "f3"}}});
+    for (std::string fan : {"f1", "f2", "f3"}) {
+        CHECK_FALSE(a.run(a.live->lock_of(clinic, fan)).value().has_value());
+    }
+    CHECK(a.run(a.live->lock_of(clinic, "f4")).value().value().holder == "a2");
+
+    // Not accepting chats counts as offline: its locks go at once.
+    auto paused = a.run(a.live->set_accepting(clinic, "a2", false, t0 + 9s));
+    REQUIRE(paused.has_value());
+    CHECK(paused->released_fans == strings{"f4"});
+    // Signing out releases too.
+    auto out = a.run(a.live->sign_out(clinic, "a3"));
+    REQUIRE(out.has_value());
+    CHECK(out->released_fans == strings{"f5"});
+    CHECK_FALSE(a.run(a.live->lock_of(clinic, "f5")).value().has_value());
+
+    // A lock whose holder went offline without a sweep yet is taken over by the next agent.
+    REQUIRE(a.run(a.live->heartbeat(clinic, "a1", "tab", t0 + 40s)).has_value());
+    auto over = acquire("f6", "a1", t0 + 40s);  // a4's presence ran out at t0+30s
+    CHECK(over.status == lock_status::taken_over);
+    CHECK(over.previous_holder == std::optional<std::string>("a4"));
+    CHECK(a.run(a.live->release_agent_locks(clinic, "a4")).value().empty());
+    CHECK(a.run(a.live->lock_of(clinic, "f6")).value().value().holder == "a1");
+    CHECK(a.run(a.live->release_agent_locks(clinic, "a1")).value() == strings{"f6"});
 }

@@ -1,4 +1,5 @@
-// Routing's live state in Redis (DESIGN.md §5, §6): agent presence. Library `routing_live`, the
+// Routing's live state in Redis (DESIGN.md §5, §6): agent presence and session locks with
+// fencing tokens. Library `routing_live`, the
 // I/O shell around routing_core: it stores and reads what decide() needs and the effects it
 // commits; it decides nothing itself.
 #pragma once
@@ -34,6 +35,8 @@ struct live_options {
     // A connection that closes keeps its agent online for this long: a page reload within the
     // grace re-routes nothing.
     std::chrono::milliseconds reconnect_grace{std::chrono::seconds(15)};
+    // A session lock ends after this long without a fan or agent message (Redis PX).
+    std::chrono::milliseconds lock_ttl{std::chrono::minutes(10)};
 };
 
 // What a presence change did.
@@ -51,6 +54,33 @@ struct offline_agent {
     friend bool operator==(const offline_agent&, const offline_agent&) = default;
 };
 
+enum class lock_status : std::uint8_t {
+    acquired,    // the lock was free: the caller holds it now, with a new token
+    renewed,     // the caller already held it: its TTL restarted, same token
+    taken_over,  // held by an agent who is offline (DESIGN.md §5 rule 2): now the caller's
+    refused,     // held by another, online agent: `holder` names it
+};
+
+struct lock_result {
+    lock_status status = lock_status::refused;
+    std::string holder;      // who holds the lock after the call ("" when refused on a free lock)
+    std::int64_t token = 0;  // the caller's fencing token; 0 when refused (never another's)
+    std::optional<std::string> previous_holder;  // taken_over: the offline agent it replaced
+    friend bool operator==(const lock_result&, const lock_result&) = default;
+};
+
+// A fan's current session lock.
+struct lock_info {
+    std::string holder;
+    std::int64_t token = 0;
+    std::chrono::milliseconds ttl{0};  // remaining
+    friend bool operator==(const lock_info&, const lock_info&) = default;
+};
+
+const char* to_string(lock_status s) noexcept;
+std::ostream& operator<<(std::ostream& os, lock_status s);
+std::ostream& operator<<(std::ostream& os, const lock_result& r);
+std::ostream& operator<<(std::ostream& os, const lock_info& l);
 std::ostream& operator<<(std::ostream& os, const presence_change& c);
 std::ostream& operator<<(std::ostream& os, const offline_agent& a);
 
@@ -102,6 +132,43 @@ public:
     // periodic sweep; sorted by agent id.
     boost::asio::awaitable<result<std::vector<offline_agent>>> reap_offline(std::uint64_t clinic,
                                                                             instant now);
+
+    // ---- session locks (DESIGN.md §5) -----------------------------------------------------
+    // One lock per fan: the agent talking to the fan. Each acquisition (and each transfer) gets
+    // a new fencing token from a per-clinic counter, strictly increasing, so a token names one
+    // holding; a writer presents it (check_fence) and a stale holder — whose lock expired and was
+    // taken by someone else, or by itself again — is refused. Expiry is Redis's PX (lock_ttl).
+
+    // The agent replies to or accepts the fan's conversation at `now` (presence is judged at
+    // `now`): acquired if free, renewed if already the caller's, taken over if the holder is
+    // offline, refused (naming the holder) otherwise.
+    boost::asio::awaitable<result<lock_result>> acquire_lock(std::uint64_t clinic, std::string fan,
+                                                             std::string agent, instant now);
+    // A fan message: restarts the TTL of whatever lock the fan has; the lock, or nullopt.
+    boost::asio::awaitable<result<std::optional<lock_info>>> renew_lock(std::uint64_t clinic,
+                                                                        std::string fan);
+    // An agent message: restarts the TTL if `agent` holds the lock with `token`; false if not
+    // (a stale holder).
+    boost::asio::awaitable<result<bool>> renew_lock_as(std::uint64_t clinic, std::string fan,
+                                                       std::string agent, std::int64_t token);
+    // The holder ends the session. False (nothing changed) unless `agent` holds it with `token`.
+    boost::asio::awaitable<result<bool>> release_lock(std::uint64_t clinic, std::string fan,
+                                                      std::string agent, std::int64_t token);
+    // Atomic hand-over: if `agent` holds the lock with `token`, `to` holds it now with a new
+    // token and a fresh TTL (status acquired, holder `to`). Otherwise refused, naming the
+    // current holder ("" when free). Presence of `to` is the caller's business.
+    boost::asio::awaitable<result<lock_result>> transfer_lock(std::uint64_t clinic, std::string fan,
+                                                              std::string agent, std::int64_t token,
+                                                              std::string to);
+    // Releases every lock `agent` holds (it went offline); the fans, sorted.
+    boost::asio::awaitable<result<std::vector<std::string>>> release_agent_locks(
+        std::uint64_t clinic, std::string agent);
+    // Whether `token` is the fan's current lock token: the write it guards may proceed.
+    boost::asio::awaitable<result<bool>> check_fence(std::uint64_t clinic, std::string fan,
+                                                     std::int64_t token);
+    // The fan's lock, if any.
+    boost::asio::awaitable<result<std::optional<lock_info>>> lock_of(std::uint64_t clinic,
+                                                                     std::string fan);
 
 private:
     std::shared_ptr<storage::redis_client> redis_;

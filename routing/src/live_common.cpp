@@ -37,6 +37,28 @@ std::ostream& operator<<(std::ostream& os, lock_status s) {
     return os << to_string(s);
 }
 
+const char* to_string(assign_status s) noexcept {
+    switch (s) {
+        case assign_status::assigned: return "assigned";
+        case assign_status::already_assigned: return "already_assigned";
+        case assign_status::lost: return "lost";
+    }
+    return "?";
+}
+
+std::ostream& operator<<(std::ostream& os, assign_status s) {
+    return os << to_string(s);
+}
+
+std::ostream& operator<<(std::ostream& os, const assign_result& r) {
+    return os << '{' << r.status << ", exclusive: " << r.exclusive_agent.value_or("-") << '}';
+}
+
+std::ostream& operator<<(std::ostream& os, const agent_load& l) {
+    return os << '{' << l.agent << ", load: " << l.load << ", last_assigned: " << l.last_assigned
+              << '}';
+}
+
 std::ostream& operator<<(std::ostream& os, const lock_result& r) {
     os << '{' << r.status << ", holder: " << r.holder << ", token: " << r.token;
     if (r.previous_holder) os << ", previous: " << *r.previous_holder;

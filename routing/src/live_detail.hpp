@@ -22,9 +22,12 @@ namespace scrm::routing::live_detail {
 //   lock:<fan>      hash  holder, token; PX = lock TTL
 //   alocks:<agent>  set   fans whose lock the agent took (pruned lazily: check the lock's holder)
 //   lockseq         string, the clinic's fencing-token counter (INCR)
+//   fan:<fan>       hash  exclusive (agent), owner (the agent it waits on while unanswered)
+//   owned:<agent>   set   fans the agent owns and has not answered
+//   lastpick        hash  agent -> seconds of its last pick
 //
 // is_online(a, now): a live connection and accepting. release_all(a): drops every lock the agent
-// still holds and returns those fans.
+// still holds and returns those fans. load_of(a): |owned ∪ fans whose lock it holds|.
 inline constexpr std::string_view lua_prelude = R"lua(
 local P = ARGV[1]
 local function k(kind, id)
@@ -46,6 +49,20 @@ local function release_all(a)
   end
   redis.call('DEL', k('alocks', a))
   return out
+end
+local function load_of(a)
+  local seen, n = {}, 0
+  for _, f in ipairs(redis.call('SMEMBERS', k('owned', a))) do
+    seen[f] = true
+    n = n + 1
+  end
+  for _, f in ipairs(redis.call('SMEMBERS', k('alocks', a))) do
+    if not seen[f] and redis.call('HGET', k('lock', f), 'holder') == a then
+      seen[f] = true
+      n = n + 1
+    end
+  end
+  return n
 end
 )lua";
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "scrm/common/log.hpp"
+#include "scrm/routing/decide.hpp"
 #include "scrm/routing/live.hpp"
 #include "scrm/storage/redis.hpp"
 #include "test_env.hpp"
@@ -28,6 +29,9 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using scrm::errc;
 using scrm::result;
+using scrm::routing::agent_load;
+using scrm::routing::assign_result;
+using scrm::routing::assign_status;
 using scrm::routing::instant;
 using scrm::routing::live_options;
 using scrm::routing::live_state;
@@ -556,4 +560,180 @@ TEST_CASE("locks: an offline holder's locks are released, or taken over by an on
     CHECK(a.run(a.live->release_agent_locks(clinic, "a4")).value().empty());
     CHECK(a.run(a.live->lock_of(clinic, "f6")).value().value().holder == "a1");
     CHECK(a.run(a.live->release_agent_locks(clinic, "a1")).value() == strings{"f6"});
+}
+
+// ---- exclusive assignment and load -------------------------------------------------------------
+
+namespace {
+
+std::map<std::string, std::int64_t> loads_of(instance& in, const strings& agents) {
+    auto r = in.run(in.live->read_loads(clinic, agents));
+    REQUIRE(r.has_value());
+    REQUIRE(r->size() == agents.size());
+    std::map<std::string, std::int64_t> out;
+    for (const auto& l : *r) out[l.agent] = l.load;
+    return out;
+}
+
+const strings four = {"a1", "a2", "a3", "a4"};
+
+}  // namespace
+
+TEST_CASE("assignment: 50 racing commits on one new fan from two instances, one winner",
+          "[routing_live][assign]") {
+    fixture f;
+    auto results = race<result<assign_result>>(f, 50, [](live_state& l, int i) {
+        // Each attempt picked some agent (instances may disagree); none saw an exclusive agent.
+        return l.commit_exclusive(clinic, "fan1", std::nullopt,
+                                  four[static_cast<std::size_t>(i % 4)], t0 + 1s);
+    });
+    int assigned = 0;
+    std::optional<std::string> winner;
+    for (const auto& r : results) {
+        REQUIRE(r.has_value());
+        if (r->status == assign_status::assigned) {
+            ++assigned;
+            winner = r->exclusive_agent;
+        }
+    }
+    REQUIRE(assigned == 1);
+    REQUIRE(winner.has_value());
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        const auto& r = *results[i];
+        CAPTURE(i, r);
+        // Everyone learns the winner; only those who picked it too see already_assigned.
+        CHECK(r.exclusive_agent == winner);
+        if (r.status != assign_status::assigned) {
+            CHECK(r.status ==
+                  (four[i % 4] == *winner ? assign_status::already_assigned : assign_status::lost));
+        }
+    }
+    CHECK(f.a.run(f.a.live->exclusive_agent(clinic, "fan1")).value() == winner);
+    auto loads = f.b.run(f.b.live->read_loads(clinic, four));
+    REQUIRE(loads.has_value());
+    for (const auto& l : *loads) {
+        CAPTURE(l);
+        const bool is_winner = l.agent == *winner;
+        CHECK(l.load == (is_winner ? 1 : 0));  // incremented once, for the winner only
+        const auto t1 =
+            std::chrono::floor<std::chrono::seconds>(t0 + 1s).time_since_epoch().count();
+        CHECK(l.last_assigned == (is_winner ? t1 : 0));
+    }
+}
+
+TEST_CASE("assignment: the compare-and-set honours the expected exclusive agent",
+          "[routing_live][assign]") {
+    fixture f;
+    auto& a = f.a;
+    REQUIRE(a.run(a.live->set_exclusive(clinic, "fan1", std::string("a1"))).has_value());
+    auto lost = a.run(a.live->commit_exclusive(clinic, "fan1", std::nullopt, "a2", t0));
+    REQUIRE(lost.has_value());
+    CHECK(*lost == assign_result{assign_status::lost, "a1"});
+    auto wrong = a.run(a.live->commit_exclusive(clinic, "fan1", std::string("a3"), "a2", t0));
+    REQUIRE(wrong.has_value());
+    CHECK(*wrong == assign_result{assign_status::lost, "a1"});
+    CHECK(loads_of(a, four) ==
+          std::map<std::string, std::int64_t>{{"a1", 0}, {"a2", 0}, {"a3", 0}, {"a4", 0}});
+
+    // Reassigning from a1 to a2: a1's unanswered fan moves to a2.
+    REQUIRE(a.run(a.live->note_unanswered(clinic, "fan1", "a1")).value());
+    auto moved = a.run(a.live->commit_exclusive(clinic, "fan1", std::string("a1"), "a2", t0));
+    REQUIRE(moved.has_value());
+    CHECK(*moved == assign_result{assign_status::assigned, "a2"});
+    CHECK(loads_of(a, four) ==
+          std::map<std::string, std::int64_t>{{"a1", 0}, {"a2", 1}, {"a3", 0}, {"a4", 0}});
+
+    // Removed since: a CAS expecting the old one finds none.
+    REQUIRE(a.run(a.live->set_exclusive(clinic, "fan1", std::nullopt)).has_value());
+    CHECK_FALSE(a.run(a.live->exclusive_agent(clinic, "fan1")).value().has_value());
+    auto gone = a.run(a.live->commit_exclusive(clinic, "fan1", std::string("a2"), "a3", t0));
+    REQUIRE(gone.has_value());
+    CHECK(*gone == assign_result{assign_status::lost, std::nullopt});
+
+    auto bad = a.run(a.live->commit_exclusive(clinic, "fan1", std::string(""), "a3", t0));
+    REQUIRE_FALSE(bad.has_value());
+    CHECK(bad.error() == make_error_code(errc::bad_input));
+}
+
+TEST_CASE("load: unanswered fans plus held sessions, each fan counted once",
+          "[routing_live][assign]") {
+    live_options o;
+    o.presence_ttl = 1h;
+    fixture f(o);
+    auto& a = f.a;
+    bring_online(a, four);
+
+    CHECK(a.run(a.live->note_unanswered(clinic, "f1", "a1")).value());
+    CHECK_FALSE(a.run(a.live->note_unanswered(clinic, "f1", "a1")).value());  // counted once
+    CHECK(a.run(a.live->note_unanswered(clinic, "f2", "a1")).value());
+    auto lock = a.run(a.live->acquire_lock(clinic, "f1", "a1", t0));  // same fan: still one
+    REQUIRE(lock.has_value());
+    auto lock3 = a.run(a.live->acquire_lock(clinic, "f3", "a1", t0));  // a held session: one more
+    REQUIRE(lock3.has_value());
+    CHECK(loads_of(a, four).at("a1") == 3);
+
+    // A reply takes the fan off its owner's unanswered set; the session still counts.
+    CHECK(a.run(a.live->note_answered(clinic, "f1")).value() == std::optional<std::string>("a1"));
+    CHECK_FALSE(a.run(a.live->note_answered(clinic, "f1")).value().has_value());
+    CHECK(loads_of(a, four).at("a1") == 3);
+    REQUIRE(a.run(a.live->release_lock(clinic, "f1", "a1", lock->token)).value());
+    CHECK(loads_of(a, four).at("a1") == 2);
+
+    // Marking the fan for another owner moves it; a transferred session moves with the lock.
+    CHECK(a.run(a.live->note_unanswered(clinic, "f2", "a2")).value());
+    REQUIRE(a.run(a.live->transfer_lock(clinic, "f3", "a1", lock3->token, "a3")).has_value());
+    CHECK(loads_of(a, four) ==
+          std::map<std::string, std::int64_t>{{"a1", 0}, {"a2", 1}, {"a3", 1}, {"a4", 0}});
+
+    // An agent gone offline: its sessions stop counting, its unanswered fans stay its own.
+    CHECK(a.run(a.live->note_unanswered(clinic, "f4", "a3")).value());
+    REQUIRE(a.run(a.live->sign_out(clinic, "a3")).has_value());
+    CHECK(loads_of(a, four).at("a3") == 1);
+}
+
+TEST_CASE("assignment: 200 new fans one after another over 4 agents keep loads within 1",
+          "[routing_live][assign]") {
+    live_options o;
+    o.presence_ttl = 1h;
+    fixture f(o);
+    bring_online(f.a, four);
+    std::map<std::string, int> picks;
+    for (int i = 0; i < 200; ++i) {
+        instance& in = (i % 2 == 0) ? f.a : f.b;  // alternate instances
+        const instant now = t0 + std::chrono::seconds(i);
+        auto online = in.run(in.live->online_agents(clinic, now));
+        REQUIRE(online.has_value());
+        REQUIRE(*online == four);
+        auto loads = in.run(in.live->read_loads(clinic, four));
+        REQUIRE(loads.has_value());
+
+        scrm::routing::snapshot s;
+        s.now = std::chrono::floor<std::chrono::seconds>(now);
+        s.config.exclusive_mode = true;
+        for (const auto& l : *loads) {
+            s.agents.push_back({l.agent, std::nullopt, true, true, l.load, l.last_assigned});
+        }
+        s.fan.openid = "fan" + std::to_string(i);
+        auto d = scrm::routing::decide(s);
+        REQUIRE(d.rule == scrm::routing::route_rule::assigned);
+        REQUIRE(d.assign_exclusive.has_value());
+
+        auto c = in.run(in.live->commit_exclusive(clinic, s.fan.openid, std::nullopt,
+                                                  *d.assign_exclusive, now));
+        REQUIRE(c.has_value());
+        REQUIRE(c->status == assign_status::assigned);
+        ++picks[*d.assign_exclusive];
+
+        auto after = loads_of(in, four);
+        std::int64_t lo = after.begin()->second, hi = lo, sum = 0;
+        for (const auto& [agent, load] : after) {
+            lo = std::min(lo, load);
+            hi = std::max(hi, load);
+            sum += load;
+        }
+        CAPTURE(i);
+        REQUIRE(hi - lo <= 1);
+        REQUIRE(sum == i + 1);
+    }
+    CHECK(picks == std::map<std::string, int>{{"a1", 50}, {"a2", 50}, {"a3", 50}, {"a4", 50}});
 }

@@ -1,5 +1,5 @@
-// Routing's live state in Redis (DESIGN.md §5, §6): agent presence and session locks with
-// fencing tokens. Library `routing_live`, the
+// Routing's live state in Redis (DESIGN.md §5, §6): agent presence, session locks with fencing
+// tokens, exclusive assignment and load. Library `routing_live`, the
 // I/O shell around routing_core: it stores and reads what decide() needs and the effects it
 // commits; it decides nothing itself.
 #pragma once
@@ -77,7 +77,33 @@ struct lock_info {
     friend bool operator==(const lock_info&, const lock_info&) = default;
 };
 
+enum class assign_status : std::uint8_t {
+    assigned,          // this call made the agent the fan's exclusive agent
+    already_assigned,  // the agent already was (an earlier call, or a racing one, set it)
+    lost,              // the fan's exclusive agent is not `expected`: nothing changed
+};
+
+struct assign_result {
+    assign_status status = assign_status::lost;
+    // The fan's exclusive agent after the call: the winner the loser routes to (nullopt when a
+    // lost CAS found the fan without one, i.e. it expected one that was since removed).
+    std::optional<std::string> exclusive_agent;
+    friend bool operator==(const assign_result&, const assign_result&) = default;
+};
+
+// What the even-distribution pick reads about an agent.
+struct agent_load {
+    std::string agent;
+    std::int64_t load = 0;           // see live_state's "assignment and load"
+    std::int64_t last_assigned = 0;  // seconds since epoch of its last pick; 0 = never
+    friend bool operator==(const agent_load&, const agent_load&) = default;
+};
+
 const char* to_string(lock_status s) noexcept;
+const char* to_string(assign_status s) noexcept;
+std::ostream& operator<<(std::ostream& os, assign_status s);
+std::ostream& operator<<(std::ostream& os, const assign_result& r);
+std::ostream& operator<<(std::ostream& os, const agent_load& l);
 std::ostream& operator<<(std::ostream& os, lock_status s);
 std::ostream& operator<<(std::ostream& os, const lock_result& r);
 std::ostream& operator<<(std::ostream& os, const lock_info& l);
@@ -169,6 +195,41 @@ public:
     // The fan's lock, if any.
     boost::asio::awaitable<result<std::optional<lock_info>>> lock_of(std::uint64_t clinic,
                                                                      std::string fan);
+
+    // ---- exclusive assignment and load (DESIGN.md §5) -------------------------------------
+    // The fan's exclusive agent lives here so that a pick is committed with a compare-and-set
+    // (MySQL, the system of record, is written after the commit wins). Load = the fans an agent
+    // owns and has not answered, plus the fans whose session lock it holds — each fan counted
+    // once when both apply (a session whose fan wrote again is one conversation, not two). The
+    // unanswered part is a set per agent, so marking twice counts once and nothing drifts; the
+    // lock part follows the locks themselves, so an expired lock stops counting by itself.
+
+    // Commits a pick: if the fan's exclusive agent equals `expected` (nullopt = none yet), it
+    // becomes `agent`, the fan counts as owned and unanswered by `agent` (moving from any
+    // previous owner), and `agent`'s last_assigned becomes `now` — one script. If it already is
+    // `agent`, nothing changes (already_assigned: a retry, or a racing instance that picked the
+    // same agent). Otherwise lost, naming the current exclusive agent: route to it.
+    boost::asio::awaitable<result<assign_result>> commit_exclusive(
+        std::uint64_t clinic, std::string fan, std::optional<std::string> expected,
+        std::string agent, instant now);
+    // Sets (or with nullopt removes) the fan's exclusive agent without condition: an admin's
+    // reassignment, or rebuilding Redis from MySQL. Load is not touched.
+    boost::asio::awaitable<result<void>> set_exclusive(std::uint64_t clinic, std::string fan,
+                                                       std::optional<std::string> agent);
+    boost::asio::awaitable<result<std::optional<std::string>>> exclusive_agent(std::uint64_t clinic,
+                                                                               std::string fan);
+    // The fan wrote and `agent` owns the message (the decision's owner): the fan counts in the
+    // agent's load until answered. A fan has one such owner: marking it for another agent moves
+    // it. True when the agent's unanswered set grew (the load increment).
+    boost::asio::awaitable<result<bool>> note_unanswered(std::uint64_t clinic, std::string fan,
+                                                         std::string agent);
+    // An agent replied to the fan: it leaves its owner's unanswered set (the load decrement).
+    // The owner whose set shrank, or nullopt when the fan was not waiting.
+    boost::asio::awaitable<result<std::optional<std::string>>> note_answered(std::uint64_t clinic,
+                                                                             std::string fan);
+    // Load and last_assigned of each agent, in the order given.
+    boost::asio::awaitable<result<std::vector<agent_load>>> read_loads(
+        std::uint64_t clinic, std::vector<std::string> agents);
 
 private:
     std::shared_ptr<storage::redis_client> redis_;

@@ -59,6 +59,18 @@ std::ostream& operator<<(std::ostream& os, const agent_load& l) {
               << '}';
 }
 
+std::ostream& operator<<(std::ostream& os, const claimed_timer& t) {
+    return os << '{' << t.fan << ", due: " << t.due.time_since_epoch().count()
+              << "ms, claim: " << t.claim << '}';
+}
+
+std::ostream& operator<<(std::ostream& os, const timer_info& t) {
+    os << "{due: " << t.due.time_since_epoch().count() << "ms";
+    if (t.lease_until)
+        os << ", leased until: " << t.lease_until->time_since_epoch().count() << "ms";
+    return os << '}';
+}
+
 std::ostream& operator<<(std::ostream& os, const lock_result& r) {
     os << '{' << r.status << ", holder: " << r.holder << ", token: " << r.token;
     if (r.previous_holder) os << ", previous: " << *r.previous_holder;

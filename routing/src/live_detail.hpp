@@ -25,6 +25,10 @@ namespace scrm::routing::live_detail {
 //   fan:<fan>       hash  exclusive (agent), owner (the agent it waits on while unanswered)
 //   owned:<agent>   set   fans the agent owns and has not answered
 //   lastpick        hash  agent -> seconds of its last pick
+//   tdue            zset  fan -> due (ms): armed timers
+//   tclaimed        zset  fan -> lease end (ms): claimed timers
+//   timer:<fan>     hash  due, payload, claim (the current claim id)
+//   timerseq        string, the clinic's claim-id counter
 //
 // is_online(a, now): a live connection and accepting. release_all(a): drops every lock the agent
 // still holds and returns those fans. load_of(a): |owned ∪ fans whose lock it holds|.

@@ -32,6 +32,7 @@ using scrm::result;
 using scrm::routing::agent_load;
 using scrm::routing::assign_result;
 using scrm::routing::assign_status;
+using scrm::routing::claimed_timer;
 using scrm::routing::instant;
 using scrm::routing::live_options;
 using scrm::routing::live_state;
@@ -40,6 +41,7 @@ using scrm::routing::lock_result;
 using scrm::routing::lock_status;
 using scrm::routing::offline_agent;
 using scrm::routing::presence_change;
+using scrm::routing::timer_info;
 using scrm::storage::redis_client;
 using scrm::storage::redis_options;
 using scrm::test::run_sync;
@@ -74,9 +76,9 @@ struct instance {
     std::shared_ptr<redis_client> client;
     std::unique_ptr<live_state> live;
 
-    explicit instance(const live_options& o) {
+    explicit instance(const live_options& o, redis_options r = redis_opts()) {
         scrm::log::set_min_level(scrm::log::level::warn);  // connect/stop lines are noise here
-        client = redis_client::create(io.get_executor(), redis_opts());
+        client = redis_client::create(io.get_executor(), std::move(r));
         client->start();
         REQUIRE(run_sync(io, client->wait_connected(5s)).has_value());
         live = std::make_unique<live_state>(client, o);
@@ -736,4 +738,142 @@ TEST_CASE("assignment: 200 new fans one after another over 4 agents keep loads w
         REQUIRE(sum == i + 1);
     }
     CHECK(picks == std::map<std::string, int>{{"a1", 50}, {"a2", 50}, {"a3", 50}, {"a4", 50}});
+}
+
+// ---- durable timers ----------------------------------------------------------------------------
+
+TEST_CASE("timers: two instances claiming at once get each due timer exactly once",
+          "[routing_live][timers]") {
+    fixture f;
+    std::set<std::string> armed;
+    for (int i = 0; i < 60; ++i) {
+        const std::string fan = "fan" + std::to_string(i);
+        // 50 due by t0+5min, 10 due later.
+        const instant due = t0 + (i < 50 ? std::chrono::seconds(i) : 1h);
+        REQUIRE(f.a.run(f.a.live->arm_timer(clinic, fan, due, "msg" + std::to_string(i))).value());
+        if (i < 50) armed.insert(fan);
+    }
+    auto results = race<result<std::vector<claimed_timer>>>(
+        f, 20, [](live_state& l, int) { return l.claim_due_timers(clinic, t0 + 5min, 4); });
+    std::multiset<std::string> claimed;
+    std::set<std::int64_t> claim_ids;
+    for (const auto& r : results) {
+        REQUIRE(r.has_value());
+        CHECK(r->size() <= 4);
+        for (const auto& t : *r) {
+            claimed.insert(t.fan);
+            claim_ids.insert(t.claim);
+            CHECK(t.payload == "msg" + t.fan.substr(3));
+        }
+    }
+    CHECK(claimed.size() == armed.size());  // 20 claims of up to 4 cover 50 only if none repeats
+    CHECK(std::set<std::string>(claimed.begin(), claimed.end()) == armed);
+    CHECK(claim_ids.size() == claimed.size());
+    // Nothing is due any more before the lease (60 s) runs out; the later ones are still armed.
+    CHECK(f.a.run(f.a.live->claim_due_timers(clinic, t0 + 5min + 59s, 100)).value().empty());
+    auto later = f.b.run(f.b.live->timer_of(clinic, "fan55"));
+    REQUIRE(later.has_value());
+    REQUIRE(later->has_value());
+    CHECK((*later)->due == t0 + 1h);
+    CHECK_FALSE((*later)->lease_until.has_value());
+}
+
+TEST_CASE("timers: a claim not confirmed within its lease is due again, once",
+          "[routing_live][timers]") {
+    live_options o;
+    o.timer_lease = 30s;
+    fixture f(o);
+    REQUIRE(f.a.run(f.a.live->arm_timer(clinic, "fan1", t0, "m1")).value());
+    REQUIRE(f.a.run(f.a.live->arm_timer(clinic, "fan2", t0 + 1s, "m2")).value());
+
+    // Instance a claims both and dies before confirming fan1 (it confirms fan2).
+    auto first = f.a.run(f.a.live->claim_due_timers(clinic, t0 + 5min, 10));
+    REQUIRE(first.has_value());
+    REQUIRE(first->size() == 2);
+    CHECK((*first)[0].fan == "fan1");  // due order
+    CHECK((*first)[0].due == t0);
+    CHECK((*first)[1].fan == "fan2");
+    REQUIRE(f.a.run(f.a.live->confirm_timer(clinic, "fan2", (*first)[1].claim)).value());
+    auto info = f.b.run(f.b.live->timer_of(clinic, "fan1"));
+    REQUIRE(info.has_value());
+    REQUIRE(info->has_value());
+    CHECK((*info)->lease_until == std::optional<instant>(t0 + 5min + 30s));
+
+    // Within the lease nobody else gets it; after, instance b does — and only b.
+    CHECK(f.b.run(f.b.live->claim_due_timers(clinic, t0 + 5min + 30s - 1ms, 10)).value().empty());
+    auto again = f.b.run(f.b.live->claim_due_timers(clinic, t0 + 5min + 30s, 10));
+    REQUIRE(again.has_value());
+    REQUIRE(again->size() == 1);
+    CHECK((*again)[0].fan == "fan1");
+    CHECK((*again)[0].payload == "m1");
+    CHECK((*again)[0].due == t0);
+    CHECK((*again)[0].claim != (*first)[0].claim);
+    CHECK(f.a.run(f.a.live->claim_due_timers(clinic, t0 + 5min + 31s, 10)).value().empty());
+
+    // The dead claimant's late confirm does not count; the live one's does.
+    CHECK_FALSE(f.a.run(f.a.live->confirm_timer(clinic, "fan1", (*first)[0].claim)).value());
+    CHECK(f.b.run(f.b.live->confirm_timer(clinic, "fan1", (*again)[0].claim)).value());
+    CHECK_FALSE(f.b.run(f.b.live->timer_of(clinic, "fan1")).value().has_value());
+    CHECK(f.b.run(f.b.live->claim_due_timers(clinic, t0 + 1h, 10)).value().empty());
+}
+
+TEST_CASE("timers: cancel stops a timer, armed or claimed; arming twice keeps the first",
+          "[routing_live][timers]") {
+    fixture f;
+    auto& a = f.a;
+    REQUIRE(a.run(a.live->arm_timer(clinic, "fan1", t0 + 5min, "m1")).value());
+    CHECK_FALSE(a.run(a.live->arm_timer(clinic, "fan1", t0 + 9min, "m2")).value());
+    CHECK(a.run(a.live->timer_of(clinic, "fan1")).value() ==
+          std::optional<timer_info>(timer_info{t0 + 5min, "m1", std::nullopt}));
+    CHECK(a.run(a.live->cancel_timer(clinic, "fan1")).value());
+    CHECK_FALSE(a.run(a.live->cancel_timer(clinic, "fan1")).value());
+    CHECK(a.run(a.live->claim_due_timers(clinic, t0 + 1h, 10)).value().empty());
+
+    // Cancelled while claimed: the claimant's confirm fails and it never comes back.
+    REQUIRE(a.run(a.live->arm_timer(clinic, "fan2", t0, "m")).value());
+    auto claimed = a.run(a.live->claim_due_timers(clinic, t0, 10));
+    REQUIRE(claimed.has_value());
+    REQUIRE(claimed->size() == 1);
+    CHECK_FALSE(a.run(a.live->arm_timer(clinic, "fan2", t0, "m")).value());  // in flight
+    CHECK(f.b.run(f.b.live->cancel_timer(clinic, "fan2")).value());
+    CHECK_FALSE(a.run(a.live->confirm_timer(clinic, "fan2", (*claimed)[0].claim)).value());
+    CHECK(a.run(a.live->claim_due_timers(clinic, t0 + 1h, 10)).value().empty());
+    // Re-armed after the cancel, it is a new timer.
+    CHECK(a.run(a.live->arm_timer(clinic, "fan2", t0 + 2h, "m3")).value());
+
+    auto bad = a.run(a.live->claim_due_timers(clinic, t0, 0));
+    REQUIRE_FALSE(bad.has_value());
+    CHECK(bad.error() == make_error_code(errc::bad_input));
+}
+
+TEST_CASE("timers: armed and claimed timers survive a Redis restart and new instances",
+          "[routing_live][timers]") {
+    scrm::test::private_services svc;
+    redis_options r = redis_opts();
+    r.host = svc.config().redis.host;
+    r.port = svc.config().redis.port;
+    r.password = svc.config().redis.password;
+    live_options o;
+    o.key_root = unique_name("scrm_test_live");
+    o.timer_lease = 30s;
+    std::int64_t lost_claim = 0;
+    {
+        instance first(o, r);
+        REQUIRE(first.run(first.live->arm_timer(clinic, "fan1", t0, "m1")).value());
+        REQUIRE(first.run(first.live->arm_timer(clinic, "fan2", t0 + 1min, "m2")).value());
+        auto c = first.run(first.live->claim_due_timers(clinic, t0, 10));  // fan1, then it dies
+        REQUIRE(c.has_value());
+        REQUIRE(c->size() == 1);
+        lost_claim = (*c)[0].claim;
+    }
+    svc.stop_redis();
+    svc.start();
+    instance second(o, r);
+    auto due = second.run(second.live->claim_due_timers(clinic, t0 + 10min, 10));
+    REQUIRE(due.has_value());
+    REQUIRE(due->size() == 2);
+    CHECK((*due)[0].fan == "fan1");  // its lease ran out: due again
+    CHECK((*due)[0].claim > lost_claim);
+    CHECK((*due)[1].fan == "fan2");
+    CHECK((*due)[1].payload == "m2");
 }

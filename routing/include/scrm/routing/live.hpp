@@ -1,5 +1,5 @@
 // Routing's live state in Redis (DESIGN.md §5, §6): agent presence, session locks with fencing
-// tokens, exclusive assignment and load. Library `routing_live`, the
+// tokens, exclusive assignment and load, durable no-answer timers. Library `routing_live`, the
 // I/O shell around routing_core: it stores and reads what decide() needs and the effects it
 // commits; it decides nothing itself.
 #pragma once
@@ -37,6 +37,8 @@ struct live_options {
     std::chrono::milliseconds reconnect_grace{std::chrono::seconds(15)};
     // A session lock ends after this long without a fan or agent message (Redis PX).
     std::chrono::milliseconds lock_ttl{std::chrono::minutes(10)};
+    // A claimed timer not confirmed within this long is due again (its claimant died).
+    std::chrono::milliseconds timer_lease{std::chrono::seconds(60)};
 };
 
 // What a presence change did.
@@ -99,11 +101,30 @@ struct agent_load {
     friend bool operator==(const agent_load&, const agent_load&) = default;
 };
 
+// A timer handed to one caller by claim_due_timers().
+struct claimed_timer {
+    std::string fan;
+    instant due{};
+    std::string payload;
+    std::int64_t claim = 0;  // this claim's id, for confirm_timer()
+    friend bool operator==(const claimed_timer&, const claimed_timer&) = default;
+};
+
+// A fan's armed timer.
+struct timer_info {
+    instant due{};
+    std::string payload;
+    std::optional<instant> lease_until;  // claimed, and until when
+    friend bool operator==(const timer_info&, const timer_info&) = default;
+};
+
 const char* to_string(lock_status s) noexcept;
 const char* to_string(assign_status s) noexcept;
 std::ostream& operator<<(std::ostream& os, assign_status s);
 std::ostream& operator<<(std::ostream& os, const assign_result& r);
 std::ostream& operator<<(std::ostream& os, const agent_load& l);
+std::ostream& operator<<(std::ostream& os, const claimed_timer& t);
+std::ostream& operator<<(std::ostream& os, const timer_info& t);
 std::ostream& operator<<(std::ostream& os, lock_status s);
 std::ostream& operator<<(std::ostream& os, const lock_result& r);
 std::ostream& operator<<(std::ostream& os, const lock_info& l);
@@ -230,6 +251,32 @@ public:
     // Load and last_assigned of each agent, in the order given.
     boost::asio::awaitable<result<std::vector<agent_load>>> read_loads(
         std::uint64_t clinic, std::vector<std::string> agents);
+
+    // ---- durable timers: the no-answer auto-reply (DESIGN.md §5) --------------------------
+    // At most one timer per fan, in a sorted set by due time (in Redis, so they survive restarts
+    // of any instance). claim_due_timers() moves due timers to a claimed set atomically, so each
+    // claim goes to exactly one caller; a claim is held for timer_lease and must be confirmed
+    // (after the reply was handed to the outbox) — unconfirmed, the timer is due again and the
+    // next claim takes it: at least once, with a lease long enough for a send, not twice.
+
+    // Arms the fan's timer for `due` with `payload` (e.g. the message id that started it). False,
+    // changing nothing, when the fan already has one (due or claimed): the first unanswered
+    // message starts the clock.
+    boost::asio::awaitable<result<bool>> arm_timer(std::uint64_t clinic, std::string fan,
+                                                   instant due, std::string payload);
+    // An agent replied: the timer is gone, claimed or not (a claimant's confirm then returns
+    // false). True when there was one.
+    boost::asio::awaitable<result<bool>> cancel_timer(std::uint64_t clinic, std::string fan);
+    // Claims up to `limit` (> 0) timers due at `now` — including claimed ones whose lease ran
+    // out — in due order, each leased until now + timer_lease.
+    boost::asio::awaitable<result<std::vector<claimed_timer>>> claim_due_timers(
+        std::uint64_t clinic, instant now, std::size_t limit);
+    // The claimant is done: the timer is deleted if `claim` is still its claim. False when it
+    // was cancelled, or re-claimed after the lease ran out.
+    boost::asio::awaitable<result<bool>> confirm_timer(std::uint64_t clinic, std::string fan,
+                                                       std::int64_t claim);
+    boost::asio::awaitable<result<std::optional<timer_info>>> timer_of(std::uint64_t clinic,
+                                                                       std::string fan);
 
 private:
     std::shared_ptr<storage::redis_client> redis_;

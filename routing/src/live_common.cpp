@@ -1,4 +1,5 @@
 // routing_live's plain parts: construction, key prefixes and printing (no coroutines here).
+#include <algorithm>
 #include <ostream>
 
 #include "live_detail.hpp"
@@ -18,6 +19,73 @@ std::ostream& print_list(std::ostream& os, const std::vector<std::string>& v) {
 
 live_state::live_state(std::shared_ptr<storage::redis_client> redis, live_options options)
     : redis_(std::move(redis)), opts_(std::move(options)) {}
+
+std::chrono::milliseconds live_state::fan_marks_ttl() const {
+    // Clean-up only (decisions compare the stored instants with `now`): outlive every window.
+    return std::max(
+               {opts_.suppression_window, opts_.message_window.length, opts_.event_window.length}) +
+           std::chrono::hours(1);
+}
+
+bool suppressed(const reply_marks& m, instant now, std::chrono::milliseconds window) noexcept {
+    auto recent = [&](const std::optional<instant>& t) { return t && now - *t < window; };
+    return recent(m.auto_reply) || recent(m.agent_reply);
+}
+
+window_state evaluate_window(window_kind kind, std::optional<instant> opened, int used, instant now,
+                             const quota_rule& rule) noexcept {
+    window_state w;
+    w.kind = kind;
+    w.opened = opened;
+    w.used = used;
+    w.open = opened && now < *opened + rule.length;
+    w.remaining = w.open ? std::max(0, rule.messages - used) : 0;
+    return w;
+}
+
+const char* to_string(window_kind k) noexcept {
+    return k == window_kind::message ? "message" : "event";
+}
+
+const char* to_string(spend_status s) noexcept {
+    switch (s) {
+        case spend_status::spent: return "spent";
+        case spend_status::closed: return "closed";
+        case spend_status::exhausted: return "exhausted";
+        case spend_status::last_slot_reserved: return "last_slot_reserved";
+    }
+    return "?";
+}
+
+std::ostream& operator<<(std::ostream& os, window_kind k) {
+    return os << to_string(k);
+}
+
+std::ostream& operator<<(std::ostream& os, spend_status s) {
+    return os << to_string(s);
+}
+
+std::ostream& operator<<(std::ostream& os, const spend_result& r) {
+    os << '{' << r.status;
+    if (r.window) os << ", " << *r.window << ", remaining: " << r.remaining;
+    return os << '}';
+}
+
+std::ostream& operator<<(std::ostream& os, const window_state& w) {
+    os << '{' << w.kind << ", " << (w.open ? "open" : "closed");
+    if (w.opened) os << ", opened: " << w.opened->time_since_epoch().count() << "ms";
+    return os << ", used: " << w.used << ", remaining: " << w.remaining << '}';
+}
+
+std::ostream& operator<<(std::ostream& os, const reply_marks& m) {
+    auto put = [&](const std::optional<instant>& t) -> std::ostream& {
+        if (t) return os << t->time_since_epoch().count() << "ms";
+        return os << '-';
+    };
+    os << "{auto_reply: ";
+    put(m.auto_reply) << ", agent_reply: ";
+    return put(m.agent_reply) << '}';
+}
 
 std::string live_state::key_prefix(std::uint64_t clinic) const {
     return opts_.key_root + ":{c" + std::to_string(clinic) + "}:";

@@ -29,6 +29,8 @@ namespace scrm::routing::live_detail {
 //   tclaimed        zset  fan -> lease end (ms): claimed timers
 //   timer:<fan>     hash  due, payload, claim (the current claim id)
 //   timerseq        string, the clinic's claim-id counter
+//   fl:<fan>        hash  auto, agent (reply marks, ms); m_open, m_used, e_open, e_used (the
+//                   message and event windows); PX = the longest window, for clean-up only
 //
 // is_online(a, now): a live connection and accepting. release_all(a): drops every lock the agent
 // still holds and returns those fans. load_of(a): |owned ∪ fans whose lock it holds|.

@@ -41,7 +41,13 @@ using scrm::routing::lock_result;
 using scrm::routing::lock_status;
 using scrm::routing::offline_agent;
 using scrm::routing::presence_change;
+using scrm::routing::reply_marks;
+using scrm::routing::sender_kind;
+using scrm::routing::spend_result;
+using scrm::routing::spend_status;
 using scrm::routing::timer_info;
+using scrm::routing::window_kind;
+using scrm::routing::window_state;
 using scrm::storage::redis_client;
 using scrm::storage::redis_options;
 using scrm::test::run_sync;
@@ -876,4 +882,125 @@ TEST_CASE("timers: armed and claimed timers survive a Redis restart and new inst
     CHECK((*due)[0].claim > lost_claim);
     CHECK((*due)[1].fan == "fan2");
     CHECK((*due)[1].payload == "m2");
+}
+
+// ---- suppression and the customer-service window -----------------------------------------------
+
+TEST_CASE("suppression: an auto-reply or an agent reply within the window silences auto-replies",
+          "[routing_live][windows]") {
+    live_options o;
+    o.suppression_window = 10min;
+    fixture f(o);
+    auto& a = f.a;
+    CHECK_FALSE(a.run(a.live->is_suppressed(clinic, "fan1", t0)).value());
+    REQUIRE(a.run(a.live->record_auto_reply(clinic, "fan1", t0)).has_value());
+    CHECK(f.b.run(f.b.live->is_suppressed(clinic, "fan1", t0 + 10min - 1ms)).value());
+    CHECK_FALSE(f.b.run(f.b.live->is_suppressed(clinic, "fan1", t0 + 10min)).value());
+
+    REQUIRE(a.run(a.live->record_agent_reply(clinic, "fan1", t0 + 5min)).has_value());
+    REQUIRE(
+        a.run(a.live->record_agent_reply(clinic, "fan1", t0 + 1min)).has_value());  // older: kept
+    CHECK(a.run(a.live->reply_marks_of(clinic, "fan1")).value() == reply_marks{t0, t0 + 5min});
+    CHECK(a.run(a.live->is_suppressed(clinic, "fan1", t0 + 15min - 1ms)).value());
+    CHECK_FALSE(a.run(a.live->is_suppressed(clinic, "fan1", t0 + 15min)).value());
+    CHECK(a.run(a.live->reply_marks_of(clinic, "fan2")).value() == reply_marks{});
+
+    // The pure rule at its edges.
+    using scrm::routing::suppressed;
+    CHECK_FALSE(suppressed(reply_marks{}, t0, 10min));
+    CHECK(suppressed(reply_marks{t0 + 1s, std::nullopt}, t0, 10min));  // clock slightly ahead
+    CHECK(suppressed(reply_marks{std::nullopt, t0}, t0 + 10min - 1ms, 10min));
+    CHECK_FALSE(suppressed(reply_marks{std::nullopt, t0}, t0 + 10min, 10min));
+}
+
+TEST_CASE("window: a fan message allows 5 sends in 48 h, an auto-reply never takes the last",
+          "[routing_live][windows]") {
+    fixture f;
+    auto& a = f.a;
+    auto spend = [&](sender_kind who, instant at) {
+        auto r = a.run(a.live->spend_window(clinic, "fan1", who, at));
+        REQUIRE(r.has_value());
+        return *r;
+    };
+    CHECK(spend(sender_kind::agent, t0) == spend_result{spend_status::closed, std::nullopt, 0});
+    REQUIRE(a.run(a.live->open_window(clinic, "fan1", window_kind::message, t0)).has_value());
+    for (int left = 4; left >= 2; --left) {
+        CHECK(spend(sender_kind::agent, t0 + 1h) ==
+              spend_result{spend_status::spent, window_kind::message, left});
+    }
+    CHECK(spend(sender_kind::auto_reply, t0 + 1h) ==
+          spend_result{spend_status::spent, window_kind::message, 1});
+    CHECK(spend(sender_kind::auto_reply, t0 + 1h) ==
+          spend_result{spend_status::last_slot_reserved, std::nullopt, 0});
+    CHECK(spend(sender_kind::agent, t0 + 1h) ==
+          spend_result{spend_status::spent, window_kind::message, 0});
+    CHECK(spend(sender_kind::agent, t0 + 1h) ==
+          spend_result{spend_status::exhausted, std::nullopt, 0});
+    auto w = a.run(a.live->windows_of(clinic, "fan1", t0 + 1h));
+    REQUIRE(w.has_value());
+    REQUIRE(w->size() == 2);
+    CHECK((*w)[0] == window_state{window_kind::message, t0, true, 5, 0});
+    CHECK((*w)[1] == window_state{window_kind::event, std::nullopt, false, 0, 0});
+
+    // The fan writes again: a fresh window. 48 h later it is closed.
+    REQUIRE(a.run(a.live->open_window(clinic, "fan1", window_kind::message, t0 + 2h)).has_value());
+    CHECK(spend(sender_kind::auto_reply, t0 + 50h - 1ms) ==
+          spend_result{spend_status::spent, window_kind::message, 4});
+    CHECK(spend(sender_kind::agent, t0 + 50h) ==
+          spend_result{spend_status::closed, std::nullopt, 0});
+}
+
+TEST_CASE(
+    "window: a follow, scan or click allows 3 sends in 1 minute, charged before the "
+    "message window",
+    "[routing_live][windows]") {
+    fixture f;
+    auto& a = f.a;
+    auto spend = [&](sender_kind who, instant at) {
+        auto r = a.run(a.live->spend_window(clinic, "fan1", who, at));
+        REQUIRE(r.has_value());
+        return *r;
+    };
+    REQUIRE(a.run(a.live->open_window(clinic, "fan1", window_kind::message, t0)).has_value());
+    REQUIRE(a.run(a.live->open_window(clinic, "fan1", window_kind::event, t0 + 1s)).has_value());
+    // The event window closes first, so it pays first; an auto-reply leaves its last slot.
+    CHECK(spend(sender_kind::auto_reply, t0 + 2s) ==
+          spend_result{spend_status::spent, window_kind::event, 2});
+    CHECK(spend(sender_kind::auto_reply, t0 + 2s) ==
+          spend_result{spend_status::spent, window_kind::event, 1});
+    CHECK(spend(sender_kind::auto_reply, t0 + 2s) ==
+          spend_result{spend_status::spent, window_kind::message, 4});
+    CHECK(spend(sender_kind::agent, t0 + 2s) ==
+          spend_result{spend_status::spent, window_kind::event, 0});
+    // A minute after the follow only the message window is left.
+    CHECK(spend(sender_kind::agent, t0 + 61s) ==
+          spend_result{spend_status::spent, window_kind::message, 3});
+    auto w = a.run(a.live->windows_of(clinic, "fan1", t0 + 61s));
+    REQUIRE(w.has_value());
+    CHECK((*w)[1] == window_state{window_kind::event, t0 + 1s, false, 3, 0});
+}
+
+TEST_CASE("window: concurrent senders on two instances never overspend the quota",
+          "[routing_live][windows]") {
+    fixture f;
+    REQUIRE(f.a.run(f.a.live->open_window(clinic, "fan1", window_kind::message, t0)).has_value());
+    auto results = race<result<spend_result>>(f, 20, [](live_state& l, int i) {
+        return l.spend_window(clinic, "fan1",
+                              i % 3 == 0 ? sender_kind::auto_reply : sender_kind::agent, t0 + 1min);
+    });
+    int spent = 0;
+    std::set<int> remaining;
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        const auto& r = results[i];
+        REQUIRE(r.has_value());
+        if (r->status != spend_status::spent) continue;
+        ++spent;
+        remaining.insert(r->remaining);
+        if (r->remaining == 0) CHECK(i % 3 != 0);  // the last slot went to an agent
+    }
+    CHECK(spent == 5);
+    CHECK(remaining == std::set<int>{0, 1, 2, 3, 4});
+    auto w = f.a.run(f.a.live->windows_of(clinic, "fan1", t0 + 1min));
+    REQUIRE(w.has_value());
+    CHECK((*w)[0].used == 5);
 }

@@ -1,5 +1,6 @@
 // Routing's live state in Redis (DESIGN.md §5, §6): agent presence, session locks with fencing
-// tokens, exclusive assignment and load, durable no-answer timers. Library `routing_live`, the
+// tokens, exclusive assignment and load, durable no-answer timers, auto-reply suppression and the
+// customer-service window. Library `routing_live`, the
 // I/O shell around routing_core: it stores and reads what decide() needs and the effects it
 // commits; it decides nothing itself.
 #pragma once
@@ -25,6 +26,13 @@ namespace scrm::routing {
 // `now` from the caller (an injected clock); only lock expiry uses Redis's own clock (PX).
 using instant = std::chrono::sys_time<std::chrono::milliseconds>;
 
+// A customer-service window: after a qualifying fan action, `messages` API messages within
+// `length` (protocol sheet §5.3).
+struct quota_rule {
+    std::chrono::milliseconds length{0};
+    int messages = 0;
+};
+
 struct live_options {
     // Keys are "<key_root>:{c<clinic>}:<kind>[:<id>]": the hash tag keeps one clinic's keys in one
     // cluster slot, so every multi-key script stays in that slot (DESIGN.md §6). Tests use a
@@ -39,7 +47,59 @@ struct live_options {
     std::chrono::milliseconds lock_ttl{std::chrono::minutes(10)};
     // A claimed timer not confirmed within this long is due again (its claimant died).
     std::chrono::milliseconds timer_lease{std::chrono::seconds(60)};
+    // No auto-reply (other than welcome) within this long after an auto-reply or an agent reply.
+    std::chrono::milliseconds suppression_window{std::chrono::minutes(10)};
+    // A fan message opens 5 messages within 48 h; a follow, scan or menu click 3 within 1 min.
+    quota_rule message_window{std::chrono::hours(48), 5};
+    quota_rule event_window{std::chrono::minutes(1), 3};
 };
+
+// The last auto-reply and the last agent reply to a fan.
+struct reply_marks {
+    std::optional<instant> auto_reply;
+    std::optional<instant> agent_reply;
+    friend bool operator==(const reply_marks&, const reply_marks&) = default;
+};
+
+// DESIGN.md §5 suppression: an auto-reply or an agent reply less than `window` before `now` (a
+// mark after `now`, from a clock slightly ahead, counts too).
+bool suppressed(const reply_marks& m, instant now, std::chrono::milliseconds window) noexcept;
+
+// The two customer-service windows the gateway counts per fan.
+enum class window_kind : std::uint8_t {
+    message,  // opened by a fan message
+    event,    // opened by a follow, a scan or a menu click
+};
+
+// Who wants to send through the customer-service API.
+enum class sender_kind : std::uint8_t { agent, auto_reply };
+
+enum class spend_status : std::uint8_t {
+    spent,               // a slot was taken: send
+    closed,              // no window open: the fan must write first (or a template notification)
+    exhausted,           // windows open, every slot used
+    last_slot_reserved,  // an auto-reply, and only a last slot is left: kept for the agents
+};
+
+struct spend_result {
+    spend_status status = spend_status::closed;
+    std::optional<window_kind> window;  // spent: the window charged
+    int remaining = 0;                  // spent: slots left in that window afterwards
+    friend bool operator==(const spend_result&, const spend_result&) = default;
+};
+
+struct window_state {
+    window_kind kind = window_kind::message;
+    std::optional<instant> opened;  // last qualifying action, if any is recorded
+    bool open = false;              // opened <= ... < opened + length at `now`
+    int used = 0;                   // slots spent since it opened
+    int remaining = 0;              // open: quota - used; closed: 0
+    friend bool operator==(const window_state&, const window_state&) = default;
+};
+
+// The state of one window from its stored fields (pure).
+window_state evaluate_window(window_kind kind, std::optional<instant> opened, int used, instant now,
+                             const quota_rule& rule) noexcept;
 
 // What a presence change did.
 struct presence_change {
@@ -120,6 +180,13 @@ struct timer_info {
 
 const char* to_string(lock_status s) noexcept;
 const char* to_string(assign_status s) noexcept;
+const char* to_string(window_kind k) noexcept;
+const char* to_string(spend_status s) noexcept;
+std::ostream& operator<<(std::ostream& os, window_kind k);
+std::ostream& operator<<(std::ostream& os, spend_status s);
+std::ostream& operator<<(std::ostream& os, const spend_result& r);
+std::ostream& operator<<(std::ostream& os, const window_state& w);
+std::ostream& operator<<(std::ostream& os, const reply_marks& m);
 std::ostream& operator<<(std::ostream& os, assign_status s);
 std::ostream& operator<<(std::ostream& os, const assign_result& r);
 std::ostream& operator<<(std::ostream& os, const agent_load& l);
@@ -278,7 +345,37 @@ public:
     boost::asio::awaitable<result<std::optional<timer_info>>> timer_of(std::uint64_t clinic,
                                                                        std::string fan);
 
+    // ---- suppression and the customer-service window (DESIGN.md §5) ------------------------
+    // Per fan, one hash (expiring once every window it holds is over) so each check is one read.
+
+    // An auto-reply went out to the fan at `now` / an agent replied at `now`. A mark only moves
+    // forward: recording an older instant keeps the newer one.
+    boost::asio::awaitable<result<void>> record_auto_reply(std::uint64_t clinic, std::string fan,
+                                                           instant now);
+    boost::asio::awaitable<result<void>> record_agent_reply(std::uint64_t clinic, std::string fan,
+                                                            instant now);
+    boost::asio::awaitable<result<reply_marks>> reply_marks_of(std::uint64_t clinic,
+                                                               std::string fan);
+    // suppressed(reply_marks_of(fan), now, suppression_window) in one round trip.
+    boost::asio::awaitable<result<bool>> is_suppressed(std::uint64_t clinic, std::string fan,
+                                                       instant now);
+    // A qualifying fan action at `now` (a message: window_kind::message; a follow, scan or menu
+    // click: window_kind::event) opens that window afresh: full quota until now + its length.
+    boost::asio::awaitable<result<void>> open_window(std::uint64_t clinic, std::string fan,
+                                                     window_kind kind, instant now);
+    // Takes one slot before a customer-service send, atomically (concurrent senders never
+    // overspend). Of the open windows with a slot to give, the one closing first is charged. An
+    // auto-reply needs two slots left — it never spends the last one.
+    boost::asio::awaitable<result<spend_result>> spend_window(std::uint64_t clinic, std::string fan,
+                                                              sender_kind who, instant now);
+    // Both windows at `now`: message, then event.
+    boost::asio::awaitable<result<std::vector<window_state>>> windows_of(std::uint64_t clinic,
+                                                                         std::string fan,
+                                                                         instant now);
+
 private:
+    std::chrono::milliseconds fan_marks_ttl() const;
+
     std::shared_ptr<storage::redis_client> redis_;
     live_options opts_;
 };

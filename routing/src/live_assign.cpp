@@ -1,5 +1,7 @@
 // Exclusive assignment (compare-and-set with the load update in the same script) and the load
 // bookkeeping the even-distribution pick reads.
+#include <iterator>
+
 #include "live_detail.hpp"
 #include "scrm/routing/live.hpp"
 
@@ -28,7 +30,8 @@ storage::redis_script own_script(std::string_view body) {
     return make_script(code);
 }
 
-// ARGV: prefix, fan, agent, expected ('' = none), now (seconds). Returns {status, exclusive}.
+// ARGV: prefix, fan, agent, expected ('' = none), now (seconds), candidates... Returns
+// {status, exclusive}.
 const storage::redis_script& commit_script() {
     static const storage::redis_script s = own_script(R"lua(
 local f, a, expected = ARGV[2], ARGV[3], ARGV[4]
@@ -36,6 +39,12 @@ local fk = k('fan', f)
 local cur = redis.call('HGET', fk, 'exclusive') or ''
 if cur == a then return {'already_assigned', a} end
 if cur ~= expected then return {'lost', cur} end
+if #ARGV > 5 then
+  local mine = load_of(a)
+  for i = 6, #ARGV do
+    if ARGV[i] ~= a and load_of(ARGV[i]) < mine then return {'stale_pick', cur} end
+  end
+end
 redis.call('HSET', fk, 'exclusive', a)
 own(f, a)
 redis.call('HSET', k('lastpick'), a, ARGV[5])
@@ -81,6 +90,7 @@ std::optional<assign_status> assign_status_of(const std::string& s) {
     if (s == "assigned") return assign_status::assigned;
     if (s == "already_assigned") return assign_status::already_assigned;
     if (s == "lost") return assign_status::lost;
+    if (s == "stale_pick") return assign_status::stale_pick;
     return std::nullopt;
 }
 
@@ -88,15 +98,20 @@ std::optional<assign_status> assign_status_of(const std::string& s) {
 
 asio::awaitable<result<assign_result>> live_state::commit_exclusive(
     std::uint64_t clinic, std::string fan, std::optional<std::string> expected, std::string agent,
-    instant now) {
+    instant now, std::vector<std::string> candidates) {
     if (fan.empty() || agent.empty() || (expected && expected->empty())) {
         co_return fail<assign_result>(errc::bad_input);
+    }
+    for (const auto& c : candidates) {
+        if (c.empty()) co_return fail<assign_result>(errc::bad_input);
     }
     const std::string p = key_prefix(clinic);
     const auto seconds = std::chrono::floor<std::chrono::seconds>(now).time_since_epoch().count();
     std::vector<std::string> keys{p + "fan:" + fan};
     std::vector<std::string> args{p, std::move(fan), std::move(agent), expected.value_or(""),
                                   std::to_string(seconds)};
+    args.insert(args.end(), std::make_move_iterator(candidates.begin()),
+                std::make_move_iterator(candidates.end()));
     auto r = co_await redis_->eval(commit_script(), std::move(keys), std::move(args));
     if (!r) co_return r.error();
     auto status = text_of(element(*r, 0));

@@ -35,6 +35,7 @@ using scrm::routing::assign_status;
 using scrm::routing::claimed_timer;
 using scrm::routing::instant;
 using scrm::routing::live_options;
+using scrm::routing::live_snapshot;
 using scrm::routing::live_state;
 using scrm::routing::lock_info;
 using scrm::routing::lock_result;
@@ -1003,4 +1004,193 @@ TEST_CASE("window: concurrent senders on two instances never overspend the quota
     auto w = f.a.run(f.a.live->windows_of(clinic, "fan1", t0 + 1min));
     REQUIRE(w.has_value());
     CHECK((*w)[0].used == 5);
+}
+
+// ---- snapshot assembly -------------------------------------------------------------------------
+
+namespace {
+
+using scrm::routing::agent_state;
+using scrm::routing::route_rule;
+using scrm::routing::snapshot;
+using scrm::routing::with_receipt;
+
+// The static parts, as the caller would load them from MySQL: agents with store and permission,
+// the fan's ownership, the clinic's modes.
+snapshot static_parts(const std::string& fan, bool exclusive_mode) {
+    snapshot s;
+    s.config.exclusive_mode = exclusive_mode;
+    for (const auto& id : four) {
+        agent_state a;
+        a.id = id;
+        a.store = "s1";
+        a.can_receive = true;
+        s.agents.push_back(a);
+    }
+    s.fan.openid = fan;
+    return s;
+}
+
+// One new fan's message routed the way the gateway will: snapshot, decide, commit; a stale pick
+// (loads changed meanwhile) decides again. The committed exclusive agent, or an error.
+asio::awaitable<result<std::string>> route_new_fan(live_state* l, std::string fan, instant now,
+                                                   std::atomic<int>* retries) {
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+        auto snap = co_await l->load_snapshot(clinic, static_parts(fan, true), now);
+        if (!snap) co_return snap.error();
+        auto d = scrm::routing::decide(snap->input, with_receipt::yes);
+        if (d.rule == route_rule::exclusive) co_return *d.owner;  // someone committed it already
+        if (d.rule != route_rule::assigned) co_return make_error_code(errc::conflict);
+        std::vector<std::string> candidates = d.receipt->candidates;
+        auto c = co_await l->commit_exclusive(clinic, fan, std::nullopt, *d.assign_exclusive, now,
+                                              std::move(candidates));
+        if (!c) co_return c.error();
+        if (c->status != scrm::routing::assign_status::stale_pick) {
+            if (!c->exclusive_agent) co_return make_error_code(errc::conflict);
+            co_return *c->exclusive_agent;
+        }
+        ++*retries;
+    }
+    co_return make_error_code(errc::timeout);
+}
+
+}  // namespace
+
+TEST_CASE("snapshot: presence, lock, loads, last_assigned, exclusive agent and marks in one read",
+          "[routing_live][snapshot]") {
+    live_options o;
+    o.presence_ttl = 1h;
+    o.suppression_window = 10min;
+    fixture f(o);
+    auto& a = f.a;
+    bring_online(a, {"a1", "a2", "a3"});  // a4 never connects
+    REQUIRE(a.run(a.live->set_accepting(clinic, "a3", false, t0)).has_value());
+    REQUIRE(a.run(a.live->commit_exclusive(clinic, "fan1", std::nullopt, "a1", t0 + 5s))
+                .value()
+                .status == assign_status::assigned);
+    auto lock = a.run(a.live->acquire_lock(clinic, "fan1", "a2", t0 + 10s));
+    REQUIRE(lock.has_value());
+    REQUIRE(a.run(a.live->note_unanswered(clinic, "fan9", "a2")).value());
+    REQUIRE(a.run(a.live->record_auto_reply(clinic, "fan1", t0 + 20s)).has_value());
+
+    const instant now = t0 + 1min + 500ms;
+    auto got = f.b.run(f.b.live->load_snapshot(clinic, static_parts("fan1", true), now));
+    REQUIRE(got.has_value());
+    const snapshot& s = got->input;
+    CHECK(s.now == std::chrono::floor<std::chrono::seconds>(now));
+    const auto t5 = std::chrono::floor<std::chrono::seconds>(t0 + 5s).time_since_epoch().count();
+    CHECK(s.agents == std::vector<agent_state>{{"a1", "s1", true, true, 1, t5},
+                                               {"a2", "s1", true, true, 2, 0},
+                                               {"a3", "s1", false, true, 0, 0},
+                                               {"a4", "s1", false, true, 0, 0}});
+    CHECK(s.fan.exclusive_agent == std::optional<std::string>("a1"));
+    CHECK(s.session_holder == std::optional<std::string>("a2"));
+    CHECK(s.auto_reply_suppressed);
+    REQUIRE(got->lock.has_value());
+    CHECK(got->lock->holder == "a2");
+    CHECK(got->lock->token == lock->token);
+    CHECK(got->lock->ttl > 0ms);
+    CHECK(got->marks == reply_marks{t0 + 20s, std::nullopt});
+    CHECK(scrm::routing::validate(s).empty());
+
+    // decide() runs on it: the online session holder gets the message, no auto-reply.
+    auto d = scrm::routing::decide(s);
+    CHECK(d.rule == route_rule::session);
+    CHECK(d.targets == strings{"a2"});
+    CHECK(d.owner == std::optional<std::string>("a2"));
+
+    // A fan with nothing in Redis keeps the caller's ownership; nothing is locked or suppressed.
+    snapshot other = static_parts("fan2", true);
+    other.fan.exclusive_agent = "a4";
+    auto plain = a.run(a.live->load_snapshot(clinic, other, now));
+    REQUIRE(plain.has_value());
+    CHECK(plain->input.fan.exclusive_agent == std::optional<std::string>("a4"));
+    CHECK_FALSE(plain->input.session_holder.has_value());
+    CHECK_FALSE(plain->input.auto_reply_suppressed);
+    CHECK_FALSE(plain->lock.has_value());
+    // a4 is offline: shared among the other candidates (a1, a2; a3 is not accepting).
+    auto d2 = scrm::routing::decide(plain->input);
+    CHECK(d2.rule == route_rule::exclusive_offline_shared);
+    CHECK(d2.targets == strings{"a1", "a2"});
+}
+
+TEST_CASE("snapshot: a lock whose holder went offline is reported stale, then released",
+          "[routing_live][snapshot]") {
+    live_options o;
+    o.presence_ttl = 30s;
+    fixture f(o);
+    auto& a = f.a;
+    bring_online(a, four);
+    REQUIRE(a.run(a.live->heartbeat(clinic, "a1", "tab", t0 + 40s)).has_value());
+    REQUIRE(a.run(a.live->heartbeat(clinic, "a2", "tab", t0 + 40s)).has_value());
+    REQUIRE(a.run(a.live->acquire_lock(clinic, "fan1", "a4", t0 + 10s)).value().status ==
+            lock_status::acquired);
+    // At t0+45s a4's presence (and a3's) has run out; no sweep has run yet.
+    auto got = a.run(a.live->load_snapshot(clinic, static_parts("fan1", false), t0 + 45s));
+    REQUIRE(got.has_value());
+    CHECK(got->input.session_holder == std::optional<std::string>("a4"));
+    auto d = scrm::routing::decide(got->input, with_receipt::yes);
+    CHECK(d.rule == route_rule::shared);
+    CHECK(d.targets == strings{"a1", "a2"});
+    REQUIRE(d.receipt.has_value());
+    CHECK(d.receipt->stale_session_holder == std::optional<std::string>("a4"));
+    // The shell releases the stale holder's locks; the next snapshot has no session.
+    CHECK(a.run(a.live->release_agent_locks(clinic, "a4")).value() == strings{"fan1"});
+    auto after = a.run(a.live->load_snapshot(clinic, static_parts("fan1", false), t0 + 46s));
+    REQUIRE(after.has_value());
+    CHECK_FALSE(after->input.session_holder.has_value());
+    CHECK_FALSE(after->lock.has_value());
+
+    // A lock held by someone who is not among the agents is reported but is no session.
+    REQUIRE(a.run(a.live->heartbeat(clinic, "gone", "tab", t0 + 40s)).has_value());
+    REQUIRE(a.run(a.live->acquire_lock(clinic, "fan2", "gone", t0 + 41s)).has_value());
+    auto unknown = a.run(a.live->load_snapshot(clinic, static_parts("fan2", false), t0 + 42s));
+    REQUIRE(unknown.has_value());
+    CHECK_FALSE(unknown->input.session_holder.has_value());
+    REQUIRE(unknown->lock.has_value());
+    CHECK(unknown->lock->holder == "gone");
+    CHECK(scrm::routing::validate(unknown->input).empty());
+}
+
+TEST_CASE("assignment: a pick made from loads that changed meanwhile is refused as stale",
+          "[routing_live][assign]") {
+    fixture f;
+    auto& a = f.a;
+    REQUIRE(a.run(a.live->note_unanswered(clinic, "old", "a1")).value());
+    auto stale = a.run(a.live->commit_exclusive(clinic, "fan1", std::nullopt, "a1", t0, four));
+    REQUIRE(stale.has_value());
+    CHECK(stale->status == assign_status::stale_pick);
+    CHECK_FALSE(a.run(a.live->exclusive_agent(clinic, "fan1")).value().has_value());
+    auto ok = a.run(a.live->commit_exclusive(clinic, "fan1", std::nullopt, "a2", t0, four));
+    REQUIRE(ok.has_value());
+    CHECK(ok->status == assign_status::assigned);
+    // Equal loads are fine: ties are not re-checked.
+    auto tie =
+        a.run(a.live->commit_exclusive(clinic, "fan2", std::nullopt, "a2", t0, {"a1", "a2"}));
+    REQUIRE(tie.has_value());
+    CHECK(tie->status == assign_status::assigned);
+}
+
+TEST_CASE("assignment: a burst of 200 new fans across both instances keeps loads within 1",
+          "[routing_live][assign][snapshot]") {
+    live_options o;
+    o.presence_ttl = 1h;
+    fixture f(o);
+    bring_online(f.a, four);
+    std::atomic<int> retries{0};
+    auto results = race<result<std::string>>(f, 200, [&retries](live_state& l, int i) {
+        return route_new_fan(&l, "fan" + std::to_string(i), t0 + 1s, &retries);
+    });
+    std::map<std::string, int> per_agent;
+    for (const auto& r : results) {
+        REQUIRE(r.has_value());
+        ++per_agent[*r];
+    }
+    WARN("stale picks retried: " << retries.load());
+    CHECK(per_agent == std::map<std::string, int>{{"a1", 50}, {"a2", 50}, {"a3", 50}, {"a4", 50}});
+    auto loads = loads_of(f.a, four);
+    for (const auto& [agent, load] : loads) {
+        CAPTURE(agent);
+        CHECK(load == 50);
+    }
 }

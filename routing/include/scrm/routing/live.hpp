@@ -1,8 +1,8 @@
 // Routing's live state in Redis (DESIGN.md §5, §6): agent presence, session locks with fencing
 // tokens, exclusive assignment and load, durable no-answer timers, auto-reply suppression and the
-// customer-service window. Library `routing_live`, the
-// I/O shell around routing_core: it stores and reads what decide() needs and the effects it
-// commits; it decides nothing itself.
+// customer-service window, and the snapshot decide() reads, assembled in one round trip. Library
+// `routing_live`, the I/O shell around routing_core: it stores and reads what decide() needs and
+// the effects it commits; it decides nothing itself.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "scrm/common/error.hpp"
+#include "scrm/routing/snapshot.hpp"
 
 namespace scrm::storage {
 class redis_client;
@@ -143,6 +144,9 @@ enum class assign_status : std::uint8_t {
     assigned,          // this call made the agent the fan's exclusive agent
     already_assigned,  // the agent already was (an earlier call, or a racing one, set it)
     lost,              // the fan's exclusive agent is not `expected`: nothing changed
+    stale_pick,        // another of the candidates now has a lower load than `agent` (a concurrent
+                       // commit changed the loads the pick was made from): nothing changed, decide
+                       // again from a fresh snapshot
 };
 
 struct assign_result {
@@ -176,6 +180,15 @@ struct timer_info {
     std::string payload;
     std::optional<instant> lease_until;  // claimed, and until when
     friend bool operator==(const timer_info&, const timer_info&) = default;
+};
+
+// load_snapshot()'s answer: the snapshot for decide() and what it was made from.
+struct live_snapshot {
+    snapshot input;                 // ready for decide()
+    std::optional<lock_info> lock;  // the fan's lock as stored (its holder may be offline, or not
+                                    // among the agents: then it is not the session_holder)
+    reply_marks marks;
+    friend bool operator==(const live_snapshot&, const live_snapshot&) = default;
 };
 
 const char* to_string(lock_status s) noexcept;
@@ -297,9 +310,14 @@ public:
     // previous owner), and `agent`'s last_assigned becomes `now` — one script. If it already is
     // `agent`, nothing changes (already_assigned: a retry, or a racing instance that picked the
     // same agent). Otherwise lost, naming the current exclusive agent: route to it.
+    // With `candidates` (the decision's pool, from its receipt or the snapshot), the commit also
+    // refuses with stale_pick when one of them now has a strictly lower load than `agent`: picks
+    // made concurrently from the same loads do not all land on one agent, so loads stay within 1
+    // under bursts too. Ties are not re-checked (last_assigned and id order may differ a little
+    // under races; the load spread does not).
     boost::asio::awaitable<result<assign_result>> commit_exclusive(
         std::uint64_t clinic, std::string fan, std::optional<std::string> expected,
-        std::string agent, instant now);
+        std::string agent, instant now, std::vector<std::string> candidates = {});
     // Sets (or with nullopt removes) the fan's exclusive agent without condition: an admin's
     // reassignment, or rebuilding Redis from MySQL. Load is not touched.
     boost::asio::awaitable<result<void>> set_exclusive(std::uint64_t clinic, std::string fan,
@@ -372,6 +390,19 @@ public:
     boost::asio::awaitable<result<std::vector<window_state>>> windows_of(std::uint64_t clinic,
                                                                          std::string fan,
                                                                          instant now);
+
+    // ---- snapshot assembly ----------------------------------------------------------------
+
+    // Everything decide() needs from Redis for one fan, read by one script (one round trip,
+    // one consistent moment), filled into `base` — whose static parts the caller loaded from
+    // MySQL: config, agents (id, store, can_receive), fan (openid, consultant, exclusive agent,
+    // store). Overwritten: `now` (floored to seconds); each agent's online, load and
+    // last_assigned; session_holder (the lock's holder if it is one of the agents, else none);
+    // auto_reply_suppressed (suppression_window); fan.exclusive_agent when Redis has one that is
+    // among the agents (picks are committed here first, MySQL follows). bad_input for an empty
+    // fan openid or agent id.
+    boost::asio::awaitable<result<live_snapshot>> load_snapshot(std::uint64_t clinic, snapshot base,
+                                                                instant now);
 
 private:
     std::chrono::milliseconds fan_marks_ttl() const;

@@ -15,7 +15,10 @@
 namespace scrm::routing::live_detail {
 
 // Every script gets the clinic's key prefix as ARGV[1] and builds its keys from it, so a script
-// touches only keys of one clinic — one cluster slot. Key kinds:
+// touches only keys of one clinic — one cluster slot. KEYS names the script's main key (it routes
+// the call); keys found at run time (the locks of an agent's fans) cannot be declared up front.
+// Redis Cluster accepts such same-slot keys from plain EVAL scripts; a proxy that insists on
+// declared keys would not. Key kinds:
 //   pres            zset  agent -> live-until (ms): the latest live connection of each agent
 //   conns:<agent>   hash  connection -> live-until (ms)
 //   paused          hash  agent -> "1" while not accepting chats

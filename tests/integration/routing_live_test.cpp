@@ -1036,7 +1036,9 @@ snapshot static_parts(const std::string& fan, bool exclusive_mode) {
 asio::awaitable<result<std::string>> route_new_fan(live_state* l, std::string fan, instant now,
                                                    std::atomic<int>* retries) {
     for (int attempt = 0; attempt < 1000; ++attempt) {
-        auto snap = co_await l->load_snapshot(clinic, static_parts(fan, true), now);
+        snapshot base =
+            static_parts(fan, true);  // a named local: no aggregate temporary in co_await
+        auto snap = co_await l->load_snapshot(clinic, std::move(base), now);
         if (!snap) co_return snap.error();
         auto d = scrm::routing::decide(snap->input, with_receipt::yes);
         if (d.rule == route_rule::exclusive) co_return *d.owner;  // someone committed it already

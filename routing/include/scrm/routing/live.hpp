@@ -92,7 +92,7 @@ struct spend_result {
 struct window_state {
     window_kind kind = window_kind::message;
     std::optional<instant> opened;  // last qualifying action, if any is recorded
-    bool open = false;              // opened <= ... < opened + length at `now`
+    bool open = false;              // now < opened + length
     int used = 0;                   // slots spent since it opened
     int remaining = 0;              // open: quota - used; closed: 0
     friend bool operator==(const window_state&, const window_state&) = default;
@@ -219,8 +219,11 @@ std::ostream& operator<<(std::ostream& os, const offline_agent& a);
 // Redis see each operation happen entirely before or after the other.
 //
 // Failures are values: errc::bad_input for an empty agent or fan id; the redis_client's errors
-// otherwise (unavailable, timeout — then a write may or may not have happened; every write here
-// is safe to repeat), errc::protocol_error for a reply of an unexpected shape.
+// otherwise (unavailable, timeout — then a write may or may not have happened),
+// errc::protocol_error for a reply of an unexpected shape. Most writes may be repeated after a
+// timeout (heartbeat, marks, acquire → renewed, commit → already_assigned, arm → false);
+// spend_window and claim_due_timers may not: a lost reply costs a slot (WeChat's own count stays
+// the final check) or leaves a claim to run out its lease.
 class live_state {
 public:
     live_state(std::shared_ptr<storage::redis_client> redis, live_options options);

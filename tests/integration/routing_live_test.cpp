@@ -824,7 +824,7 @@ TEST_CASE("timers: a claim not confirmed within its lease is due again, once",
     CHECK(f.b.run(f.b.live->claim_due_timers(clinic, t0 + 1h, 10)).value().empty());
 }
 
-TEST_CASE("timers: cancel stops a timer, armed or claimed; arming twice keeps the first",
+TEST_CASE("timers: cancel stops a timer, armed or claimed, and arming twice keeps the first",
           "[routing_live][timers]") {
     fixture f;
     auto& a = f.a;

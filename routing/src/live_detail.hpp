@@ -1,0 +1,137 @@
+// Private to routing_live: the Lua prelude every script starts with, argument and reply helpers.
+#pragma once
+
+#include <charconv>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "scrm/common/error.hpp"
+#include "scrm/routing/live.hpp"
+#include "scrm/storage/redis.hpp"
+
+namespace scrm::routing::live_detail {
+
+// Every script gets the clinic's key prefix as ARGV[1] and builds its keys from it, so a script
+// touches only keys of one clinic — one cluster slot. KEYS names the script's main key (it routes
+// the call); keys found at run time (the locks of an agent's fans) cannot be declared up front.
+// Redis Cluster accepts such same-slot keys from plain EVAL scripts; a proxy that insists on
+// declared keys would not. Key kinds:
+//   pres            zset  agent -> live-until (ms): the latest live connection of each agent
+//   conns:<agent>   hash  connection -> live-until (ms)
+//   paused          hash  agent -> "1" while not accepting chats
+//   lock:<fan>      hash  holder, token; PX = lock TTL
+//   alocks:<agent>  set   fans whose lock the agent took (pruned lazily: check the lock's holder)
+//   lockseq         string, the clinic's fencing-token counter (INCR)
+//   fan:<fan>       hash  exclusive (agent), owner (the agent it waits on while unanswered)
+//   owned:<agent>   set   fans the agent owns and has not answered
+//   lastpick        hash  agent -> seconds of its last pick
+//   tdue            zset  fan -> due (ms): armed timers
+//   tclaimed        zset  fan -> lease end (ms): claimed timers
+//   timer:<fan>     hash  due, payload, claim (the current claim id)
+//   timerseq        string, the clinic's claim-id counter
+//   fl:<fan>        hash  auto, agent (reply marks, ms); m_open, m_used, e_open, e_used (the
+//                   message and event windows); PX = the longest window, for clean-up only
+//
+// is_online(a, now): a live connection and accepting. release_all(a): drops every lock the agent
+// still holds and returns those fans. load_of(a): |owned ∪ fans whose lock it holds|.
+inline constexpr std::string_view lua_prelude = R"lua(
+local P = ARGV[1]
+local function k(kind, id)
+  if id then return P .. kind .. ':' .. id end
+  return P .. kind
+end
+local function is_online(a, now)
+  local s = redis.call('ZSCORE', k('pres'), a)
+  if not s or tonumber(s) <= now then return false end
+  return redis.call('HEXISTS', k('paused'), a) == 0
+end
+local function release_all(a)
+  local out = {}
+  for _, f in ipairs(redis.call('SMEMBERS', k('alocks', a))) do
+    if redis.call('HGET', k('lock', f), 'holder') == a then
+      redis.call('DEL', k('lock', f))
+      out[#out + 1] = f
+    end
+  end
+  redis.call('DEL', k('alocks', a))
+  return out
+end
+local function load_of(a)
+  local seen, n = {}, 0
+  for _, f in ipairs(redis.call('SMEMBERS', k('owned', a))) do
+    seen[f] = true
+    n = n + 1
+  end
+  for _, f in ipairs(redis.call('SMEMBERS', k('alocks', a))) do
+    if not seen[f] and redis.call('HGET', k('lock', f), 'holder') == a then
+      seen[f] = true
+      n = n + 1
+    end
+  end
+  return n
+end
+)lua";
+
+// A script made of the prelude and `body`.
+inline storage::redis_script make_script(std::string_view body) {
+    std::string code(lua_prelude);
+    code += body;
+    return storage::redis_script(std::move(code));
+}
+
+template <class T>
+result<T> fail(errc e) {
+    return result<T>(boost::system::in_place_error, make_error_code(e));
+}
+
+inline std::string ms_text(instant t) {
+    return std::to_string(t.time_since_epoch().count());
+}
+inline std::string ms_text(std::chrono::milliseconds d) {
+    return std::to_string(d.count());
+}
+
+// Reply accessors: nullopt when the reply does not have the expected shape.
+inline const storage::redis_reply* element(const storage::redis_reply& r, std::size_t i) {
+    if (r.type != storage::redis_reply::kind::array || i >= r.elements.size()) return nullptr;
+    return &r.elements[i];
+}
+
+inline std::optional<std::string> text_of(const storage::redis_reply* r) {
+    if (r == nullptr) return std::nullopt;
+    using kind = storage::redis_reply::kind;
+    if (r->type == kind::string || r->type == kind::status) return r->str;
+    if (r->type == kind::integer) return std::to_string(r->integer);
+    return std::nullopt;
+}
+
+inline std::optional<long long> int_of(const storage::redis_reply* r) {
+    if (r == nullptr) return std::nullopt;
+    using kind = storage::redis_reply::kind;
+    if (r->type == kind::integer) return r->integer;
+    if (r->type == kind::string) {
+        long long v = 0;
+        const char* end = r->str.data() + r->str.size();
+        auto [p, ec] = std::from_chars(r->str.data(), end, v);
+        if (ec == std::errc() && p == end) return v;
+    }
+    return std::nullopt;
+}
+
+// An array of strings (e.g. fans); nullopt when any element is not one.
+inline std::optional<std::vector<std::string>> strings_of(const storage::redis_reply* r) {
+    if (r == nullptr || r->type != storage::redis_reply::kind::array) return std::nullopt;
+    std::vector<std::string> out;
+    out.reserve(r->elements.size());
+    for (const auto& e : r->elements) {
+        auto s = text_of(&e);
+        if (!s) return std::nullopt;
+        out.push_back(std::move(*s));
+    }
+    return out;
+}
+
+}  // namespace scrm::routing::live_detail

@@ -59,6 +59,16 @@ public:
         out = std::move(v);
     }
 
+    void get_bool(const Value& obj, const char* name, const std::string& prefix, bool& out) {
+        auto it = obj.FindMember(name);
+        if (it == obj.MemberEnd()) return;
+        if (!it->value.IsBool()) {
+            problem(prefix + name, "must be true or false");
+            return;
+        }
+        out = it->value.GetBool();
+    }
+
     template <class Int>
     void get_int(const Value& obj, const char* name, const std::string& prefix, Int& out,
                  std::int64_t lo, std::int64_t hi) {
@@ -119,6 +129,8 @@ void validate(config& cfg, std::vector<std::string>& problems) {
     if (cfg.mysql.read_timeout.count() < 100) {
         problems.push_back("mysql.read_timeout_ms: must be at least 100");
     }
+    if (cfg.spool_dir.empty()) problems.push_back("spool_dir: must not be empty");
+    if (cfg.media_dir.empty()) problems.push_back("media_dir: must not be empty");
     if (auto problem = check_api_base_url(cfg.wechat_api_base_url)) {
         problems.push_back("wechat_api_base_url: " + *problem);
     }
@@ -213,9 +225,12 @@ std::variant<config, load_error> parse_config(const std::string& json_text) {
     }
     reader r(err.problems);
     r.check_keys(doc, "",
-                 {"http", "redis", "mysql", "io_threads", "log_level", "spool_dir",
+                 {"http", "redis", "mysql", "io_threads", "log_level", "spool_dir", "media_dir",
+                  "background_workers",
                   "wechat_api_base_url", "wechat_ca_file", "services"});
     r.get_string(doc, "spool_dir", "", cfg.spool_dir);
+    r.get_string(doc, "media_dir", "", cfg.media_dir);
+    r.get_bool(doc, "background_workers", "", cfg.background_workers);
     r.get_string(doc, "wechat_api_base_url", "", cfg.wechat_api_base_url);
     r.get_string(doc, "wechat_ca_file", "", cfg.wechat_ca_file, true);
     r.get_int(doc, "io_threads", "", cfg.io_threads, 0, 256);
@@ -318,6 +333,17 @@ std::optional<load_error> apply_env(config& cfg, const std::map<std::string, std
     count("SCRM_IO_THREADS", cfg.io_threads, 0, 256);
     text("SCRM_LOG_LEVEL", cfg.log_level, false);
     text("SCRM_SPOOL_DIR", cfg.spool_dir, false);
+    text("SCRM_MEDIA_DIR", cfg.media_dir, false);
+    if (const auto* v = get("SCRM_BACKGROUND_WORKERS")) {
+        if (*v == "1" || *v == "true") {
+            cfg.background_workers = true;
+        } else if (*v == "0" || *v == "false") {
+            cfg.background_workers = false;
+        } else {
+            err.problems.push_back("SCRM_BACKGROUND_WORKERS: must be 1, 0, true or false, got \"" +
+                                   *v + "\"");
+        }
+    }
     text("SCRM_WECHAT_API_BASE_URL", cfg.wechat_api_base_url, false);
     text("SCRM_WECHAT_CA_FILE", cfg.wechat_ca_file, true);
     validate(cfg, err.problems);

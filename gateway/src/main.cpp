@@ -6,6 +6,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -14,12 +15,15 @@
 #include "scrm/gateway/cli.hpp"
 #include "scrm/gateway/health.hpp"
 #include "scrm/gateway/http.hpp"
+#include "scrm/gateway/media_fetcher.hpp"
 #include "scrm/gateway/metrics.hpp"
 #include "scrm/gateway/secret_box.hpp"
 #include "scrm/gateway/services.hpp"
 #include "scrm/gateway/stored_counter.hpp"
 #include "scrm/gateway/webhook.hpp"
+#include "scrm/gateway/wechat_clients.hpp"
 #include "scrm/storage/spool.hpp"
+#include "scrm/wechat/outbox.hpp"
 
 namespace asio = boost::asio;
 using namespace scrm;
@@ -31,14 +35,23 @@ constexpr const char* usage =
     "  Serves the WeChat webhook, the console API and health endpoints.\n"
     "  Settings: JSON file, then SCRM_* environment variables, then flags (see README.md).\n";
 
+// The background workers that talk to WeChat.
+struct workers {
+    wechat::outbox& outbox;
+    gateway::media_fetcher& media;
+};
+
 asio::awaitable<void> shutdown(gateway::http_server& server, gateway::webhook& hook,
-                               gateway::message_store& store, gateway::services& deps,
+                               gateway::message_store& store, workers w, gateway::services& deps,
                                std::chrono::milliseconds grace,
                                asio::executor_work_guard<asio::io_context::executor_type>& work) {
     log::info("gateway.stopping", {{"grace_ms", static_cast<std::int64_t>(grace.count())}});
     co_await server.stop(grace);
     hook.stop_replay();
     store.stop();
+    // Sends in flight record their outcome first (a row left 'sending' would turn uncertain).
+    co_await w.outbox.stop(grace);
+    co_await w.media.stop(grace);
     deps.stop();
     work.reset();
     log::info("gateway.stopped");
@@ -94,6 +107,38 @@ int main(int argc, char** argv) {
     gateway::webhook hook(accounts, store, deps.redis(), deps.mysql(), stored, spool.get(), {},
                           [] { return static_cast<std::int64_t>(std::time(nullptr)); });
 
+    // Outbound: one WeChat client per account, the durable outbox and the media fetcher.
+    wechat::http_endpoint endpoint;
+    endpoint.base_url = cfg.wechat_api_base_url;
+    endpoint.ca_file = cfg.wechat_ca_file;
+    gateway::wechat_clients clients(accounts, deps.redis_ptr(), endpoint);
+    wechat::outbox outbox(io.get_executor(), deps.mysql(), deps.redis_ptr(), clients.lookup());
+    gateway::media_fetch_options media_opts;
+    media_opts.dir = cfg.media_dir;
+    std::error_code media_ec;
+    std::filesystem::create_directories(media_opts.dir, media_ec);
+    if (media_ec) {
+        std::cerr << "scrm-gateway: media_dir: cannot create " << cfg.media_dir << ": "
+                  << media_ec.message() << "\n";
+        return 1;
+    }
+    gateway::media_fetcher media(io.get_executor(), deps.mysql(), clients.lookup(), media_opts);
+    if (cfg.background_workers) {
+        outbox.start();
+        media.start();
+    } else {
+        log::info("gateway.workers_off");
+    }
+    stats->add_gauge("scrm_outbox_sent_total", "Outbound messages WeChat accepted.", "",
+                     [&outbox] { return static_cast<double>(outbox.stats().sent); });
+    stats->add_gauge("scrm_outbox_failed_total", "Outbound messages WeChat refused.", "",
+                     [&outbox] { return static_cast<double>(outbox.stats().failed); });
+    stats->add_gauge("scrm_outbox_uncertain_total",
+                     "Outbound messages that may or may not have reached the fan.", "",
+                     [&outbox] { return static_cast<double>(outbox.stats().uncertain); });
+    stats->add_gauge("scrm_media_fetched_total", "Inbound media files fetched from WeChat.", "",
+                     [&media] { return static_cast<double>(media.stats().fetched); });
+
     gateway::router routes;
     gateway::add_health_routes(routes, deps.readiness_checks(), cfg.http.ready_timeout, stats);
     hook.add_routes(routes);
@@ -110,8 +155,7 @@ int main(int argc, char** argv) {
     log::info("gateway.listening", {{"address", cfg.http.listen_host},
                                     {"port", static_cast<unsigned>(port)},
                                     {"io_threads", threads}});
-    // The outbound API client (wechat::http_endpoint) takes these once the gateway sends
-    // messages; logged now so that an operator sees which WeChat it will talk to.
+    // Which WeChat the outbox and the media fetcher talk to.
     log::info("gateway.wechat_api",
               {{"base_url", cfg.wechat_api_base_url},
                {"ca_file", cfg.wechat_ca_file.empty() ? "system" : cfg.wechat_ca_file}});
@@ -119,7 +163,9 @@ int main(int argc, char** argv) {
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int) {
         if (ec) return;
-        asio::co_spawn(io, shutdown(server, hook, store, deps, cfg.http.shutdown_grace, work),
+        workers w{outbox, media};
+        asio::co_spawn(io,
+                       shutdown(server, hook, store, w, deps, cfg.http.shutdown_grace, work),
                        asio::detached);
     });
 

@@ -67,14 +67,24 @@ void provision(const std::filesystem::path& config, const std::string& appid,
     REQUIRE(p.wait(60s) == std::optional<int>(0));
 }
 
+// The outbox and media workers stay off unless a test asks for them: on the shared database they
+// would take other suites' rows (each of those suites scopes its own workers to its accounts).
+std::vector<std::string> gateway_env(const std::filesystem::path& dir, const std::string& name,
+                                     std::vector<std::string> extra) {
+    std::vector<std::string> env{master_env, "SCRM_SPOOL_DIR=" + (dir / (name + "-spool")).string(),
+                                 "SCRM_MEDIA_DIR=" + (dir / (name + "-media")).string(),
+                                 "SCRM_BACKGROUND_WORKERS=0"};
+    env.insert(env.end(), extra.begin(), extra.end());  // later entries win
+    return env;
+}
+
 struct gateway_process {
     gateway_process(const std::filesystem::path& config, const std::filesystem::path& dir,
-                    std::string name)
+                    std::string name, std::vector<std::string> extra_env = {})
         : port(free_port()),
           proc({gateway_bin, "--config", config.string(), "--listen",
                 "127.0.0.1:" + std::to_string(port)},
-               dir / (name + ".log"),
-               {master_env, "SCRM_SPOOL_DIR=" + (dir / (name + "-spool")).string()}) {
+               dir / (name + ".log"), gateway_env(dir, name, std::move(extra_env))) {
         REQUIRE(wait_for_status(port, "/readyz", 200).status == 200);
     }
     double stored_total() const {
@@ -434,4 +444,75 @@ TEST_CASE("MariaDB stalled under concurrent load: nothing acknowledged is lost, 
     CHECK(after.status == 200);
     CHECK(count_rows(servers.config(), appid,
                      " AND m.wx_msg_id = " + std::to_string(first_id + total)) == "1");
+}
+
+TEST_CASE("the gateway's workers send an outbox row and fetch an image, against the fake WeChat") {
+    // Private servers: the workers take every account's rows in their database.
+    private_services servers;
+    const auto dir = servers.dir() / "workers";
+    std::filesystem::create_directories(dir);
+    const std::string appid = new_appid();
+    provision(servers.config_path(), appid);
+    fakes::fake_wechat fake;
+    REQUIRE(fake.start().has_value());
+    gateway_process gw(servers.config_path(), dir, "w",
+                       {"SCRM_BACKGROUND_WORKERS=1", "SCRM_WECHAT_API_BASE_URL=" + fake.url()});
+    REQUIRE(fake.api()
+                .add_account({appid, "0123456789abcdef0123456789abcdef", token, aes_key,
+                              original_id, fakes::encryption_mode::plain,
+                              "http://127.0.0.1:" + std::to_string(gw.port) + "/wx/" + appid, {}})
+                .has_value());
+    storage::mysql_session db(gateway::mysql_options_from(servers.config().mysql));
+    const auto wait_for = [&db](const std::string& sql, const std::vector<storage::sql_value>& p,
+                                const std::string& want) {
+        const auto deadline = std::chrono::steady_clock::now() + 30s;
+        std::string got;
+        while (std::chrono::steady_clock::now() < deadline) {
+            auto r = db.query(sql, p);
+            REQUIRE(r.has_value());
+            got = r->rows.empty() || !r->rows[0][0] ? "(none)" : *r->rows[0][0];
+            if (got == want) break;
+            std::this_thread::sleep_for(100ms);
+        }
+        return got;
+    };
+
+    // The fan sends an image: stored, then fetched into the media directory.
+    const std::string fan = fakes::make_openid(appid + "fan");
+    const std::string jpeg = std::string("\xFF\xD8\xFF\xE0", 4) + std::string(3000, 'x');
+    const auto media_id = fake.api().add_media(appid, "image", "image/jpeg", jpeg);
+    const auto d = fake.deliver(appid, fakes::inbound::image(fan, media_id));
+    REQUIRE(d.answered);
+    CHECK(wait_for("SELECT d.state FROM inbound_media d JOIN official_accounts a "
+                   "ON a.id = d.account_id WHERE a.appid = ?",
+                   {appid}, "fetched") == "fetched");
+    auto path = db.query("SELECT d.path FROM inbound_media d JOIN official_accounts a "
+                         "ON a.id = d.account_id WHERE a.appid = ?",
+                         {appid});
+    REQUIRE(path.has_value());
+    REQUIRE(path->rows.size() == 1);
+    std::ifstream file(dir / "w-media" / *path->rows[0][0], std::ios::binary);
+    const std::string got((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    CHECK(got == jpeg);
+
+    // An agent's reply, enqueued by any instance (here: straight into the table), reaches the fan
+    // through the customer-service API — the image opened the 48-hour window.
+    const std::string body = R"({"touser":")" + fan +
+                             R"(","msgtype":"text","text":{"content":"收到，已为您预约明天上午"}})";
+    REQUIRE(db.execute("INSERT INTO outbox (account_id, openid, kind, api_path, body, origin) "
+                       "SELECT id, ?, 'text', '/cgi-bin/message/custom/send', ?, 'agent:e2e' "
+                       "FROM official_accounts WHERE appid = ?",
+                       {fan, body, appid})
+                .has_value());
+    CHECK(wait_for("SELECT o.state FROM outbox o JOIN official_accounts a "
+                   "ON a.id = o.account_id WHERE a.appid = ?",
+                   {appid}, "sent") == "sent");
+    const auto sent = fake.api().sent(appid);
+    REQUIRE(sent.size() == 1);
+    CHECK(sent[0].openid == fan);
+    CHECK(sent[0].body == body);
+
+    // SIGTERM: the workers stop with the gateway.
+    gw.proc.signal(SIGTERM);
+    CHECK(gw.proc.wait(20s) == std::optional<int>(0));
 }

@@ -199,3 +199,30 @@ TEST_CASE("wechat_ca_file must name a readable file, checked when the configurat
     REQUIRE(std::holds_alternative<config>(r));
     CHECK(std::get<config>(r).wechat_ca_file.empty());
 }
+
+TEST_CASE("media_dir and background_workers: defaults, file, environment, bad values") {
+    auto r = parse_config("{}");
+    REQUIRE(std::holds_alternative<config>(r));
+    CHECK(std::get<config>(r).media_dir == "media");
+    CHECK(std::get<config>(r).background_workers);
+
+    r = parse_config(R"({"media_dir":"/var/lib/scrm/media","background_workers":false})");
+    REQUIRE(std::holds_alternative<config>(r));
+    auto c = std::get<config>(r);
+    CHECK(c.media_dir == "/var/lib/scrm/media");
+    CHECK_FALSE(c.background_workers);
+
+    CHECK_FALSE(apply_env(c, {{"SCRM_BACKGROUND_WORKERS", "1"}, {"SCRM_MEDIA_DIR", "m2"}})
+                    .has_value());
+    CHECK(c.background_workers);
+    CHECK(c.media_dir == "m2");
+    CHECK_FALSE(apply_env(c, {{"SCRM_BACKGROUND_WORKERS", "false"}}).has_value());
+    CHECK_FALSE(c.background_workers);
+
+    CHECK(problems_of(parse_config(R"({"background_workers":"yes"})")) ==
+          "background_workers: must be true or false");
+    CHECK(problems_of(parse_config(R"({"media_dir":""})")) == "media_dir: must not be empty");
+    const auto bad = apply_env(c, {{"SCRM_BACKGROUND_WORKERS", "maybe"}});
+    REQUIRE(bad.has_value());
+    CHECK(bad->message() == "SCRM_BACKGROUND_WORKERS: must be 1, 0, true or false, got \"maybe\"");
+}

@@ -53,6 +53,11 @@ struct config {
     mysql_settings mysql;
     unsigned io_threads = 0;          // 0 = number of cores
     std::string spool_dir = "spool";  // local durable spool for messages while MySQL is away
+    std::string media_dir = "media";  // inbound images, voice and video fetched from WeChat
+    // Run the outbox and media workers in this instance. Every instance may (they share the work
+    // safely); an operator may keep them to some instances, and tests of the webhook alone that
+    // share a database with other suites turn them off.
+    bool background_workers = true;
     std::string log_level = "info";
     // The WeChat API (wechat::http_endpoint): https://host[:port][/prefix], or http:// to a
     // loopback host (a local fake). No trailing slash (one given is dropped).

@@ -11,29 +11,6 @@
 namespace scrm::gateway {
 namespace {
 
-// Parses "--name value" pairs and bare flags; unknown names are errors.
-bool parse_options(const std::vector<std::string>& args, std::size_t first,
-                   const std::vector<std::string>& with_value,
-                   const std::vector<std::string>& flags, std::map<std::string, std::string>& out,
-                   std::string& error) {
-    for (std::size_t i = first; i < args.size(); ++i) {
-        const std::string& a = args[i];
-        if (std::find(flags.begin(), flags.end(), a) != flags.end()) {
-            out[a] = "1";
-        } else if (std::find(with_value.begin(), with_value.end(), a) != with_value.end()) {
-            if (i + 1 >= args.size()) {
-                error = a + " needs a value";
-                return false;
-            }
-            out[a] = args[++i];
-        } else {
-            error = "unexpected argument " + a;
-            return false;
-        }
-    }
-    return true;
-}
-
 std::string context(const char* field, const std::string& appid) {
     return std::string("official_accounts.") + field + ":" + appid;
 }

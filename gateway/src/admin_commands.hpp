@@ -1,7 +1,11 @@
-// scrm-admin's commands, one function each; admin_main.cpp dispatches on the first argument.
+// scrm-admin's commands, one function each; admin_main.cpp dispatches on the first argument. Also
+// the small helpers they share (admin_common.cpp): option parsing, input rules, lookups by name.
 #pragma once
 
+#include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "scrm/gateway/config.hpp"
@@ -10,8 +14,41 @@
 
 namespace scrm::gateway {
 
-// args[0] is the command name.
+// args[0] is the command name. Exit codes: 0 done (or already so), 1 the operation failed (MySQL
+// unreachable, a secret missing), 2 bad input — with nothing changed.
 int cmd_migrate(const config& cfg, const std::vector<std::string>& args);
 int cmd_account(const config& cfg, const std::vector<std::string>& args);
+int cmd_clinic(const config& cfg, const std::vector<std::string>& args);
+int cmd_store(const config& cfg, const std::vector<std::string>& args);
+int cmd_agent(const config& cfg, const std::vector<std::string>& args);
+int cmd_fan(const config& cfg, const std::vector<std::string>& args);
+int cmd_routing(const config& cfg, const std::vector<std::string>& args);
+
+// Parses "--name value" pairs and bare flags from args[first…] into `out` (a flag's value is
+// "1"). An unknown name, a missing value or a name given twice is an error (false, `error` set).
+bool parse_options(const std::vector<std::string>& args, std::size_t first,
+                   const std::vector<std::string>& with_value,
+                   const std::vector<std::string>& flags, std::map<std::string, std::string>& out,
+                   std::string& error);
+
+// A name as operators type it: 1–max_chars characters of valid UTF-8, no control characters and
+// no leading or trailing space. The problem ("--name: must be …"), or nullopt.
+std::optional<std::string> name_problem(std::string_view flag, std::string_view value,
+                                        std::size_t max_chars);
+
+// Number of characters (code points) in valid UTF-8 `s`; nullopt if `s` is not valid UTF-8.
+std::optional<std::size_t> utf8_chars(std::string_view s);
+
+// `"text"` with quotes, for messages.
+std::string quoted(std::string_view text);
+
+// The id of the clinic named `name` (the collation compares case-insensitively), nullopt if none.
+result<std::optional<std::string>> find_clinic(storage::mysql_session& db, const std::string& name);
+
+// "--clinic: no clinic named "X" (add it with scrm-admin clinic add --name …)".
+std::string no_such_clinic(std::string_view flag, const std::string& name);
+
+// Prints "scrm-admin <what>: <message>" to stderr and returns `code`.
+int complain(std::string_view what, const std::string& message, int code);
 
 }  // namespace scrm::gateway

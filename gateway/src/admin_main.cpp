@@ -1,5 +1,5 @@
 // scrm-admin: the operator's command line. Each command is a small function over the configured
-// stores; later issues add accounts, clinics, agents and templates.
+// stores: schema migrations, official accounts, clinics and stores.
 #include <iostream>
 #include <string>
 #include <vector>
@@ -24,7 +24,12 @@ constexpr const char* usage =
     "                        add or update a clinic's official account (idempotent; a new\n"
     "                        --aes-key keeps the old one as previous). Needs SCRM_MASTER_KEY.\n"
     "  account list          the accounts, without secrets\n"
-    "  help                  this text\n";
+    "  clinic add --name NAME    add a clinic (exists already: said so, nothing changed)\n"
+    "  clinic list               clinics with their numbers of stores, agents and accounts\n"
+    "  store add --clinic NAME --name STORE   add a store (门店) to a clinic (idempotent)\n"
+    "  store list --clinic NAME\n"
+    "  help                  this text\n"
+    "Exit status: 0 done (or already so), 1 the operation failed, 2 bad input (nothing changed).\n";
 
 }  // namespace
 
@@ -67,6 +72,8 @@ int main(int argc, char** argv) {
     }
     if (command == "migrate") return gateway::cmd_migrate(*cli.cfg, cli.rest);
     if (command == "account") return gateway::cmd_account(*cli.cfg, cli.rest);
+    if (command == "clinic") return gateway::cmd_clinic(*cli.cfg, cli.rest);
+    if (command == "store") return gateway::cmd_store(*cli.cfg, cli.rest);
     std::cerr << "scrm-admin: unknown command " << command << "\n" << usage;
     return 2;
 }

@@ -1,5 +1,5 @@
 // scrm-admin: the operator's command line. Each command is a small function over the configured
-// stores: schema migrations, official accounts, clinics and stores.
+// stores: schema migrations, official accounts, clinics, stores, agents.
 #include <iostream>
 #include <string>
 #include <vector>
@@ -28,6 +28,18 @@ constexpr const char* usage =
     "  clinic list               clinics with their numbers of stores, agents and accounts\n"
     "  store add --clinic NAME --name STORE   add a store (门店) to a clinic (idempotent)\n"
     "  store list --clinic NAME\n"
+    "  agent add --clinic NAME --name NAME --role admin|front_desk|consultant|service\n"
+    "            [--store STORE] [--no-consultation]\n"
+    "            [--password P | --password-stdin]   (or SCRM_AGENT_PASSWORD)\n"
+    "                        add an agent, or set an existing one's role, store and online-\n"
+    "                        consultation permission to exactly these (no --store: no store)\n"
+    "                        and reactivate it; the password (8-128 bytes) is required for a\n"
+    "                        new agent and changed only when given. Prefer --password-stdin or\n"
+    "                        SCRM_AGENT_PASSWORD: a command line is visible to every local\n"
+    "                        user (ps) and kept in shell history. Passwords are stored hashed.\n"
+    "  agent list --clinic NAME          the agents (no password hashes)\n"
+    "  agent deactivate --clinic NAME --name NAME   mark the agent inactive (sign-in and\n"
+    "                        routing skip it); the row, its history and its fans stay\n"
     "  help                  this text\n"
     "Exit status: 0 done (or already so), 1 the operation failed, 2 bad input (nothing changed).\n";
 
@@ -74,6 +86,7 @@ int main(int argc, char** argv) {
     if (command == "account") return gateway::cmd_account(*cli.cfg, cli.rest);
     if (command == "clinic") return gateway::cmd_clinic(*cli.cfg, cli.rest);
     if (command == "store") return gateway::cmd_store(*cli.cfg, cli.rest);
+    if (command == "agent") return gateway::cmd_agent(*cli.cfg, cli.rest);
     std::cerr << "scrm-admin: unknown command " << command << "\n" << usage;
     return 2;
 }

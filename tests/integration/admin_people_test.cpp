@@ -38,6 +38,19 @@ run_result admin(const std::vector<std::string>& args, std::vector<std::string> 
     return run(std::move(argv), std::move(env));
 }
 
+// The same with `stdin_text` piped to the binary's standard input (through /bin/sh).
+run_result admin_with_stdin(const std::vector<std::string>& args, const std::string& stdin_text) {
+    std::vector<std::string> argv{"/bin/sh",
+                                  "-c",
+                                  "printf '%s\\n' \"$ADMIN_STDIN\" | \"$@\"",
+                                  "sh",
+                                  admin_bin,
+                                  "--config",
+                                  services_config_path().string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(std::move(argv), {"ADMIN_STDIN=" + stdin_text});
+}
+
 storage::mysql_session& db() {
     static storage::mysql_session session(gateway::mysql_options_from(services_config().mysql));
     return session;
@@ -93,6 +106,14 @@ struct test_clinic {
     test_clinic& operator=(const test_clinic&) = delete;
     std::string id() const { return scalar("SELECT id FROM clinics WHERE name = ?", {name}); }
 };
+
+const std::string password1 = "Secret-pass-1";
+const std::string password2 = "Another-pass-2";
+
+std::string agent_hash(const test_clinic& c, const std::string& agent) {
+    return scalar("SELECT password_hash FROM agents WHERE clinic_id = ? AND name = ?",
+                  {c.id(), agent});
+}
 
 }  // namespace
 
@@ -186,4 +207,196 @@ TEST_CASE("store add is idempotent per clinic and store list shows the stores") 
     CHECK(r.code == 2);
     CHECK(contains(r.output, "scrm-admin store add: --name: must be 1-128"));
     CHECK(scalar("SELECT COUNT(*) FROM stores WHERE clinic_id = ?", {c.id()}) == "1");
+}
+
+TEST_CASE("agent add hashes the password, never prints it and reports what it changed") {
+    test_clinic c("clinic_a");
+    REQUIRE(admin({"clinic", "add", "--name", c.name}).code == 0);
+    REQUIRE(admin({"store", "add", "--clinic", c.name, "--name", "North"}).code == 0);
+    const std::vector<std::string> base{"agent", "add", "--clinic", c.name, "--name", "王医生"};
+
+    auto args = base;
+    args.insert(args.end(), {"--role", "service", "--password", password1});
+    auto r = admin(args);
+    CHECK(r.code == 0);
+    CHECK(contains(r.output, "added agent \"王医生\" to clinic \"" + c.name +
+                                 "\": role service, store (none), online consultation yes\n"));
+    CHECK_FALSE(contains(r.output, password1));
+    auto hash = agent_hash(c, "王医生");
+    CHECK(hash.rfind("pbkdf2-sha256$", 0) == 0);
+    CHECK_FALSE(contains(hash, password1));
+    CHECK(gateway::verify_password(password1, hash));
+    CHECK(rows("SELECT role, store_id, can_receive, active FROM agents WHERE clinic_id = ? AND "
+               "name = ?",
+               {c.id(), "王医生"})[0] ==
+          std::vector<std::optional<std::string>>{"service", std::nullopt, "1", "1"});
+
+    // The same again: nothing changes, the hash is kept.
+    r = admin(args);
+    CHECK(r.code == 0);
+    CHECK(contains(r.output, "agent \"王医生\" of clinic \"" + c.name + "\" unchanged\n"));
+    CHECK(agent_hash(c, "王医生") == hash);
+
+    // Role, store and permission as given; no password given: the password stays.
+    args = base;
+    args.insert(args.end(), {"--role", "consultant", "--store", "North", "--no-consultation"});
+    r = admin(args);
+    CHECK(r.code == 0);
+    CHECK(contains(r.output, "updated agent \"王医生\" of clinic \"" + c.name +
+                                 "\": role service -> consultant, store (none) -> \"North\", "
+                                 "online consultation yes -> no\n"));
+    const std::string north =
+        scalar("SELECT id FROM stores WHERE clinic_id = ? AND name = 'North'", {c.id()});
+    CHECK(rows("SELECT role, store_id, can_receive FROM agents WHERE clinic_id = ? AND name = ?",
+               {c.id(), "王医生"})[0] ==
+          std::vector<std::optional<std::string>>{"consultant", north, "0"});
+    CHECK(agent_hash(c, "王医生") == hash);
+
+    // A new password from SCRM_AGENT_PASSWORD.
+    r = admin(args, {"SCRM_AGENT_PASSWORD=" + password2});
+    CHECK(r.code == 0);
+    CHECK(contains(r.output, "\": password changed\n"));
+    CHECK_FALSE(contains(r.output, password2));
+    hash = agent_hash(c, "王医生");
+    CHECK(gateway::verify_password(password2, hash));
+    CHECK_FALSE(gateway::verify_password(password1, hash));
+
+    // And back from stdin (one trailing line break is not part of it).
+    args.emplace_back("--password-stdin");
+    r = admin_with_stdin(args, password1);
+    CHECK(r.code == 0);
+    CHECK(contains(r.output, "\": password changed\n"));
+    CHECK_FALSE(contains(r.output, password1));
+    CHECK(gateway::verify_password(password1, agent_hash(c, "王医生")));
+
+    r = admin({"agent", "list", "--clinic", c.name});
+    CHECK(r.code == 0);
+    const std::string id =
+        scalar("SELECT id FROM agents WHERE clinic_id = ? AND name = ?", {c.id(), "王医生"});
+    CHECK(contains(r.output, "id\tname\trole\tstore\tonline_consultation\tactive\n" + id +
+                                 "\t王医生\tconsultant\tNorth\tno\tyes\n"));
+    CHECK_FALSE(contains(r.output, "pbkdf2"));
+
+    // Deactivate (twice: the second says so), then add again reactivates.
+    r = admin({"agent", "deactivate", "--clinic", c.name, "--name", "王医生"});
+    CHECK(r.code == 0);
+    CHECK(contains(r.output, "deactivated agent \"王医生\" of clinic \"" + c.name + "\"\n"));
+    CHECK(scalar("SELECT active FROM agents WHERE id = ?", {id}) == "0");
+    r = admin({"agent", "deactivate", "--clinic", c.name, "--name", "王医生"});
+    CHECK(r.code == 0);
+    CHECK(contains(r.output, "is already deactivated"));
+    r = admin({"agent", "list", "--clinic", c.name});
+    CHECK(contains(r.output, "\t王医生\tconsultant\tNorth\tno\tno\n"));
+    r = admin({"agent", "add", "--clinic", c.name, "--name", "王医生", "--role", "consultant",
+               "--store", "North", "--no-consultation"});
+    CHECK(r.code == 0);
+    CHECK(contains(r.output, "\": reactivated\n"));
+    CHECK(scalar("SELECT active FROM agents WHERE id = ?", {id}) == "1");
+    r = admin({"agent", "deactivate", "--clinic", c.name, "--name", "nobody"});
+    CHECK(r.code == 2);
+    CHECK(contains(r.output,
+                   "scrm-admin agent deactivate: --name: no agent named \"nobody\" in "
+                   "clinic \"" +
+                       c.name + "\"\n"));
+}
+
+TEST_CASE("agent add refuses bad values, naming the field and the rule, and stores nothing") {
+    static const std::string names[] = {unique_name("clinic_b"), unique_name("clinic_c")};
+    test_clinic c(names[0], test_clinic::exact_name{});
+    test_clinic other(names[1], test_clinic::exact_name{});
+    REQUIRE(admin({"clinic", "add", "--name", c.name}).code == 0);
+    REQUIRE(admin({"clinic", "add", "--name", other.name}).code == 0);
+    REQUIRE(admin({"store", "add", "--clinic", other.name, "--name", "Elsewhere"}).code == 0);
+    struct row {
+        std::string name;
+        std::vector<std::string> extra;  // replaces or adds to the valid arguments
+        std::string expected;
+    };
+    const std::string missing_clinic = unique_name("no such clinic");
+    const std::string cname = c.name;  // GENERATE_COPY copies what the table uses
+    auto [name, extra, expected] = GENERATE_COPY(values<row>({
+        {"bad role",
+         {"--role", "boss"},
+         "scrm-admin agent add: --role: must be one of admin, front_desk, consultant, service\n"},
+        {"short password",
+         {"--password", "short"},
+         "scrm-admin agent add: --password: must be 8-128 bytes\n"},
+        {"long password",
+         {"--password", std::string(129, 'p')},
+         "scrm-admin agent add: --password: must be 8-128 bytes\n"},
+        {"no password",
+         {"--password", ""},
+         "scrm-admin agent add: --password: must be 8-128 bytes\n"},
+        {"empty name", {"--name", ""}, "scrm-admin agent add: --name: must be 1-64 characters"},
+        {"long name",
+         {"--name", std::string(65, 'n')},
+         "scrm-admin agent add: --name: must be 1-64 characters"},
+        {"store of another clinic",
+         {"--store", "Elsewhere"},
+         "scrm-admin agent add: --store: no store named \"Elsewhere\" in clinic \"" + cname +
+             "\" (add it with: scrm-admin store add --clinic \"" + cname +
+             "\" --name \"Elsewhere\")\n"},
+        {"unknown clinic",
+         {"--clinic", missing_clinic},
+         "scrm-admin agent add: --clinic: no clinic named \"" + missing_clinic + "\""},
+        {"two password sources",
+         {"--password-stdin"},
+         "scrm-admin agent add: --password and --password-stdin exclude each other: give the "
+         "password one way\n"},
+    }));
+    CAPTURE(name);
+    std::vector<std::string> args{"agent", "add",    "--clinic",   c.name,       "--name",
+                                  "Alice", "--role", "front_desk", "--password", password1};
+    for (std::size_t i = 0; i < extra.size(); ++i) {
+        const auto it = std::find(args.begin(), args.end(), extra[i]);
+        const bool has_value = i + 1 < extra.size();
+        if (it != args.end() && has_value) {
+            *(it + 1) = extra[i + 1];
+        } else {
+            args.push_back(extra[i]);
+            if (has_value) args.push_back(extra[i + 1]);
+        }
+        if (has_value) ++i;
+    }
+    const auto r = admin(args);
+    CHECK(r.code == 2);
+    CHECK(contains(r.output, expected));
+    CHECK_FALSE(contains(r.output, password1));
+    CHECK(scalar("SELECT COUNT(*) FROM agents WHERE clinic_id IN (?, ?)", {c.id(), other.id()}) ==
+          "0");
+}
+
+TEST_CASE("agent add without any password for a new agent, or a bad one from the environment") {
+    test_clinic c("clinic_p");
+    REQUIRE(admin({"clinic", "add", "--name", c.name}).code == 0);
+    const std::vector<std::string> args{"agent",  "add", "--clinic", c.name,
+                                        "--name", "Bob", "--role",   "admin"};
+    auto r = admin(args);
+    CHECK(r.code == 2);
+    CHECK(contains(r.output,
+                   "scrm-admin agent add: --password: a new agent needs a password "
+                   "(--password, --password-stdin or SCRM_AGENT_PASSWORD)\n"));
+    r = admin(args, {"SCRM_AGENT_PASSWORD=1234567"});
+    CHECK(r.code == 2);
+    CHECK(contains(r.output, "scrm-admin agent add: SCRM_AGENT_PASSWORD: must be 8-128 bytes\n"));
+    CHECK_FALSE(contains(r.output, "1234567"));
+    auto stdin_args = args;
+    stdin_args.emplace_back("--password-stdin");
+    r = admin_with_stdin(stdin_args, "");
+    CHECK(r.code == 2);
+    CHECK(contains(r.output, "scrm-admin agent add: --password-stdin: must be 8-128 bytes\n"));
+    CHECK(scalar("SELECT COUNT(*) FROM agents WHERE clinic_id = ?", {c.id()}) == "0");
+
+    // An update may leave the password out; a bad one is still refused with nothing changed.
+    r = admin(args, {"SCRM_AGENT_PASSWORD=" + password1});
+    CHECK(r.code == 0);
+    const auto hash = agent_hash(c, "Bob");
+    auto update = args;
+    update[7] = "service";
+    update.insert(update.end(), {"--password", "short"});
+    r = admin(update);
+    CHECK(r.code == 2);
+    CHECK(scalar("SELECT role FROM agents WHERE clinic_id = ? AND name = 'Bob'", {c.id()}) ==
+          "admin");
+    CHECK(agent_hash(c, "Bob") == hash);
 }

@@ -1,5 +1,5 @@
 // scrm-admin: the operator's command line. Each command is a small function over the configured
-// stores: schema migrations, official accounts, clinics, stores, agents.
+// stores: schema migrations, official accounts, clinics, stores, agents and fan owners.
 #include <iostream>
 #include <string>
 #include <vector>
@@ -40,6 +40,10 @@ constexpr const char* usage =
     "  agent list --clinic NAME          the agents (no password hashes)\n"
     "  agent deactivate --clinic NAME --name NAME   mark the agent inactive (sign-in and\n"
     "                        routing skip it); the row, its history and its fans stay\n"
+    "  fan set-owner --appid wx… --openid OPENID [--consultant AGENT | --no-consultant]\n"
+    "            [--exclusive AGENT | --no-exclusive] [--store STORE | --no-store]\n"
+    "                        set a fan's consultant, exclusive agent and store (agents: active\n"
+    "                        agents of the account's clinic); creates the fan row if missing\n"
     "  help                  this text\n"
     "Exit status: 0 done (or already so), 1 the operation failed, 2 bad input (nothing changed).\n";
 
@@ -87,6 +91,7 @@ int main(int argc, char** argv) {
     if (command == "clinic") return gateway::cmd_clinic(*cli.cfg, cli.rest);
     if (command == "store") return gateway::cmd_store(*cli.cfg, cli.rest);
     if (command == "agent") return gateway::cmd_agent(*cli.cfg, cli.rest);
+    if (command == "fan") return gateway::cmd_fan(*cli.cfg, cli.rest);
     std::cerr << "scrm-admin: unknown command " << command << "\n" << usage;
     return 2;
 }

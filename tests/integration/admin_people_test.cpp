@@ -400,3 +400,162 @@ TEST_CASE("agent add without any password for a new agent, or a bad one from the
           "admin");
     CHECK(agent_hash(c, "Bob") == hash);
 }
+
+namespace {
+
+const std::string master_key = "SCRM_MASTER_KEY=" + std::string(64, 'c');
+
+// A unique, valid appid: "wx" + 16 alphanumerics.
+std::string make_appid() {
+    static unsigned counter = 0;
+    std::string tail = std::to_string(::getpid()) + "p" + std::to_string(counter++);
+    while (tail.size() < 16) tail += "0";
+    return "wx" + tail.substr(0, 16);
+}
+
+// An official account of clinic `c` (account add creates the clinic if needed).
+std::string add_account(const test_clinic& c, const std::string& appid = make_appid()) {
+    const auto r = admin({"account", "add", "--clinic", c.name, "--appid", appid, "--original-id",
+                          "gh_0123456789ab", "--token", "token1", "--aes-key", std::string(43, 'k'),
+                          "--secret", "0123456789abcdef0123456789abcdef"},
+                         {master_key});
+    REQUIRE(r.code == 0);
+    return appid;
+}
+
+void add_agent(const test_clinic& c, const std::string& name, const std::string& store = "") {
+    std::vector<std::string> args{"agent", "add",    "--clinic",   c.name,       "--name",
+                                  name,    "--role", "consultant", "--password", password1};
+    if (!store.empty()) args.insert(args.end(), {"--store", store});
+    REQUIRE(admin(args).code == 0);
+}
+
+std::vector<std::optional<std::string>> owners(const std::string& appid,
+                                               const std::string& openid) {
+    const auto r = rows(
+        "SELECT ca.name, ea.name, s.name FROM fans f "
+        "JOIN official_accounts a ON a.id = f.account_id "
+        "LEFT JOIN agents ca ON ca.id = f.consultant_agent_id "
+        "LEFT JOIN agents ea ON ea.id = f.exclusive_agent_id "
+        "LEFT JOIN stores s ON s.id = f.store_id WHERE a.appid = ? AND f.openid = ?",
+        {appid, openid});
+    REQUIRE(r.size() == 1);
+    return r[0];
+}
+
+}  // namespace
+
+TEST_CASE("fan set-owner creates the fan, sets and clears owners of the account's clinic") {
+    test_clinic c("clinic_f");
+    const std::string appid = add_account(c);
+    REQUIRE(admin({"store", "add", "--clinic", c.name, "--name", "South"}).code == 0);
+    add_agent(c, "Carol", "South");
+    add_agent(c, "Dave");
+    const std::string openid = "o" + unique_name("fan");
+
+    auto r = admin({"fan", "set-owner", "--appid", appid, "--openid", openid, "--consultant",
+                    "Carol", "--store", "South"});
+    CHECK(r.code == 0);
+    CHECK(contains(r.output, "created fan " + openid + " of " + appid + " (clinic \"" + c.name +
+                                 "\"): consultant \"Carol\", exclusive agent (none), store "
+                                 "\"South\"\n"));
+    CHECK(owners(appid, openid) ==
+          std::vector<std::optional<std::string>>{"Carol", std::nullopt, "South"});
+
+    // Only the owners given change.
+    r = admin({"fan", "set-owner", "--appid", appid, "--openid", openid, "--exclusive", "Dave"});
+    CHECK(r.code == 0);
+    CHECK(contains(r.output, "updated fan " + openid + " of " + appid + " (clinic \"" + c.name +
+                                 "\"): consultant \"Carol\", exclusive agent \"Dave\", store "
+                                 "\"South\"\n"));
+    r = admin({"fan", "set-owner", "--appid", appid, "--openid", openid, "--no-consultant",
+               "--no-store"});
+    CHECK(r.code == 0);
+    CHECK(owners(appid, openid) ==
+          std::vector<std::optional<std::string>>{std::nullopt, "Dave", std::nullopt});
+    CHECK(scalar("SELECT COUNT(*) FROM fans f JOIN official_accounts a ON a.id = f.account_id "
+                 "WHERE a.appid = ?",
+                 {appid}) == "1");
+
+    // A deactivated agent says how many fans still name them.
+    r = admin({"agent", "deactivate", "--clinic", c.name, "--name", "Dave"});
+    CHECK(r.code == 0);
+    CHECK(contains(r.output, "still named by 0 fan(s) as consultant and 1 as exclusive agent"));
+}
+
+TEST_CASE(
+    "fan set-owner refuses agents and stores of another clinic, deactivated agents and bad "
+    "values, changing nothing") {
+    static const std::string names[] = {unique_name("clinic_g"), unique_name("clinic_h")};
+    test_clinic c(names[0], test_clinic::exact_name{});
+    test_clinic other(names[1], test_clinic::exact_name{});
+    static const std::string fixed_appid = make_appid();  // the same on every entry
+    const std::string appid = add_account(c, fixed_appid);
+    REQUIRE(admin({"clinic", "add", "--name", other.name}).code == 0);
+    REQUIRE(admin({"store", "add", "--clinic", other.name, "--name", "Far"}).code == 0);
+    add_agent(c, "Erin");
+    add_agent(c, "Gone");
+    REQUIRE(admin({"agent", "deactivate", "--clinic", c.name, "--name", "Gone"}).code == 0);
+    add_agent(other, "Frank");
+    const std::string openid = "o" + unique_name("fan");
+    REQUIRE(
+        admin({"fan", "set-owner", "--appid", appid, "--openid", openid, "--consultant", "Erin"})
+            .code == 0);
+
+    struct row {
+        std::string name;
+        std::vector<std::string> args;
+        std::string expected;
+    };
+    const std::string unknown_appid = "wx" + std::string(16, 'z');
+    const std::string cname = c.name;  // GENERATE_COPY copies what the table uses
+    auto [name, args, expected] = GENERATE_COPY(values<row>({
+        {"consultant of another clinic",
+         {"--consultant", "Frank"},
+         "scrm-admin fan set-owner: --consultant: no agent named \"Frank\" in clinic \"" + cname +
+             "\" (the clinic of " + appid + ")\n"},
+        {"exclusive of another clinic",
+         {"--exclusive", "Frank"},
+         "scrm-admin fan set-owner: --exclusive: no agent named \"Frank\" in clinic \"" + cname +
+             "\""},
+        {"store of another clinic",
+         {"--store", "Far"},
+         "scrm-admin fan set-owner: --store: no store named \"Far\" in clinic \"" + cname + "\""},
+        {"deactivated agent",
+         {"--exclusive", "Gone"},
+         "scrm-admin fan set-owner: --exclusive: agent \"Gone\" of clinic \"" + cname +
+             "\" is deactivated\n"},
+        {"set and clear",
+         {"--consultant", "Erin", "--no-consultant"},
+         "scrm-admin fan set-owner: --consultant and --no-consultant exclude each other\n"},
+        {"nothing",
+         {},
+         "scrm-admin fan set-owner: nothing to set: give --consultant, --exclusive or --store"},
+        {"bad appid",
+         {"--appid", "wx123", "--no-consultant"},
+         "scrm-admin fan set-owner: --appid: must be \"wx\" followed by 16 letters or digits\n"},
+        {"unknown appid",
+         {"--appid", unknown_appid, "--no-consultant"},
+         "scrm-admin fan set-owner: --appid: no official account " + unknown_appid},
+        {"bad openid",
+         {"--openid", "o p", "--no-consultant"},
+         "scrm-admin fan set-owner: --openid: must be 1-128 letters, digits, '-' or '_'\n"},
+    }));
+    CAPTURE(name);
+    std::vector<std::string> argv{"fan", "set-owner"};
+    if (std::find(args.begin(), args.end(), "--appid") == args.end()) {
+        argv.insert(argv.end(), {"--appid", appid});
+    }
+    if (std::find(args.begin(), args.end(), "--openid") == args.end()) {
+        argv.insert(argv.end(), {"--openid", openid});
+    }
+    argv.insert(argv.end(), args.begin(), args.end());
+    const auto r = admin(argv);
+    CHECK(r.code == 2);
+    CHECK(contains(r.output, expected));
+    CHECK(owners(appid, openid) ==
+          std::vector<std::optional<std::string>>{"Erin", std::nullopt, std::nullopt});
+    CHECK(scalar("SELECT COUNT(*) FROM fans f JOIN official_accounts a ON a.id = f.account_id "
+                 "WHERE a.appid = ?",
+                 {appid}) == "1");
+}

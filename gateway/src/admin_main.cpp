@@ -1,5 +1,6 @@
 // scrm-admin: the operator's command line. Each command is a small function over the configured
-// stores: schema migrations, official accounts, clinics, stores, agents and fan owners.
+// stores: schema migrations, official accounts, clinics, stores, agents, fan owners and routing
+// settings.
 #include <iostream>
 #include <string>
 #include <vector>
@@ -44,6 +45,18 @@ constexpr const char* usage =
     "            [--exclusive AGENT | --no-exclusive] [--store STORE | --no-store]\n"
     "                        set a fan's consultant, exclusive agent and store (agents: active\n"
     "                        agents of the account's clinic); creates the fan row if missing\n"
+    "  routing show --clinic NAME        the clinic's routing settings (defaults if never set)\n"
+    "  routing set --clinic NAME [SETTING VALUE]…   change only the settings given:\n"
+    "      --consultant-mode, --exclusive-mode, --chain-store-mode, --auto-reply (master\n"
+    "        switch), --welcome-reply, --consultant-offline-reply, --after-hours-reply,\n"
+    "        --no-agent-reply, --timeout-reply: on|off\n"
+    "      --welcome, --consultant-offline, --after-hours, --no-agent, --timeout: the reply\n"
+    "        text for patients, 1-600 characters\n"
+    "      --utc-offset +08:00   the clinic's time zone as a fixed offset\n"
+    "      --hours JSON   [{\"weekdays\":[1,2,3,4,5],\"start\":\"09:00\",\"end\":\"18:00\"}]\n"
+    "        (1 = Monday; end not after start = overnight; [] = always open)\n"
+    "      --closed-dates JSON   [\"2027-01-01\"]\n"
+    "      --timeout-after, --suppression-window, --lock-ttl: seconds\n"
     "  help                  this text\n"
     "Exit status: 0 done (or already so), 1 the operation failed, 2 bad input (nothing changed).\n";
 
@@ -92,6 +105,7 @@ int main(int argc, char** argv) {
     if (command == "store") return gateway::cmd_store(*cli.cfg, cli.rest);
     if (command == "agent") return gateway::cmd_agent(*cli.cfg, cli.rest);
     if (command == "fan") return gateway::cmd_fan(*cli.cfg, cli.rest);
+    if (command == "routing") return gateway::cmd_routing(*cli.cfg, cli.rest);
     std::cerr << "scrm-admin: unknown command " << command << "\n" << usage;
     return 2;
 }

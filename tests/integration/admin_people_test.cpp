@@ -559,3 +559,138 @@ TEST_CASE(
                  "WHERE a.appid = ?",
                  {appid}) == "1");
 }
+
+TEST_CASE("routing show gives the defaults, routing set changes only what is given") {
+    test_clinic c("clinic_r");
+    REQUIRE(admin({"clinic", "add", "--name", c.name}).code == 0);
+    auto r = admin({"routing", "show", "--clinic", c.name});
+    CHECK(r.code == 0);
+    CHECK(contains(r.output, "routing of clinic \"" + c.name + "\" (never set: the defaults)\n"));
+    CHECK(contains(r.output, "\nexclusive-mode: off\n"));
+    CHECK(contains(r.output, "\nutc-offset: +08:00\n"));
+    CHECK(contains(r.output, "\nhours: []\n"));
+    CHECK(scalar("SELECT COUNT(*) FROM clinic_routing WHERE clinic_id = ?", {c.id()}) == "0");
+
+    r = admin({"routing",
+               "set",
+               "--clinic",
+               c.name,
+               "--exclusive-mode",
+               "on",
+               "--chain-store-mode",
+               "on",
+               "--auto-reply",
+               "off",
+               "--utc-offset",
+               "-05:30",
+               "--hours",
+               R"([{"weekdays":[5,1,2],"start":"09:00","end":"18:00"},)"
+               R"( {"weekdays":[6],"start":"20:00","end":"02:00"}])",
+               "--closed-dates",
+               R"(["2027-02-01","2027-01-01"])",
+               "--welcome",
+               "欢迎！\n请留言",
+               "--timeout-after",
+               "120"});
+    CHECK(r.code == 0);
+    CHECK(contains(r.output, "updated routing of clinic \"" + c.name +
+                                 "\": exclusive-mode off "
+                                 "-> on, chain-store-mode off -> on, auto-reply on -> off, welcome "
+                                 "changed, utc-offset +08:00 -> -05:30, hours [] -> "));
+    const auto stored = rows(
+        "SELECT consultant_mode, exclusive_mode, chain_store_mode, auto_reply_enabled, "
+        "utc_offset_minutes, work_hours, closed_dates, welcome_text, timeout_s, lock_ttl_s "
+        "FROM clinic_routing WHERE clinic_id = ?",
+        {c.id()});
+    REQUIRE(stored.size() == 1);
+    CHECK(stored[0] == std::vector<std::optional<std::string>>{
+                           "0", "1", "1", "0", "-330",
+                           R"([{"weekdays":[1,2,5],"start":"09:00","end":"18:00"},)"
+                           R"({"weekdays":[6],"start":"20:00","end":"02:00"}])",
+                           R"(["2027-01-01","2027-02-01"])", "欢迎！\n请留言", "120", "600"});
+
+    // The same again: unchanged.
+    r = admin({"routing", "set", "--clinic", c.name, "--exclusive-mode", "on"});
+    CHECK(r.code == 0);
+    CHECK(contains(r.output, "routing of clinic \"" + c.name + "\" unchanged\n"));
+    r = admin({"routing", "show", "--clinic", c.name});
+    CHECK(r.code == 0);
+    CHECK_FALSE(contains(r.output, "never set"));
+    CHECK(contains(r.output, "\nexclusive-mode: on\n"));
+    CHECK(contains(r.output, "\nwelcome: 欢迎！\\n请留言\n"));
+    CHECK(contains(r.output, "\nutc-offset: -05:30\n"));
+}
+
+TEST_CASE("routing set refuses bad values, naming the field and the rule, and changes nothing") {
+    test_clinic c("clinic_q");
+    REQUIRE(admin({"clinic", "add", "--name", c.name}).code == 0);
+    REQUIRE(admin({"routing", "set", "--clinic", c.name, "--exclusive-mode", "on"}).code == 0);
+    struct row {
+        std::string name;
+        std::vector<std::string> args;
+        std::string expected;
+    };
+    auto [name, args, expected] = GENERATE(values<row>({
+        {"switch", {"--exclusive-mode", "yes"}, "  --exclusive-mode: must be on or off\n"},
+        {"offset",
+         {"--utc-offset", "+8"},
+         "  --utc-offset: must be a UTC offset \"+HH:MM\" or \"-HH:MM\" (e.g. +08:00)\n"},
+        {"offset range", {"--utc-offset", "+24:00"}, "  --utc-offset: must be a UTC offset"},
+        {"hours not json",
+         {"--hours", "9-18"},
+         "  --hours: must be a JSON array of {\"weekdays\":[1-7,…],\"start\":\"HH:MM\",\"end\":"
+         "\"HH:MM\"} (1 = Monday)\n"},
+        {"hours weekday",
+         {"--hours", R"([{"weekdays":[0],"start":"09:00","end":"18:00"}])"},
+         "  --hours[0].weekdays[0]: must be 1 (Monday) to 7 (Sunday)\n"},
+        {"hours no weekdays",
+         {"--hours", R"([{"weekdays":[],"start":"09:00","end":"18:00"}])"},
+         "  --hours[0].weekdays: must be a non-empty array of 1 (Monday) to 7 (Sunday)\n"},
+        {"hours weekday twice",
+         {"--hours", R"([{"weekdays":[2,2],"start":"09:00","end":"18:00"}])"},
+         "  --hours[0].weekdays[1]: 2 is listed twice\n"},
+        {"hours start",
+         {"--hours", R"([{"weekdays":[1],"start":"24:00","end":"18:00"}])"},
+         "  --hours[0].start: must be \"HH:MM\" from 00:00 to 23:59\n"},
+        {"hours end",
+         {"--hours", R"([{"weekdays":[1],"start":"09:00","end":"9:00"}])"},
+         "  --hours[0].end: must be \"HH:MM\" from 00:00 to 24:00\n"},
+        {"hours missing end",
+         {"--hours", R"([{"weekdays":[1],"start":"09:00"}])"},
+         "  --hours[0].end: must be \"HH:MM\" from 00:00 to 24:00\n"},
+        {"hours unknown key",
+         {"--hours", R"([{"weekdays":[1],"start":"09:00","end":"10:00","tz":"+08:00"}])"},
+         "  --hours[0]: unknown key \"tz\" (weekdays, start, end)\n"},
+        {"date",
+         {"--closed-dates", R"(["2027-02-30"])"},
+         "  --closed-dates[0]: must be a date \"YYYY-MM-DD\" that exists\n"},
+        {"date form",
+         {"--closed-dates", R"(["2027/01/01"])"},
+         "  --closed-dates[0]: must be a date \"YYYY-MM-DD\" that exists\n"},
+        {"dates not array",
+         {"--closed-dates", R"("2027-01-01")"},
+         "  --closed-dates: must be a JSON array of dates like [\"2027-01-01\"]\n"},
+        {"date twice",
+         {"--closed-dates", R"(["2027-01-01","2027-01-01"])"},
+         "  --closed-dates[1]: 2027-01-01 is listed twice\n"},
+        {"text empty",
+         {"--welcome", ""},
+         "  --welcome: must be 1-600 characters of UTF-8 text (line breaks allowed, no other "
+         "control characters)\n"},
+        {"text long", {"--no-agent", std::string(601, 'x')}, "  --no-agent: must be 1-600"},
+        {"seconds", {"--lock-ttl", "0"}, "  --lock-ttl: must be whole seconds from 1 to 86400\n"},
+        {"seconds text",
+         {"--timeout-after", "5m"},
+         "  --timeout-after: must be whole seconds from 1 to 86400\n"},
+        {"nothing", {}, "scrm-admin routing set: nothing to set: give at least one setting"},
+    }));
+    CAPTURE(name);
+    std::vector<std::string> argv{"routing", "set", "--clinic", c.name, "--chain-store-mode", "on"};
+    if (args.empty()) argv.resize(4);
+    argv.insert(argv.end(), args.begin(), args.end());
+    const auto before = rows("SELECT * FROM clinic_routing WHERE clinic_id = ?", {c.id()});
+    const auto r = admin(argv);
+    CHECK(r.code == 2);
+    CHECK(contains(r.output, expected));
+    CHECK(rows("SELECT * FROM clinic_routing WHERE clinic_id = ?", {c.id()}) == before);
+}

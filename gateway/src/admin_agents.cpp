@@ -86,17 +86,17 @@ int agent_add(const config& cfg, const std::vector<std::string>& args) {
     }
 
     storage::mysql_session db(mysql_options_from(cfg.mysql));
-    if (auto r = db.begin(); !r)
-        return complain(what, "cannot reach MySQL: " + r.error().message(), 1);
-    auto clinic_id = find_clinic(db, clinic);
-    if (!clinic_id) return complain(what, "cannot read clinics: " + clinic_id.error().message(), 1);
+    if (auto r = begin_transaction(db); !r)
+        return complain(what, "cannot reach MySQL: " + why(db, r.error()), 1);
+    auto clinic_id = find_clinic(db, clinic, true);
+    if (!clinic_id) return complain(what, "cannot read clinics: " + why(db, clinic_id.error()), 1);
     if (!*clinic_id) return complain(what, no_such_clinic("--clinic", clinic), 2);
     storage::sql_value store_id = std::monostate{};
     if (store) {
         auto s =
             db.query("SELECT id FROM stores WHERE clinic_id = ? AND name = ? LOCK IN SHARE MODE",
                      {**clinic_id, *store});
-        if (!s) return complain(what, "cannot read stores: " + s.error().message(), 1);
+        if (!s) return complain(what, "cannot read stores: " + why(db, s.error()), 1);
         if (s->rows.empty()) {
             return complain(what,
                             "--store: no store named " + quoted(*store) + " in clinic " +
@@ -111,7 +111,7 @@ int agent_add(const config& cfg, const std::vector<std::string>& args) {
         "FROM agents a LEFT JOIN stores s ON s.id = a.store_id "
         "WHERE a.clinic_id = ? AND a.name = ? FOR UPDATE",
         {**clinic_id, name});
-    if (!existing) return complain(what, "cannot read agents: " + existing.error().message(), 1);
+    if (!existing) return complain(what, "cannot read agents: " + why(db, existing.error()), 1);
 
     if (existing->rows.empty()) {
         if (!password) {
@@ -126,9 +126,9 @@ int agent_add(const config& cfg, const std::vector<std::string>& args) {
             "INSERT INTO agents (clinic_id, store_id, name, role, can_receive, password_hash) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             {**clinic_id, store_id, name, role, std::int64_t{can_receive ? 1 : 0}, *hash});
-        if (!added) return complain(what, "cannot store the agent: " + added.error().message(), 1);
+        if (!added) return complain(what, "cannot store the agent: " + why(db, added.error()), 1);
         if (auto r = db.commit(); !r)
-            return complain(what, "cannot commit: " + r.error().message(), 1);
+            return complain(what, "cannot commit: " + why(db, r.error()), 1);
         std::cout << "added agent " << quoted(name) << " to clinic " << quoted(clinic) << ": role "
                   << role << ", store " << store_text(store) << ", online consultation "
                   << (can_receive ? "yes" : "no") << "\n";
@@ -166,8 +166,8 @@ int agent_add(const config& cfg, const std::vector<std::string>& args) {
         "UPDATE agents SET role = ?, store_id = ?, can_receive = ?, password_hash = ?, active = 1 "
         "WHERE id = ?",
         {role, store_id, std::int64_t{can_receive ? 1 : 0}, hash, *row[0]});
-    if (!updated) return complain(what, "cannot update the agent: " + updated.error().message(), 1);
-    if (auto r = db.commit(); !r) return complain(what, "cannot commit: " + r.error().message(), 1);
+    if (!updated) return complain(what, "cannot update the agent: " + why(db, updated.error()), 1);
+    if (auto r = db.commit(); !r) return complain(what, "cannot commit: " + why(db, r.error()), 1);
     std::cout << "updated agent " << quoted(name) << " of clinic " << quoted(clinic) << ":";
     for (std::size_t i = 0; i < changes.size(); ++i) std::cout << (i ? ", " : " ") << changes[i];
     std::cout << "\n";
@@ -183,13 +183,13 @@ int agent_list(const config& cfg, const std::vector<std::string>& args) {
     const std::string clinic = o["--clinic"];
     storage::mysql_session db(mysql_options_from(cfg.mysql));
     auto clinic_id = find_clinic(db, clinic);
-    if (!clinic_id) return complain(what, "cannot read clinics: " + clinic_id.error().message(), 1);
+    if (!clinic_id) return complain(what, "cannot read clinics: " + why(db, clinic_id.error()), 1);
     if (!*clinic_id) return complain(what, no_such_clinic("--clinic", clinic), 2);
     auto rows = db.query(
         "SELECT a.id, a.name, a.role, s.name, a.can_receive, a.active FROM agents a "
         "LEFT JOIN stores s ON s.id = a.store_id WHERE a.clinic_id = ? ORDER BY a.name",
         {**clinic_id});
-    if (!rows) return complain(what, "cannot read agents: " + rows.error().message(), 1);
+    if (!rows) return complain(what, "cannot read agents: " + why(db, rows.error()), 1);
     std::cout << "id\tname\trole\tstore\tonline_consultation\tactive\n";
     for (const auto& r : rows->rows) {
         std::cout << *r[0] << "\t" << *r[1] << "\t" << *r[2] << "\t" << (r[3] ? *r[3] : "-") << "\t"
@@ -211,11 +211,11 @@ int agent_deactivate(const config& cfg, const std::vector<std::string>& args) {
     const std::string name = o["--name"];
     storage::mysql_session db(mysql_options_from(cfg.mysql));
     auto clinic_id = find_clinic(db, clinic);
-    if (!clinic_id) return complain(what, "cannot read clinics: " + clinic_id.error().message(), 1);
+    if (!clinic_id) return complain(what, "cannot read clinics: " + why(db, clinic_id.error()), 1);
     if (!*clinic_id) return complain(what, no_such_clinic("--clinic", clinic), 2);
     auto agent = db.query("SELECT id, active FROM agents WHERE clinic_id = ? AND name = ?",
                           {**clinic_id, name});
-    if (!agent) return complain(what, "cannot read agents: " + agent.error().message(), 1);
+    if (!agent) return complain(what, "cannot read agents: " + why(db, agent.error()), 1);
     if (agent->rows.empty()) {
         return complain(
             what, "--name: no agent named " + quoted(name) + " in clinic " + quoted(clinic), 2);
@@ -223,7 +223,7 @@ int agent_deactivate(const config& cfg, const std::vector<std::string>& args) {
     const std::string id = *agent->rows[0][0];
     if (*agent->rows[0][1] == "1") {
         auto r = db.execute("UPDATE agents SET active = 0 WHERE id = ?", {id});
-        if (!r) return complain(what, "cannot update the agent: " + r.error().message(), 1);
+        if (!r) return complain(what, "cannot update the agent: " + why(db, r.error()), 1);
         std::cout << "deactivated agent " << quoted(name) << " of clinic " << quoted(clinic);
     } else {
         std::cout << "agent " << quoted(name) << " of clinic " << quoted(clinic)

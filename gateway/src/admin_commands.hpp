@@ -43,7 +43,20 @@ std::optional<std::size_t> utf8_chars(std::string_view s);
 std::string quoted(std::string_view text);
 
 // The id of the clinic named `name` (the collation compares case-insensitively), nullopt if none.
-result<std::optional<std::string>> find_clinic(storage::mysql_session& db, const std::string& name);
+// With `lock`, the clinic's row is locked until the transaction ends: scrm-admin's writes to one
+// clinic's agents, fans and routing take this lock first, so they run one at a time.
+result<std::optional<std::string>> find_clinic(storage::mysql_session& db, const std::string& name,
+                                               bool lock = false);
+
+// Starts a READ COMMITTED transaction. Under InnoDB's default REPEATABLE READ, a locking read of
+// a row that does not exist yet locks the gap, and two sessions adding rows to different clinics
+// then deadlock on their inserts; READ COMMITTED takes no gap locks, and the clinic lock above
+// gives the order that matters.
+result<void> begin_transaction(storage::mysql_session& db);
+
+// An error for operators: the errc's text and, for SQL errors, the server's error number (not its
+// message, which may quote data).
+std::string why(const storage::mysql_session& db, const boost::system::error_code& ec);
 
 // "--clinic: no clinic named "X" (add it with scrm-admin clinic add --name …)".
 std::string no_such_clinic(std::string_view flag, const std::string& name);

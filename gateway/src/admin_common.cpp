@@ -90,12 +90,29 @@ std::string quoted(std::string_view text) {
     return "\"" + std::string(text) + "\"";
 }
 
-result<std::optional<std::string>> find_clinic(storage::mysql_session& db,
-                                               const std::string& name) {
-    auto rows = db.query("SELECT id FROM clinics WHERE name = ?", {name});
+result<std::optional<std::string>> find_clinic(storage::mysql_session& db, const std::string& name,
+                                               bool lock) {
+    auto rows = db.query(lock ? "SELECT id FROM clinics WHERE name = ? FOR UPDATE"
+                              : "SELECT id FROM clinics WHERE name = ?",
+                         {name});
     if (!rows) return rows.error();
     if (rows->rows.empty()) return std::optional<std::string>();
     return std::optional<std::string>(*rows->rows[0][0]);
+}
+
+result<void> begin_transaction(storage::mysql_session& db) {
+    if (auto r = db.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"); !r) {
+        return r.error();
+    }
+    return db.begin();
+}
+
+std::string why(const storage::mysql_session& db, const boost::system::error_code& ec) {
+    std::string text = ec.message();
+    if (ec == errc::server_error && db.last_error().code != 0) {
+        text += " (MySQL error " + std::to_string(db.last_error().code) + ")";
+    }
+    return text;
 }
 
 std::string no_such_clinic(std::string_view flag, const std::string& name) {

@@ -83,13 +83,13 @@ int set_owner(const config& cfg, const std::vector<std::string>& args) {
     }
 
     storage::mysql_session db(mysql_options_from(cfg.mysql));
-    if (auto r = db.begin(); !r)
-        return complain(what, "cannot reach MySQL: " + r.error().message(), 1);
+    if (auto r = begin_transaction(db); !r)
+        return complain(what, "cannot reach MySQL: " + why(db, r.error()), 1);
     auto account = db.query(
         "SELECT a.id, a.clinic_id, c.name FROM official_accounts a "
         "JOIN clinics c ON c.id = a.clinic_id WHERE a.appid = ?",
         {appid});
-    if (!account) return complain(what, "cannot read accounts: " + account.error().message(), 1);
+    if (!account) return complain(what, "cannot read accounts: " + why(db, account.error()), 1);
     if (account->rows.empty()) {
         return complain(
             what,
@@ -98,6 +98,10 @@ int set_owner(const config& cfg, const std::vector<std::string>& args) {
     const std::string account_id = *account->rows[0][0];
     const std::string clinic_id = *account->rows[0][1];
     const std::string clinic = *account->rows[0][2];
+    // One writer per clinic at a time (admin_commands.hpp, find_clinic).
+    if (auto r = db.query("SELECT id FROM clinics WHERE id = ? FOR UPDATE", {clinic_id}); !r) {
+        return complain(what, "cannot lock the clinic: " + why(db, r.error()), 1);
+    }
 
     // Shared locks: an agent deactivated (or a store removed) concurrently waits for this commit.
     for (auto& c : changes) {
@@ -109,7 +113,7 @@ int set_owner(const config& cfg, const std::vector<std::string>& args) {
                               : "SELECT id, active FROM agents WHERE clinic_id = ? AND name = ? "
                                 "LOCK IN SHARE MODE",
                      {clinic_id, *c.name});
-        if (!r) return complain(what, "cannot read the clinic's staff: " + r.error().message(), 1);
+        if (!r) return complain(what, "cannot read the clinic's staff: " + why(db, r.error()), 1);
         if (r->rows.empty()) {
             return complain(what,
                             std::string(c.flag) + ": no " + (is_store ? "store" : "agent") +
@@ -126,9 +130,16 @@ int set_owner(const config& cfg, const std::vector<std::string>& args) {
         c.id = *r->rows[0][0];
     }
 
-    auto created = db.execute("INSERT IGNORE INTO fans (account_id, openid) VALUES (?, ?)",
-                              {account_id, openid});
-    if (!created) return complain(what, "cannot store the fan: " + created.error().message(), 1);
+    // Lock the fan's row if it exists (the webhook may be updating it), else add it.
+    auto fan = db.query("SELECT id FROM fans WHERE account_id = ? AND openid = ? FOR UPDATE",
+                        {account_id, openid});
+    if (!fan) return complain(what, "cannot read the fan: " + why(db, fan.error()), 1);
+    const bool created = fan->rows.empty();
+    if (created) {
+        auto added =
+            db.execute("INSERT INTO fans (account_id, openid) VALUES (?, ?)", {account_id, openid});
+        if (!added) return complain(what, "cannot store the fan: " + why(db, added.error()), 1);
+    }
     std::string sql = "UPDATE fans SET ";
     std::vector<storage::sql_value> params;
     bool first = true;
@@ -142,7 +153,7 @@ int set_owner(const config& cfg, const std::vector<std::string>& args) {
     params.emplace_back(account_id);
     params.emplace_back(openid);
     if (auto r = db.execute(sql, params); !r) {
-        return complain(what, "cannot update the fan: " + r.error().message(), 1);
+        return complain(what, "cannot update the fan: " + why(db, r.error()), 1);
     }
     auto owners = db.query(
         "SELECT ca.name, ea.name, s.name FROM fans f "
@@ -151,10 +162,10 @@ int set_owner(const config& cfg, const std::vector<std::string>& args) {
         "LEFT JOIN stores s ON s.id = f.store_id WHERE f.account_id = ? AND f.openid = ?",
         {account_id, openid});
     if (!owners || owners->rows.empty()) return complain(what, "cannot read the fan back", 1);
-    if (auto r = db.commit(); !r) return complain(what, "cannot commit: " + r.error().message(), 1);
+    if (auto r = db.commit(); !r) return complain(what, "cannot commit: " + why(db, r.error()), 1);
     const auto& row = owners->rows[0];
     auto show = [](const std::optional<std::string>& v) { return v ? quoted(*v) : "(none)"; };
-    std::cout << (*created ? "created" : "updated") << " fan " << openid << " of " << appid
+    std::cout << (created ? "created" : "updated") << " fan " << openid << " of " << appid
               << " (clinic " << quoted(clinic) << "): consultant " << show(row[0])
               << ", exclusive agent " << show(row[1]) << ", store " << show(row[2]) << "\n";
     return 0;

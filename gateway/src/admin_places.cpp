@@ -18,7 +18,7 @@ int clinic_add(const config& cfg, const std::vector<std::string>& args) {
     storage::mysql_session db(mysql_options_from(cfg.mysql));
     auto added = db.execute("INSERT IGNORE INTO clinics (name) VALUES (?)", {name});
     if (!added)
-        return complain("clinic add", "cannot store the clinic: " + added.error().message(), 1);
+        return complain("clinic add", "cannot store the clinic: " + why(db, added.error()), 1);
     // The collation compares names case-insensitively: report the name as stored.
     auto row = db.query("SELECT id, name FROM clinics WHERE name = ?", {name});
     if (!row || row->rows.empty()) return complain("clinic add", "cannot read the clinic back", 1);
@@ -39,7 +39,7 @@ int clinic_list(const config& cfg) {
         "(SELECT COUNT(*) FROM agents a WHERE a.clinic_id = c.id AND a.active = 1), "
         "(SELECT COUNT(*) FROM official_accounts o WHERE o.clinic_id = c.id) "
         "FROM clinics c ORDER BY c.name");
-    if (!rows) return complain("clinic list", "cannot read clinics: " + rows.error().message(), 1);
+    if (!rows) return complain("clinic list", "cannot read clinics: " + why(db, rows.error()), 1);
     std::cout << "id\tname\tstores\tactive_agents\taccounts\n";
     for (const auto& r : rows->rows) {
         std::cout << *r[0] << "\t" << *r[1] << "\t" << *r[2] << "\t" << *r[3] << "\t" << *r[4]
@@ -66,12 +66,12 @@ int store_add(const config& cfg, const std::vector<std::string>& args) {
     storage::mysql_session db(mysql_options_from(cfg.mysql));
     auto clinic_id = find_clinic(db, clinic);
     if (!clinic_id)
-        return complain("store add", "cannot read clinics: " + clinic_id.error().message(), 1);
+        return complain("store add", "cannot read clinics: " + why(db, clinic_id.error()), 1);
     if (!*clinic_id) return complain("store add", no_such_clinic("--clinic", clinic), 2);
     auto added = db.execute("INSERT IGNORE INTO stores (clinic_id, name) VALUES (?, ?)",
                             {**clinic_id, name});
     if (!added)
-        return complain("store add", "cannot store the store: " + added.error().message(), 1);
+        return complain("store add", "cannot store the store: " + why(db, added.error()), 1);
     auto row = db.query("SELECT id, name FROM stores WHERE clinic_id = ? AND name = ?",
                         {**clinic_id, name});
     if (!row || row->rows.empty()) return complain("store add", "cannot read the store back", 1);
@@ -95,14 +95,14 @@ int store_list(const config& cfg, const std::vector<std::string>& args) {
     storage::mysql_session db(mysql_options_from(cfg.mysql));
     auto clinic_id = find_clinic(db, clinic);
     if (!clinic_id)
-        return complain("store list", "cannot read clinics: " + clinic_id.error().message(), 1);
+        return complain("store list", "cannot read clinics: " + why(db, clinic_id.error()), 1);
     if (!*clinic_id) return complain("store list", no_such_clinic("--clinic", clinic), 2);
     auto rows = db.query(
         "SELECT s.id, s.name, "
         "(SELECT COUNT(*) FROM agents a WHERE a.store_id = s.id AND a.active = 1) "
         "FROM stores s WHERE s.clinic_id = ? ORDER BY s.name",
         {**clinic_id});
-    if (!rows) return complain("store list", "cannot read stores: " + rows.error().message(), 1);
+    if (!rows) return complain("store list", "cannot read stores: " + why(db, rows.error()), 1);
     std::cout << "id\tname\tactive_agents\n";
     for (const auto& r : rows->rows) std::cout << *r[0] << "\t" << *r[1] << "\t" << *r[2] << "\n";
     return 0;

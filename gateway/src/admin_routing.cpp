@@ -264,16 +264,16 @@ int routing_show(const config& cfg, const std::vector<std::string>& args) {
     if (!o.count("--clinic")) return complain(what, "--clinic is required", 2);
     const std::string clinic = o["--clinic"];
     storage::mysql_session db(mysql_options_from(cfg.mysql));
-    if (auto r = db.begin(); !r)
-        return complain(what, "cannot reach MySQL: " + r.error().message(), 1);
+    if (auto r = begin_transaction(db); !r)
+        return complain(what, "cannot reach MySQL: " + why(db, r.error()), 1);
     auto clinic_id = find_clinic(db, clinic);
-    if (!clinic_id) return complain(what, "cannot read clinics: " + clinic_id.error().message(), 1);
+    if (!clinic_id) return complain(what, "cannot read clinics: " + why(db, clinic_id.error()), 1);
     if (!*clinic_id) return complain(what, no_such_clinic("--clinic", clinic), 2);
     // A clinic never configured routes with the table's defaults: insert a row to read them and
     // roll back, so the defaults live in one place (the migration) and show writes nothing.
     auto inserted =
         db.execute("INSERT IGNORE INTO clinic_routing (clinic_id) VALUES (?)", {**clinic_id});
-    if (!inserted) return complain(what, "cannot read routing: " + inserted.error().message(), 1);
+    if (!inserted) return complain(what, "cannot read routing: " + why(db, inserted.error()), 1);
     auto rows = db.query(select_columns(), {**clinic_id});
     db.rollback();
     if (!rows || rows->rows.empty()) return complain(what, "cannot read routing settings", 1);
@@ -312,14 +312,14 @@ int routing_set(const config& cfg, const std::vector<std::string>& args) {
     }
 
     storage::mysql_session db(mysql_options_from(cfg.mysql));
-    if (auto r = db.begin(); !r)
-        return complain(what, "cannot reach MySQL: " + r.error().message(), 1);
-    auto clinic_id = find_clinic(db, clinic);
-    if (!clinic_id) return complain(what, "cannot read clinics: " + clinic_id.error().message(), 1);
+    if (auto r = begin_transaction(db); !r)
+        return complain(what, "cannot reach MySQL: " + why(db, r.error()), 1);
+    auto clinic_id = find_clinic(db, clinic, true);
+    if (!clinic_id) return complain(what, "cannot read clinics: " + why(db, clinic_id.error()), 1);
     if (!*clinic_id) return complain(what, no_such_clinic("--clinic", clinic), 2);
     auto inserted =
         db.execute("INSERT IGNORE INTO clinic_routing (clinic_id) VALUES (?)", {**clinic_id});
-    if (!inserted) return complain(what, "cannot store routing: " + inserted.error().message(), 1);
+    if (!inserted) return complain(what, "cannot store routing: " + why(db, inserted.error()), 1);
     auto before = db.query(select_columns() + " FOR UPDATE", {**clinic_id});
     if (!before || before->rows.empty()) return complain(what, "cannot read routing settings", 1);
     std::string sql = "UPDATE clinic_routing SET ";
@@ -331,11 +331,11 @@ int routing_set(const config& cfg, const std::vector<std::string>& args) {
     sql += " WHERE clinic_id = ?";
     params.emplace_back(**clinic_id);
     if (auto r = db.execute(sql, params); !r) {
-        return complain(what, "cannot store routing: " + r.error().message(), 1);
+        return complain(what, "cannot store routing: " + why(db, r.error()), 1);
     }
     auto after = db.query(select_columns(), {**clinic_id});
     if (!after || after->rows.empty()) return complain(what, "cannot read routing settings", 1);
-    if (auto r = db.commit(); !r) return complain(what, "cannot commit: " + r.error().message(), 1);
+    if (auto r = db.commit(); !r) return complain(what, "cannot commit: " + why(db, r.error()), 1);
 
     std::vector<std::string> changes;
     for (std::size_t i = 0; i < std::size(settings); ++i) {

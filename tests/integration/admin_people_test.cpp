@@ -29,6 +29,8 @@ run_result run(std::vector<std::string> argv, std::vector<std::string> env) {
     REQUIRE(code.has_value());
     run_result r{*code, p.output()};
     std::filesystem::remove(log);
+    // Shown with the next failed assertion: what the command said.
+    UNSCOPED_INFO("scrm-admin exited " << r.code << ", output:\n" << r.output);
     return r;
 }
 
@@ -693,4 +695,56 @@ TEST_CASE("routing set refuses bad values, naming the field and the rule, and ch
     CHECK(r.code == 2);
     CHECK(contains(r.output, expected));
     CHECK(rows("SELECT * FROM clinic_routing WHERE clinic_id = ?", {c.id()}) == before);
+}
+
+TEST_CASE("agent add and fan set-owner run side by side in two clinics without failing") {
+    // Under REPEATABLE READ, the lookups of rows not there yet locked the same index gap, and
+    // concurrent adds in different clinics deadlocked (exit 1). Started together, all must pass.
+    test_clinic a("clinic_x");
+    test_clinic b("clinic_y");
+    const std::string appid_a = add_account(a);
+    const std::string appid_b = add_account(b);
+    struct started {
+        std::filesystem::path log;
+        std::unique_ptr<child_process> process;
+    };
+    auto start = [](std::vector<std::string> args, std::vector<std::string> env = {}) {
+        std::vector<std::string> argv{admin_bin, "--config", services_config_path().string()};
+        argv.insert(argv.end(), args.begin(), args.end());
+        started s;
+        s.log = std::filesystem::temp_directory_path() / (unique_name("scrm_admin") + ".out");
+        s.process = std::make_unique<child_process>(std::move(argv), s.log, std::move(env));
+        return s;
+    };
+    auto finish_all = [](std::vector<started>& all) {
+        for (auto& s : all) {
+            const auto code = s.process->wait(60s);
+            const auto output = s.process->output();
+            std::filesystem::remove(s.log);
+            CAPTURE(output);
+            CHECK(code == std::optional<int>(0));
+        }
+        all.clear();
+    };
+    std::vector<started> all;
+    for (const auto* c : {&a, &b}) {
+        for (int i = 0; i < 3; ++i) {
+            all.push_back(start({"agent", "add", "--clinic", c->name, "--name",
+                                 "agent" + std::to_string(i), "--role", "service"},
+                                {"SCRM_AGENT_PASSWORD=" + password1}));
+        }
+    }
+    finish_all(all);
+    CHECK(scalar("SELECT COUNT(*) FROM agents WHERE clinic_id IN (?, ?)", {a.id(), b.id()}) == "6");
+    for (const auto& appid : {appid_a, appid_b}) {
+        for (int i = 0; i < 3; ++i) {
+            all.push_back(
+                start({"fan", "set-owner", "--appid", appid, "--openid", "o" + unique_name("fan"),
+                       "--exclusive", "agent" + std::to_string(i)}));
+        }
+    }
+    finish_all(all);
+    CHECK(scalar("SELECT COUNT(*) FROM fans f JOIN official_accounts o ON o.id = f.account_id "
+                 "WHERE o.appid IN (?, ?) AND f.exclusive_agent_id IS NOT NULL",
+                 {appid_a, appid_b}) == "6");
 }

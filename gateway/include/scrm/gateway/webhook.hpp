@@ -62,6 +62,10 @@ struct webhook_settings {
     std::chrono::milliseconds seen_ttl{10 * 60 * 1000};  // how long committed identities are cached
 };
 
+namespace detail {
+struct seen_writer;  // webhook.cpp: batches the cache writes of committed identities
+}
+
 class webhook {
 public:
     using clock_fn = std::function<std::int64_t()>;  // unix seconds; injected in tests
@@ -105,6 +109,7 @@ private:
     webhook_settings settings_;
     clock_fn now_;
     std::atomic<bool> replay_stopped_{false};
+    std::shared_ptr<detail::seen_writer> seen_;
 };
 
 }  // namespace scrm::gateway

@@ -9,6 +9,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <charconv>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -32,9 +33,23 @@ using done_channel =
     asio::experimental::concurrent_channel<void(boost::system::error_code, stored_row)>;
 
 std::string identity_hash(std::uint64_t account_id, std::string_view identity_key) {
-    const std::string input = std::to_string(account_id) + "|" + std::string(identity_key);
+    // Fetched once (EVP_sha256() in EVP_Digest looks the implementation up on every call) and one
+    // digest context per thread: this runs for every inbound message.
+    static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(
+        EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+    char prefix[24];
+    char* end = std::to_chars(prefix, prefix + sizeof prefix - 1, account_id).ptr;
+    *end++ = '|';
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int size = 0;
+    if (sha256 && ctx && EVP_DigestInit_ex2(ctx.get(), sha256, nullptr) == 1 &&
+        EVP_DigestUpdate(ctx.get(), prefix, static_cast<std::size_t>(end - prefix)) == 1 &&
+        EVP_DigestUpdate(ctx.get(), identity_key.data(), identity_key.size()) == 1 &&
+        EVP_DigestFinal_ex(ctx.get(), digest, &size) == 1) {
+        return std::string(reinterpret_cast<const char*>(digest), size);
+    }
+    const std::string input = std::string(prefix, end) + std::string(identity_key);
     EVP_Digest(input.data(), input.size(), digest, &size, EVP_sha256(), nullptr);
     return std::string(reinterpret_cast<const char*>(digest), size);
 }
@@ -247,6 +262,7 @@ struct message_store::impl : std::enable_shared_from_this<impl> {
     asio::steady_timer wake;
     storage::mysql_pool& mysql;
     std::size_t max_batch;
+    static constexpr std::size_t max_batch_bytes = 2 * 1024 * 1024;
     mutable std::mutex mutex;
     std::deque<job> pending;
     bool stopping = false;
@@ -261,7 +277,14 @@ struct message_store::impl : std::enable_shared_from_this<impl> {
             std::vector<job> batch;
             {
                 std::lock_guard lock(mutex);
-                while (!pending.empty() && batch.size() < max_batch) {
+                // The batch's statements carry the values inline, hex-encoded: keep them well
+                // under max_allowed_packet (16 MiB by default).
+                std::size_t bytes = 0;
+                while (!pending.empty() && batch.size() < max_batch &&
+                       (batch.empty() || bytes < max_batch_bytes)) {
+                    const inbound_row& r = pending.front().row;
+                    bytes += r.body_xml.size() + (r.content ? r.content->size() : 0) +
+                             (r.event_key ? r.event_key->size() : 0) + r.openid.size() + 128;
                     batch.push_back(std::move(pending.front()));
                     pending.pop_front();
                 }

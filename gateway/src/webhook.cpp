@@ -328,7 +328,8 @@ awaitable<http_response> webhook::receive(std::shared_ptr<const account> a, http
     }
 
     const auto id = wechat::identity(*message);
-    const std::string hash_hex = hex(identity_hash(a->id, id.key()));
+    std::string hash = identity_hash(a->id, id.key());
+    const std::string hash_hex = hex(hash);
     const std::string spool_copy = spool_ ? xml : std::string();  // kept if the store fails
 
     // Plain mode: the signature does not cover the body, so bind each (timestamp, nonce,
@@ -374,7 +375,8 @@ awaitable<http_response> webhook::receive(std::shared_ptr<const account> a, http
     const std::string fan = message->from_user_name;
     const std::uint64_t token = new_insert_token();  // spooled with the message if the store fails
     auto stored =
-        co_await store_and_hand_on(a, std::move(*message), std::move(xml), token, 0, true);
+        co_await store_and_hand_on(a, std::move(*message), std::move(xml), token, 0, true,
+                                   std::move(hash));
     if (stored) {
         // Only now is the identity known committed: cache it for cheap answers to retries —
         // written in the background, batched with other requests' (seen_writer).
@@ -406,10 +408,10 @@ awaitable<http_response> webhook::receive(std::shared_ptr<const account> a, http
 
 awaitable<result<std::optional<passive_reply>>> webhook::store_and_hand_on(
     std::shared_ptr<const account> a, wechat::inbound_message message, std::string body_xml,
-    std::uint64_t insert_token, std::uint64_t takes_over, bool can_reply) {
-    const auto id = wechat::identity(message);
+    std::uint64_t insert_token, std::uint64_t takes_over, bool can_reply, std::string hash) {
+    if (hash.empty()) hash = identity_hash(a->id, wechat::identity(message).key());
     // g++ 12 destroys temporaries in a co_await expression twice: pass named values only.
-    inbound_row row = to_row(*a, message, identity_hash(a->id, id.key()), std::move(body_xml));
+    inbound_row row = to_row(*a, message, std::move(hash), std::move(body_xml));
     row.insert_token = insert_token;
     row.takes_over = takes_over;
     auto stored = co_await store_.store(std::move(row));
@@ -458,7 +460,8 @@ awaitable<result<std::size_t>> webhook::replay_spool_once() {
             // replay are found by their identity and not handed on twice. A row the spooled
             // attempt committed without learning it is taken over (its token) and handed on here.
             auto stored = co_await store_and_hand_on(*found, std::move(*parsed), std::move(xml),
-                                                     new_insert_token(), spooled_token, false);
+                                                     new_insert_token(), spooled_token, false,
+                                                     std::string());
             if (!stored) co_return stored.error();
             ++replayed;
         }

@@ -92,10 +92,11 @@ public:
 private:
     // Stores a verified, parsed message and hands it on if this call inserted it (or took it
     // over: inbound_row::takes_over); returns the sink's passive reply (only for the call that
-    // hands it on, and only when `can_reply`).
+    // hands it on, and only when `can_reply`). `hash`: the message's identity_hash if the caller
+    // has it already (empty: computed here).
     boost::asio::awaitable<result<std::optional<passive_reply>>> store_and_hand_on(
         std::shared_ptr<const account> a, wechat::inbound_message message, std::string body_xml,
-        std::uint64_t insert_token, std::uint64_t takes_over, bool can_reply);
+        std::uint64_t insert_token, std::uint64_t takes_over, bool can_reply, std::string hash);
     boost::asio::awaitable<http_response> verify_url(const account& a, const http_request& req);
     boost::asio::awaitable<http_response> receive(std::shared_ptr<const account> a,
                                                   http_request req);

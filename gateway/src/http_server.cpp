@@ -152,7 +152,7 @@ http_response dispatch_error_404() {
 }
 
 // Builds the plain request value from Beast's.
-http_request to_plain(const bhttp::request<bhttp::string_body>& req, const std::string& remote) {
+http_request to_plain(bhttp::request<bhttp::string_body>& req, const std::string& remote) {
     http_request out;
     out.method = std::string(req.method_string());
     out.target = std::string(req.target());
@@ -164,7 +164,7 @@ http_request to_plain(const bhttp::request<bhttp::string_body>& req, const std::
         for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
         out.headers.emplace_back(std::move(name), std::string(f.value()));
     }
-    out.body = req.body();
+    out.body = std::move(req.body());  // the handler's now; the parser is not reused
     out.remote = remote;
     return out;
 }

@@ -9,6 +9,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <charconv>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -32,9 +33,23 @@ using done_channel =
     asio::experimental::concurrent_channel<void(boost::system::error_code, stored_row)>;
 
 std::string identity_hash(std::uint64_t account_id, std::string_view identity_key) {
-    const std::string input = std::to_string(account_id) + "|" + std::string(identity_key);
+    // Fetched once (EVP_sha256() in EVP_Digest looks the implementation up on every call) and one
+    // digest context per thread: this runs for every inbound message.
+    static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(
+        EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+    char prefix[24];
+    char* end = std::to_chars(prefix, prefix + sizeof prefix - 1, account_id).ptr;
+    *end++ = '|';
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int size = 0;
+    if (sha256 && ctx && EVP_DigestInit_ex2(ctx.get(), sha256, nullptr) == 1 &&
+        EVP_DigestUpdate(ctx.get(), prefix, static_cast<std::size_t>(end - prefix)) == 1 &&
+        EVP_DigestUpdate(ctx.get(), identity_key.data(), identity_key.size()) == 1 &&
+        EVP_DigestFinal_ex(ctx.get(), digest, &size) == 1) {
+        return std::string(reinterpret_cast<const char*>(digest), size);
+    }
+    const std::string input = std::string(prefix, end) + std::string(identity_key);
     EVP_Digest(input.data(), input.size(), digest, &size, EVP_sha256(), nullptr);
     return std::string(reinterpret_cast<const char*>(digest), size);
 }
@@ -59,6 +74,31 @@ storage::sql_value opt(const std::optional<std::string>& v) {
     return v ? storage::sql_value(*v) : storage::sql_value(std::monostate{});
 }
 
+// Inline SQL literals (storage::append_sql_literal), without copying strings into a sql_value.
+void lit(std::string& out, std::string_view bytes) {
+    storage::append_sql_string(out, bytes);
+}
+void lit(std::string& out, const std::optional<std::string>& v) {
+    if (v) {
+        storage::append_sql_string(out, *v);
+    } else {
+        out += "NULL";
+    }
+}
+void lit(std::string& out, std::uint64_t v) {
+    storage::append_sql_literal(out, v);
+}
+void lit(std::string& out, std::int64_t v) {
+    storage::append_sql_literal(out, v);
+}
+void lit(std::string& out, const std::optional<std::uint64_t>& v) {
+    if (v) {
+        storage::append_sql_literal(out, *v);
+    } else {
+        out += "NULL";
+    }
+}
+
 // Upserts each distinct fan, in a fixed order so that two instances' batches lock fans alike.
 result<void> upsert_fans(storage::mysql_session& db, const std::vector<job>& batch) {
     std::map<std::pair<std::uint64_t, std::string>, const inbound_row*> fans;
@@ -68,9 +108,9 @@ result<void> upsert_fans(storage::mysql_session& db, const std::vector<job>& bat
         if (!slot || j.row.fan != fan_change::none) slot = &j.row;
     }
     // Plain messages (the bulk) update their fans with one multi-row statement; follows and
-    // unfollows, which are rare, one by one.
+    // unfollows, which are rare, one by one. The multi-row statement's text changes with the
+    // batch, so it carries its values inline (one round trip, nothing prepared).
     std::string plain_sql;
-    std::vector<storage::sql_value> plain_params;
     for (const auto& [key, row] : fans) {
         result<std::uint64_t> r = std::uint64_t{0};
         switch (row->fan) {
@@ -91,22 +131,26 @@ result<void> upsert_fans(storage::mysql_session& db, const std::vector<job>& bat
                     {key.first, key.second});
                 break;
             case fan_change::none:
-                plain_sql += plain_sql.empty() ? "(?, ?, ?, CURRENT_TIMESTAMP(3))"
-                                               : ",(?, ?, ?, CURRENT_TIMESTAMP(3))";
-                plain_params.insert(plain_params.end(), {key.first, key.second, opt(row->scene)});
+                plain_sql += plain_sql.empty()
+                                 ? "INSERT INTO fans (account_id, openid, subscribe_scene, "
+                                   "last_message_at) VALUES ("
+                                 : ",(";
+                lit(plain_sql, key.first);
+                plain_sql += ',';
+                lit(plain_sql, std::string_view(key.second));
+                plain_sql += ',';
+                lit(plain_sql, row->scene);
+                plain_sql += ",CURRENT_TIMESTAMP(3))";
                 break;
         }
         if (!r) return r.error();
     }
     if (!plain_sql.empty()) {
-        auto r = db.execute(
-            "INSERT INTO fans (account_id, openid, subscribe_scene, last_message_at) VALUES " +
-                plain_sql +
-                " ON DUPLICATE KEY UPDATE "
-                "subscribe_scene = COALESCE(VALUES(subscribe_scene), subscribe_scene), "
-                "last_message_at = VALUES(last_message_at)",
-            plain_params);
-        if (!r) return r.error();
+        plain_sql +=
+            " ON DUPLICATE KEY UPDATE "
+            "subscribe_scene = COALESCE(VALUES(subscribe_scene), subscribe_scene), "
+            "last_message_at = VALUES(last_message_at)";
+        if (auto r = db.query_inline(plain_sql); !r) return r.error();
     }
     return {};
 }
@@ -126,29 +170,49 @@ result<std::vector<stored_row>> commit_batch(storage::mysql_session& db,
         if (!r) return r.error();
     }
 
-    std::string insert =
+    // The batch's statements change text with every batch: values go inline (one round trip
+    // each, nothing prepared; strings as hex literals, so nothing can be injected).
+    std::string insert;
+    insert.reserve(256 + batch.size() * 1024);
+    insert =
         "INSERT INTO inbound_messages (account_id, identity_hash, openid, msg_type, event, "
         "event_key, wx_msg_id, create_time, content, body_xml, insert_batch) VALUES ";
-    std::vector<storage::sql_value> params;
-    params.reserve(batch.size() * 11);
-    std::string select =
+    std::string select;
+    select.reserve(128 + batch.size() * 70);
+    select =
         "SELECT identity_hash, id, insert_batch FROM inbound_messages WHERE identity_hash IN (";
-    std::vector<storage::sql_value> hashes;
     for (std::size_t i = 0; i < batch.size(); ++i) {
         const inbound_row& r = batch[i].row;
-        insert += i ? ",(?,?,?,?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?,?,?,?)";
-        params.insert(
-            params.end(),
-            {r.account_id, r.identity_hash, r.openid, r.msg_type, opt(r.event), opt(r.event_key),
-             r.wx_msg_id ? storage::sql_value(*r.wx_msg_id) : storage::sql_value(std::monostate{}),
-             r.create_time, opt(r.content), r.body_xml, r.insert_token});
-        select += i ? ",?" : "?";
-        hashes.emplace_back(r.identity_hash);
+        insert += i ? ",(" : "(";
+        lit(insert, r.account_id);
+        insert += ',';
+        lit(insert, std::string_view(r.identity_hash));
+        insert += ',';
+        lit(insert, std::string_view(r.openid));
+        insert += ',';
+        lit(insert, std::string_view(r.msg_type));
+        insert += ',';
+        lit(insert, r.event);
+        insert += ',';
+        lit(insert, r.event_key);
+        insert += ',';
+        lit(insert, r.wx_msg_id);
+        insert += ',';
+        lit(insert, r.create_time);
+        insert += ',';
+        lit(insert, r.content);
+        insert += ',';
+        lit(insert, std::string_view(r.body_xml));
+        insert += ',';
+        lit(insert, r.insert_token);
+        insert += ')';
+        if (i) select += ',';
+        lit(select, std::string_view(r.identity_hash));
     }
     insert += " ON DUPLICATE KEY UPDATE id = id";
     select += ")";
-    if (auto r = db.execute(insert, params); !r) return r.error();
-    auto rows = db.query(select, hashes);
+    if (auto r = db.query_inline(insert); !r) return r.error();
+    auto rows = db.query_inline(select);
     if (!rows) return rows.error();
 
     std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> by_hash;  // hash -> id, token
@@ -198,6 +262,7 @@ struct message_store::impl : std::enable_shared_from_this<impl> {
     asio::steady_timer wake;
     storage::mysql_pool& mysql;
     std::size_t max_batch;
+    static constexpr std::size_t max_batch_bytes = 2 * 1024 * 1024;
     mutable std::mutex mutex;
     std::deque<job> pending;
     bool stopping = false;
@@ -212,7 +277,14 @@ struct message_store::impl : std::enable_shared_from_this<impl> {
             std::vector<job> batch;
             {
                 std::lock_guard lock(mutex);
-                while (!pending.empty() && batch.size() < max_batch) {
+                // The batch's statements carry the values inline, hex-encoded: keep them well
+                // under max_allowed_packet (16 MiB by default).
+                std::size_t bytes = 0;
+                while (!pending.empty() && batch.size() < max_batch &&
+                       (batch.empty() || bytes < max_batch_bytes)) {
+                    const inbound_row& r = pending.front().row;
+                    bytes += r.body_xml.size() + (r.content ? r.content->size() : 0) +
+                             (r.event_key ? r.event_key->size() : 0) + r.openid.size() + 128;
                     batch.push_back(std::move(pending.front()));
                     pending.pop_front();
                 }

@@ -6,7 +6,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <charconv>
+#include <map>
+#include <mutex>
 
 #include "scrm/common/log.hpp"
 #include "scrm/storage/mysql.hpp"
@@ -119,6 +123,80 @@ inbound_row to_row(const account& a, const wechat::inbound_message& m, std::stri
     return row;
 }
 
+// Plain mode's replay check and the committed-identity lookup in one round trip.
+// KEYS[1] the (timestamp, nonce, signature) triple, KEYS[2] the identity's "seen" key; ARGV[1]
+// the identity (hex), ARGV[2] the triple's TTL in ms. Returns {bound, seen}: bound 0 when the
+// triple is already bound to another identity; seen 1 when the identity is known committed.
+const storage::redis_script& check_script() {
+    static const storage::redis_script s(R"lua(
+local bound = 1
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  local v = redis.call('GET', KEYS[1])
+  if v and v ~= ARGV[1] then bound = 0 end
+end
+return {bound, redis.call('EXISTS', KEYS[2])}
+)lua");
+    return s;
+}
+
+// Marks committed identities: KEYS the "seen" keys (one clinic's: they share a hash slot),
+// ARGV[1] the TTL in ms.
+const storage::redis_script& seen_script() {
+    static const storage::redis_script s(R"lua(
+for _, k in ipairs(KEYS) do redis.call('SET', k, '1', 'PX', ARGV[1]) end
+return #KEYS
+)lua");
+    return s;
+}
+
+}  // namespace
+
+// The cache writes of committed identities, group-written: a request hands its key over and goes
+// on at once (the cache is only an optimisation for WeChat's retries); one flusher at a time
+// writes everything handed over meanwhile, one script call per clinic.
+struct detail::seen_writer {
+    seen_writer(storage::redis_client& r, std::chrono::milliseconds t) : redis(r), ttl(t) {}
+    storage::redis_client& redis;
+    std::chrono::milliseconds ttl;
+    std::mutex mutex;
+    std::map<std::uint64_t, std::vector<std::string>> pending;  // clinic -> keys
+    bool flushing = false;
+
+    // True if the caller must start a flush.
+    bool add(std::uint64_t clinic, std::string key) {
+        std::lock_guard lock(mutex);
+        pending[clinic].push_back(std::move(key));
+        if (flushing) return false;
+        flushing = true;
+        return true;
+    }
+};
+
+namespace {
+
+awaitable<void> flush_seen(std::shared_ptr<detail::seen_writer> w) {
+    for (;;) {
+        std::map<std::uint64_t, std::vector<std::string>> batch;
+        {
+            std::lock_guard lock(w->mutex);
+            batch.swap(w->pending);
+            if (batch.empty()) {
+                w->flushing = false;
+                co_return;
+            }
+        }
+        for (auto& entry : batch) {
+            std::vector<std::string> args(1, std::to_string(w->ttl.count()));
+            storage::redis_script script = seen_script();
+            auto written = co_await w->redis.eval(std::move(script), std::move(entry.second),
+                                                  std::move(args));
+            if (!written) {
+                log::debug("webhook.seen_cache_skipped", {{"reason", written.error().message()}});
+            }
+        }
+    }
+}
+
 }  // namespace
 
 webhook::webhook(account_registry& accounts, message_store& store, storage::redis_client& redis,
@@ -131,7 +209,8 @@ webhook::webhook(account_registry& accounts, message_store& store, storage::redi
       sink_(sink),
       spool_(spool),
       settings_(settings),
-      now_(std::move(now)) {}
+      now_(std::move(now)),
+      seen_(std::make_shared<detail::seen_writer>(redis, settings.seen_ttl)) {}
 
 void webhook::add_routes(router& routes) {
     routes.prefix("GET", "/wx/", "/wx/{appid}",
@@ -249,31 +328,46 @@ awaitable<http_response> webhook::receive(std::shared_ptr<const account> a, http
     }
 
     const auto id = wechat::identity(*message);
-    const std::string hash_hex = hex(identity_hash(a->id, id.key()));
+    std::string hash = identity_hash(a->id, id.key());
+    const std::string hash_hex = hex(hash);
     const std::string spool_copy = spool_ ? xml : std::string();  // kept if the store fails
 
     // Plain mode: the signature does not cover the body, so bind each (timestamp, nonce,
-    // signature) triple to the first message seen with it.
+    // signature) triple to the first message seen with it. The same round trip asks whether the
+    // identity is already known committed (safe mode asks that alone).
+    const auto seen_key = redis_key(*a, "seen", hash_hex);
+    bool seen = false;
     if (!safe_mode) {
-        const auto triple = redis_key(*a, "sig", *timestamp + ":" + *nonce + ":" + *signature);
+        std::vector<std::string> keys;
+        keys.reserve(2);
+        keys.push_back(redis_key(*a, "sig", *timestamp + ":" + *nonce + ":" + *signature));
+        keys.push_back(seen_key);
         const auto ttl =
             std::chrono::duration_cast<std::chrono::milliseconds>(settings_.timestamp_window * 2);
-        auto first = co_await redis_.set_nx_px(triple, hash_hex, ttl);
-        if (first && !*first) {
-            auto bound = co_await redis_.get(triple);
-            if (bound && *bound && **bound != hash_hex) {
+        std::vector<std::string> args;
+        args.reserve(2);
+        args.push_back(hash_hex);
+        args.push_back(std::to_string(ttl.count()));
+        storage::redis_script script = check_script();
+        auto checked = co_await redis_.eval(std::move(script), std::move(keys), std::move(args));
+        if (checked && checked->type == storage::redis_reply::kind::array &&
+            checked->elements.size() == 2) {
+            if (checked->elements[0].integer == 0) {
                 co_return refuse(401, a->appid, "signature already used for another message");
             }
-        } else if (!first) {
+            seen = checked->elements[1].integer != 0;
+        } else {
             // Redis down: the signature and the timestamp window still hold; do not refuse
             // WeChat's messages for an outage of the replay cache.
             log::warn("webhook.replay_check_skipped",
-                      {{"appid", a->appid}, {"reason", first.error().message()}});
+                      {{"appid", a->appid},
+                       {"reason", checked ? std::string("unexpected reply")
+                                          : checked.error().message()}});
         }
+    } else if (auto cached = co_await redis_.get(seen_key); cached && *cached) {
+        seen = true;
     }
-
-    const auto seen_key = redis_key(*a, "seen", hash_hex);
-    if (auto seen = co_await redis_.get(seen_key); seen && *seen) {
+    if (seen) {
         log::debug("webhook.duplicate", {{"appid", a->appid}, {"source", "cache"}});
         co_return text(200, "success");
     }
@@ -281,11 +375,15 @@ awaitable<http_response> webhook::receive(std::shared_ptr<const account> a, http
     const std::string fan = message->from_user_name;
     const std::uint64_t token = new_insert_token();  // spooled with the message if the store fails
     auto stored =
-        co_await store_and_hand_on(a, std::move(*message), std::move(xml), token, 0, true);
+        co_await store_and_hand_on(a, std::move(*message), std::move(xml), token, 0, true,
+                                   std::move(hash));
     if (stored) {
-        // Only now is the identity known committed: cache it for cheap answers to retries.
-        std::string one = "1";
-        (void)co_await redis_.set_px(seen_key, std::move(one), settings_.seen_ttl);
+        // Only now is the identity known committed: cache it for cheap answers to retries —
+        // written in the background, batched with other requests' (seen_writer).
+        if (seen_->add(a->clinic_id, seen_key)) {
+            auto ex = co_await boost::asio::this_coro::executor;
+            boost::asio::co_spawn(ex, flush_seen(seen_), boost::asio::detached);
+        }
         if (*stored) {
             co_return reply_response(*a, fan, **stored, now_(), reply_key, *nonce);
         }
@@ -310,10 +408,10 @@ awaitable<http_response> webhook::receive(std::shared_ptr<const account> a, http
 
 awaitable<result<std::optional<passive_reply>>> webhook::store_and_hand_on(
     std::shared_ptr<const account> a, wechat::inbound_message message, std::string body_xml,
-    std::uint64_t insert_token, std::uint64_t takes_over, bool can_reply) {
-    const auto id = wechat::identity(message);
+    std::uint64_t insert_token, std::uint64_t takes_over, bool can_reply, std::string hash) {
+    if (hash.empty()) hash = identity_hash(a->id, wechat::identity(message).key());
     // g++ 12 destroys temporaries in a co_await expression twice: pass named values only.
-    inbound_row row = to_row(*a, message, identity_hash(a->id, id.key()), std::move(body_xml));
+    inbound_row row = to_row(*a, message, std::move(hash), std::move(body_xml));
     row.insert_token = insert_token;
     row.takes_over = takes_over;
     auto stored = co_await store_.store(std::move(row));
@@ -362,7 +460,8 @@ awaitable<result<std::size_t>> webhook::replay_spool_once() {
             // replay are found by their identity and not handed on twice. A row the spooled
             // attempt committed without learning it is taken over (its token) and handed on here.
             auto stored = co_await store_and_hand_on(*found, std::move(*parsed), std::move(xml),
-                                                     new_insert_token(), spooled_token, false);
+                                                     new_insert_token(), spooled_token, false,
+                                                     std::string());
             if (!stored) co_return stored.error();
             ++replayed;
         }

@@ -9,6 +9,7 @@
 #include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
 #include <cppconn/resultset_metadata.h>
+#include <cppconn/statement.h>
 #include <mysql_driver.h>
 
 #include <algorithm>
@@ -122,6 +123,35 @@ std::string and_in(std::string_view column, const std::vector<std::uint64_t>& id
     return out + ")";
 }
 
+void append_sql_literal(std::string& out, const sql_value& v) {
+    char buf[32];
+    if (std::holds_alternative<std::monostate>(v)) {
+        out += "NULL";
+    } else if (const auto* i64 = std::get_if<std::int64_t>(&v)) {
+        out.append(buf, std::to_chars(buf, buf + sizeof buf, *i64).ptr);
+    } else if (const auto* u64 = std::get_if<std::uint64_t>(&v)) {
+        out.append(buf, std::to_chars(buf, buf + sizeof buf, *u64).ptr);
+    } else if (const auto* d = std::get_if<double>(&v)) {
+        out.append(buf, std::to_chars(buf, buf + sizeof buf, *d).ptr);
+    } else {
+        append_sql_string(out, std::get<std::string>(v));
+    }
+}
+
+void append_sql_string(std::string& out, std::string_view bytes) {
+    static constexpr char digits[] = "0123456789abcdef";
+    const std::size_t at = out.size();
+    out.resize(at + 3 + 2 * bytes.size());
+    char* p = out.data() + at;
+    *p++ = 'X';
+    *p++ = '\'';
+    for (unsigned char c : bytes) {
+        *p++ = digits[c >> 4];
+        *p++ = digits[c & 15];
+    }
+    *p = '\'';
+}
+
 std::optional<std::size_t> sql_rows::column(std::string_view name) const {
     for (std::size_t i = 0; i < columns.size(); ++i) {
         if (columns[i] == name) return i;
@@ -170,6 +200,7 @@ struct mysql_session::impl {
     // Most recently used first. Statements are destroyed before the connection.
     std::list<std::string> lru;
     std::unordered_map<std::string, cached_statement> statements;
+    std::unique_ptr<sql::Statement> text_statement;  // query_inline's, reused
     clock_type::time_point last_used{};
     clock_type::time_point next_connect_attempt{};
     bool ever_connected = false;
@@ -192,6 +223,7 @@ struct mysql_session::impl {
         // Statements first: they refer to the connection.
         statements.clear();
         lru.clear();
+        text_statement.reset();
         if (conn) {
             try {
                 conn->close();
@@ -382,7 +414,8 @@ struct mysql_session::impl {
 
     // One attempt at a statement. `sent` tells whether it may have reached the server.
     sql_rows run_statement(std::string_view text, const std::vector<sql_value>& params,
-                           bool& sent) {
+                           bool inline_text, bool& sent) {
+        if (inline_text) return run_inline(text, sent);
         sql::PreparedStatement& st = prepared(text);
         const int expected = st.getParameterMetaData()->getParameterCount();
         if (expected < 0 || static_cast<std::size_t>(expected) != params.size()) {
@@ -409,6 +442,20 @@ struct mysql_session::impl {
         return out;
     }
 
+    sql_rows run_inline(std::string_view text, bool& sent) {
+        if (!text_statement) text_statement.reset(conn->createStatement());
+        sent = true;
+        sql_rows out;
+        if (text_statement->execute(sql::SQLString(text.data(), text.size()))) {
+            std::unique_ptr<sql::ResultSet> rs(text_statement->getResultSet());
+            out = read_rows(*rs);
+        } else {
+            out.affected = static_cast<std::uint64_t>(text_statement->getUpdateCount());
+        }
+        last_used = clock_type::now();
+        return out;
+    }
+
     errc classify_server_error(int code) const {
         switch (code) {
             case er_dup_entry:
@@ -419,14 +466,15 @@ struct mysql_session::impl {
         }
     }
 
-    result<sql_rows> query(std::string_view text, const std::vector<sql_value>& params) {
+    result<sql_rows> query(std::string_view text, const std::vector<sql_value>& params,
+                           bool inline_text = false) {
         last_error = {};
         for (int attempt = 0;; ++attempt) {
             if (auto r = ready(); !r) return r.error();
             bool sent = false;
             const auto started = clock_type::now();
             try {
-                return run_statement(text, params, sent);
+                return run_statement(text, params, inline_text, sent);
             } catch (const sql::InvalidArgumentException& e) {
                 set_error(e);
                 return errc::bad_input;
@@ -530,6 +578,11 @@ mysql_session::~mysql_session() = default;
 result<sql_rows> mysql_session::query(std::string_view sql, const std::vector<sql_value>& params) {
     expect_blocking_allowed("mysql_session::query");
     return impl_->query(sql, params);
+}
+
+result<sql_rows> mysql_session::query_inline(std::string_view sql) {
+    expect_blocking_allowed("mysql_session::query_inline");
+    return impl_->query(sql, {}, true);
 }
 
 result<std::uint64_t> mysql_session::execute(std::string_view sql,

@@ -62,6 +62,10 @@ struct webhook_settings {
     std::chrono::milliseconds seen_ttl{10 * 60 * 1000};  // how long committed identities are cached
 };
 
+namespace detail {
+struct seen_writer;  // webhook.cpp: batches the cache writes of committed identities
+}
+
 class webhook {
 public:
     using clock_fn = std::function<std::int64_t()>;  // unix seconds; injected in tests
@@ -88,10 +92,11 @@ public:
 private:
     // Stores a verified, parsed message and hands it on if this call inserted it (or took it
     // over: inbound_row::takes_over); returns the sink's passive reply (only for the call that
-    // hands it on, and only when `can_reply`).
+    // hands it on, and only when `can_reply`). `hash`: the message's identity_hash if the caller
+    // has it already (empty: computed here).
     boost::asio::awaitable<result<std::optional<passive_reply>>> store_and_hand_on(
         std::shared_ptr<const account> a, wechat::inbound_message message, std::string body_xml,
-        std::uint64_t insert_token, std::uint64_t takes_over, bool can_reply);
+        std::uint64_t insert_token, std::uint64_t takes_over, bool can_reply, std::string hash);
     boost::asio::awaitable<http_response> verify_url(const account& a, const http_request& req);
     boost::asio::awaitable<http_response> receive(std::shared_ptr<const account> a,
                                                   http_request req);
@@ -105,6 +110,7 @@ private:
     webhook_settings settings_;
     clock_fn now_;
     std::atomic<bool> replay_stopped_{false};
+    std::shared_ptr<detail::seen_writer> seen_;
 };
 
 }  // namespace scrm::gateway

@@ -80,6 +80,14 @@ std::ostream& operator<<(std::ostream& os, const sql_rows& r);
 // spliced into SQL text (the ids are integers, so nothing can be injected through it).
 std::string and_in(std::string_view column, const std::vector<std::uint64_t>& ids);
 
+// `v` as an SQL literal that can be spliced into statement text without any escaping concern:
+// NULL, a decimal integer, a double in shortest round-trip form (finite values only), or a string
+// as a hex literal X'…' (its bytes as given; assigned to a text column they are taken in the
+// column's character set, as a bound parameter's would be). Appended to `out`.
+void append_sql_literal(std::string& out, const sql_value& v);
+// The string case of append_sql_literal, without building a sql_value.
+void append_sql_string(std::string& out, std::string_view bytes);
+
 // The last failure of a session, for callers that need more than the errc. `message` is the
 // server's text and may quote data (e.g. a duplicate key value): never log it.
 struct sql_error {
@@ -99,7 +107,8 @@ struct session_counters;
 // one and lends it to the functions passed to mysql_pool::run; a CLI may construct one directly
 // (it connects lazily, on the constructing thread, on first use).
 //
-// Every statement is a server-side prepared statement, cached per connection by its SQL text.
+// Every statement is a server-side prepared statement, cached per connection by its SQL text
+// (query_inline() excepted).
 // Sessions use utf8mb4 (utf8mb4_unicode_ci), time_zone '+00:00' and a strict sql_mode.
 //
 // Errors (never exceptions): errc::unavailable (cannot connect, or the connection broke — the
@@ -128,6 +137,12 @@ public:
     result<sql_rows> query(std::string_view sql, const std::vector<sql_value>& params = {});
     // The same, returning only the number of affected rows.
     result<std::uint64_t> execute(std::string_view sql, const std::vector<sql_value>& params = {});
+    // A statement with its values already in the text (append_sql_literal), sent over the text
+    // protocol in one round trip: no prepare, no statement cache entry, no LAST_INSERT_ID()
+    // (last_insert_id stays 0). For statements whose text changes with every call — multi-row
+    // batches — where preparing would cost a round trip and a server-side parse each time. Same
+    // errors and retry policy as query().
+    result<sql_rows> query_inline(std::string_view sql);
 
     // Explicit transactions. A function given to mysql_pool::run that returns with a transaction
     // still open has it rolled back (and a warning logged).

@@ -11,6 +11,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cctype>
@@ -245,6 +246,19 @@ std::string receipt_json(const routing::decision& d) {
 
 // ---- the stage -----------------------------------------------------------------------------
 
+namespace {
+
+// The webhook's request waiting for a passive reply, shared with the routing that may produce
+// one. Touched only on one strand (the waiter's and the routing's), so no lock.
+struct handoff {
+    explicit handoff(asio::any_io_executor ex) : timer(std::move(ex)) {}
+    asio::steady_timer timer;  // the reply budget; cancelled when routing is done
+    bool waiting = true;       // the request still waits: a passive reply reaches the fan
+    std::optional<passive_reply> reply;
+};
+
+}  // namespace
+
 struct routing_stage::impl {
     impl(asio::any_io_executor e, storage::mysql_pool& m, std::shared_ptr<storage::redis_client> r,
          routing::live_state& l, wechat::outbox& o, routing_stage_options op)
@@ -272,7 +286,8 @@ struct routing_stage::impl {
     std::atomic<int> loops{0};
 
     awaitable<result<clinic_data>> clinic(std::uint64_t id);
-    awaitable<result<std::optional<passive_reply>>> route(stored_message m, bool swept_now);
+    awaitable<result<std::optional<passive_reply>>> route(stored_message m, bool swept_now,
+                                                          std::shared_ptr<handoff> h = nullptr);
     awaitable<result<routing::decision>> decide_and_commit(std::uint64_t clinic,
                                                            const routing::snapshot& base,
                                                            const clinic_settings& s,
@@ -369,8 +384,8 @@ awaitable<bool> routing_stage::impl::send_auto(std::uint64_t clinic, std::uint64
     co_return queued.has_value();
 }
 
-awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(stored_message m,
-                                                                           bool swept_now) {
+awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
+    stored_message m, bool swept_now, std::shared_ptr<handoff> h) {
     const std::uint64_t clinic_id = m.account->clinic_id;
     const std::uint64_t account_id = m.account->id;
     const std::string openid = m.message.from_user_name;
@@ -586,11 +601,15 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(store
                                   {"auto_reply", auto_kind.value_or("")}});
     if (!text) co_return std::optional<passive_reply>{};
     const bool counts = !welcome;  // the welcome does not silence the auto-replies after it
-    if (m.can_reply) {
-        if (counts) (void)co_await live.record_auto_reply(clinic_id, openid, now);
-        ++auto_replies;
+    if (m.can_reply && (!h || h->waiting)) {
         passive_reply r;
         r.content = std::move(*text);
+        if (h) {
+            h->reply = r;  // decided on the waiter's strand: it goes out with the answer
+            h->timer.cancel();
+        }
+        if (counts) (void)co_await live.record_auto_reply(clinic_id, openid, now);
+        ++auto_replies;
         co_return std::optional<passive_reply>(std::move(r));
     }
     if (co_await send_auto(clinic_id, account_id, openid, *text, origin, now)) {
@@ -682,7 +701,13 @@ awaitable<result<std::size_t>> routing_stage::impl::sweep() {
         if (!routed_now) {
             log::warn("routing.sweep_failed",
                       {{"message", *id}, {"reason", routed_now.error().message()}});
-            co_return routed_now.error();  // Redis or MySQL away: try again next round
+            const auto ec = routed_now.error();
+            if (ec == make_error_code(errc::unavailable) || ec == make_error_code(errc::timeout) ||
+                ec == make_error_code(errc::overloaded) ||
+                ec == make_error_code(errc::shutting_down)) {
+                co_return ec;  // Redis or MySQL away: the next round tries again
+            }
+            continue;  // a problem with this message only: the others still go
         }
         ++done;
     }
@@ -740,8 +765,42 @@ routing_stage::~routing_stage() {
     impl_->stopping = true;
 }
 
+namespace {
+
+// Routes in the background of a waiting request, waking it when done.
+awaitable<void> route_and_hand(std::shared_ptr<routing_stage::impl> self, stored_message m,
+                               std::shared_ptr<handoff> h) {
+    const std::uint64_t id = m.id;
+    auto r = co_await self->route(std::move(m), false, h);
+    if (!r) {
+        ++self->failures;
+        log::warn("routing.deferred", {{"message", id}, {"reason", r.error().message()}});
+    }
+    h->timer.cancel();
+}
+
+// Runs on a strand: the routing and the request's wait share the handoff.
+awaitable<std::optional<passive_reply>> route_within_budget(
+    std::shared_ptr<routing_stage::impl> self, stored_message m) {
+    auto ex = co_await asio::this_coro::executor;
+    auto h = std::make_shared<handoff>(ex);
+    h->timer.expires_after(self->opts.reply_budget);
+    auto task = route_and_hand(self, std::move(m), h);
+    asio::co_spawn(ex, std::move(task), asio::detached);
+    co_await h->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    h->waiting = false;  // from now on an auto-reply goes through the outbox
+    co_return std::move(h->reply);
+}
+
+}  // namespace
+
 awaitable<std::optional<passive_reply>> routing_stage::on_stored(stored_message m) {
     ++impl_->stored;
+    if (m.can_reply && impl_->opts.reply_budget.count() > 0) {
+        auto strand = asio::make_strand(impl_->ex);
+        auto task = route_within_budget(impl_, std::move(m));
+        co_return co_await asio::co_spawn(strand, std::move(task), asio::use_awaitable);
+    }
     const std::uint64_t id = m.id;
     auto r = co_await impl_->route(std::move(m), false);
     if (!r) {

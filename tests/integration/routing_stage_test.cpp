@@ -130,7 +130,8 @@ struct clinic_fixture {
 // The webhook and the routing stage in-process, on a private key root in the shared Redis, with
 // a subscriber on the agents' channels and an injected clock (real time + an offset).
 struct harness {
-    explicit harness(clinic_fixture& c) : fx(c), deps(io.get_executor(), services_config()) {
+    explicit harness(clinic_fixture& c, std::function<void(routing_stage_options&)> tweak = {})
+        : fx(c), tweak_(std::move(tweak)), deps(io.get_executor(), services_config()) {
         routing::live_options lo;
         lo.key_root = unique_name("scrm_test_stage");
         live = std::make_unique<routing::live_state>(deps.redis_ptr(), lo);
@@ -198,6 +199,7 @@ struct harness {
         o.cache_max_age = 0ms;
         o.sweep_min_age = 2s;
         o.now = [this] { return clock(); };
+        if (tweak_) tweak_(o);
         return std::make_unique<routing_stage>(io.get_executor(), deps.mysql(), deps.redis_ptr(),
                                                *live, *outbox, o);
     }
@@ -284,6 +286,7 @@ struct harness {
     }
 
     clinic_fixture& fx;
+    std::function<void(routing_stage_options&)> tweak_;
     asio::io_context io;
     asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
     services deps;
@@ -610,4 +613,30 @@ TEST_CASE("the timeout auto-reply goes out once through the outbox when nobody a
     auto after = h.sync(h.live->timer_of(c.clinic, "oWaiting"));
     REQUIRE(after.has_value());
     CHECK_FALSE(after->has_value());
+}
+
+TEST_CASE("routing slower than the reply budget: answered at once, the auto-reply via the outbox") {
+    clinic_fixture c(texts_columns, texts_values);
+    c.add_agent("a1");
+    harness h(c, [](routing_stage_options& o) { o.reply_budget = 1ms; });
+
+    auto r = h.text("oHurry", 1);
+    REQUIRE(r.status == 200);
+    CHECK(r.body == "success");
+    // Routing finished in the background: the no-agent reply went to the outbox instead.
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    std::string queued;
+    for (;;) {
+        queued = c.query(
+            "SELECT COUNT(*) FROM outbox WHERE account_id = ? AND origin = "
+            "'auto:no_agent'",
+            {c.account});
+        if (queued != "0" || std::chrono::steady_clock::now() > deadline) break;
+        std::this_thread::sleep_for(10ms);  // polling the background routing, bounded
+    }
+    CHECK(queued == "1");
+    CHECK(c.query("SELECT body FROM outbox WHERE account_id = ? AND origin = 'auto:no_agent'",
+                  {c.account})
+              .find(no_agent_text) != std::string::npos);
+    CHECK(c.query("SELECT COUNT(*) FROM routing_receipts WHERE clinic_id = ?", {c.clinic}) == "1");
 }

@@ -62,6 +62,11 @@ bool parse_hours(std::string_view work_hours_json, std::string_view closed_dates
 std::optional<std::uint64_t> store_from_scene(std::string_view scene) noexcept;
 
 struct routing_stage_options {
+    // How long a request waiting for WeChat's answer waits for routing (WeChat gives up after
+    // 5 s, and storing came first). Past it the request is answered without a passive reply and
+    // routing finishes in the background — an auto-reply it then decides goes through the
+    // outbox. 0: wait for routing however long it takes.
+    std::chrono::milliseconds reply_budget{std::chrono::seconds(2)};
     // Settings and agents of a clinic are reloaded after this long.
     std::chrono::milliseconds cache_max_age{std::chrono::seconds(5)};
     // An exclusive pick refused as stale_pick is decided again from a fresh snapshot at most this

@@ -248,6 +248,9 @@ std::string receipt_json(const routing::decision& d) {
 
 namespace {
 
+// What became of an auto-reply meant for the outbox.
+enum class auto_send { queued, no_window, failed };
+
 // The webhook's request waiting for a passive reply, shared with the routing that may produce
 // one. Touched only on one strand (the waiter's and the routing's), so no lock.
 struct handoff {
@@ -292,8 +295,8 @@ struct routing_stage::impl {
                                                            const routing::snapshot& base,
                                                            const clinic_settings& s,
                                                            routing::live_snapshot& used);
-    awaitable<bool> send_auto(std::uint64_t clinic, std::uint64_t account, std::string openid,
-                              std::string text, std::string origin, routing::instant now);
+    awaitable<auto_send> send_auto(std::uint64_t clinic, std::uint64_t account, std::string openid,
+                                   std::string text, std::string origin, routing::instant now);
     awaitable<result<std::vector<std::uint64_t>>> clinics_with_accounts();
     awaitable<result<std::size_t>> sweep();
     awaitable<result<std::size_t>> run_timers();
@@ -363,16 +366,16 @@ awaitable<result<routing::decision>> routing_stage::impl::decide_and_commit(
     co_return make_error_code(errc::conflict);
 }
 
-awaitable<bool> routing_stage::impl::send_auto(std::uint64_t clinic, std::uint64_t account,
-                                               std::string openid, std::string text,
-                                               std::string origin, routing::instant now) {
+awaitable<auto_send> routing_stage::impl::send_auto(std::uint64_t clinic, std::uint64_t account,
+                                                    std::string openid, std::string text,
+                                                    std::string origin, routing::instant now) {
     auto spent = co_await live.spend_window(clinic, openid, routing::sender_kind::auto_reply, now);
-    if (!spent) co_return false;
+    if (!spent) co_return auto_send::failed;
     if (spent->status != routing::spend_status::spent) {
         log::info("routing.auto_reply_no_window", {{"clinic", clinic},
                                                    {"origin", origin},
                                                    {"status", routing::to_string(spent->status)}});
-        co_return false;
+        co_return auto_send::no_window;
     }
     wechat::outbound_message out;
     out.account_id = account;
@@ -381,7 +384,12 @@ awaitable<bool> routing_stage::impl::send_auto(std::uint64_t clinic, std::uint64
     out.body = wechat::custom_text_body(openid, text);
     out.origin = std::move(origin);
     auto queued = co_await outbox.enqueue(std::move(out));
-    co_return queued.has_value();
+    if (!queued) {
+        log::warn("routing.auto_reply_not_queued",
+                  {{"clinic", clinic}, {"reason", queued.error().message()}});
+        co_return auto_send::failed;
+    }
+    co_return auto_send::queued;
 }
 
 awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
@@ -612,7 +620,8 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
         ++auto_replies;
         co_return std::optional<passive_reply>(std::move(r));
     }
-    if (co_await send_auto(clinic_id, account_id, openid, *text, origin, now)) {
+    if (co_await send_auto(clinic_id, account_id, openid, *text, origin, now) ==
+        auto_send::queued) {
         if (counts) (void)co_await live.record_auto_reply(clinic_id, openid, now);
         ++auto_replies;
     }
@@ -739,8 +748,11 @@ awaitable<result<std::size_t>> routing_stage::impl::run_timers() {
                 auto marks = co_await live.reply_marks_of(c, t.fan);
                 if (!marks) co_return marks.error();
                 if (!routing::suppressed(*marks, now, s.suppression_window)) {
-                    if (co_await send_auto(c, *account_id, t.fan, s.timeout_text, "auto:timeout",
-                                           now)) {
+                    const auto sent = co_await send_auto(c, *account_id, t.fan, s.timeout_text,
+                                                         "auto:timeout", now);
+                    // Not confirmed: the claim's lease runs out and another round tries again.
+                    if (sent == auto_send::failed) continue;
+                    if (sent == auto_send::queued) {
                         (void)co_await live.record_auto_reply(c, t.fan, now);
                         ++timeouts;
                         ++auto_replies;

@@ -640,3 +640,31 @@ TEST_CASE("routing slower than the reply budget: answered at once, the auto-repl
               .find(no_agent_text) != std::string::npos);
     CHECK(c.query("SELECT COUNT(*) FROM routing_receipts WHERE clinic_id = ?", {c.clinic}) == "1");
 }
+
+TEST_CASE("chain-store mode: a fan bound by a store's QR code reaches only that store's agents") {
+    clinic_fixture c("chain_store_mode, " + texts_columns, "1, " + texts_values);
+    const auto east = c.add_store("east");
+    const auto west = c.add_store("west");
+    const auto e1 = c.add_agent("e1", true, east);
+    const auto w1 = c.add_agent("w1", true, west);
+    const auto hq = c.add_agent("head office");
+    harness h(c);
+    h.listen({e1, w1, hq});
+    h.online(e1);
+    h.online(w1);
+    h.online(hq);
+
+    REQUIRE(h.event("oChain", "subscribe", "qrscene_store_" + east).status == 200);
+    REQUIRE(h.text("oChain", 1).status == 200);
+    auto got = h.pushes({e1, w1, hq});
+    CHECK(got[e1].size() == 1);
+    CHECK(got[w1].empty());
+    CHECK(got[hq].empty());
+    // Re-bound by a scan of the west store's code: now only west.
+    REQUIRE(h.event("oChain", "SCAN", "store_" + west).status == 200);
+    REQUIRE(h.text("oChain", 2).status == 200);
+    got = h.pushes({e1, w1, hq});
+    CHECK(got[e1].size() == 1);
+    CHECK(got[w1].size() == 1);
+    CHECK(got[hq].empty());
+}

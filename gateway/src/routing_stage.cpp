@@ -15,7 +15,10 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cctype>
+#include <atomic>
 #include <charconv>
+#include <map>
+#include <mutex>
 
 #include "scrm/common/log.hpp"
 #include "scrm/gateway/http.hpp"

@@ -7,6 +7,7 @@
 #include <rapidjson/document.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -15,7 +16,6 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cctype>
-#include <atomic>
 #include <charconv>
 #include <map>
 #include <mutex>
@@ -613,15 +613,19 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
     if (!text) co_return std::optional<passive_reply>{};
     const bool counts = !welcome;  // the welcome does not silence the auto-replies after it
     if (m.can_reply && (!h || h->waiting)) {
-        passive_reply r;
-        r.content = std::move(*text);
-        if (h) {
-            h->reply = r;  // decided on the waiter's strand: it goes out with the answer
-            h->timer.cancel();
-        }
+        // Marked before the answer leaves, so the fan's next message already sees it.
         if (counts) (void)co_await live.record_auto_reply(clinic_id, openid, now);
-        ++auto_replies;
-        co_return std::optional<passive_reply>(std::move(r));
+        if (!h || h->waiting) {
+            passive_reply r;
+            r.content = std::move(*text);
+            if (h) {
+                h->reply = r;  // decided on the waiter's strand: it goes out with the answer
+                h->timer.cancel();
+            }
+            ++auto_replies;
+            co_return std::optional<passive_reply>(std::move(r));
+        }
+        // The budget ran out meanwhile: the outbox, below.
     }
     if (co_await send_auto(clinic_id, account_id, openid, *text, origin, now) ==
         auto_send::queued) {

@@ -42,8 +42,8 @@ const std::string aes_text = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 const std::string original_id = "gh_routingstage1";
 const std::string token = "RoutingToken1";
 
-storage::mysql_options db_options() {
-    return mysql_options_from(services_config().mysql);
+storage::mysql_options db_options(const config& cfg) {
+    return mysql_options_from(cfg.mysql);
 }
 
 std::string one(storage::mysql_session& db, const std::string& sql,
@@ -58,12 +58,14 @@ std::string one(storage::mysql_session& db, const std::string& sql,
 // MySQL; everything removed at the end.
 struct clinic_fixture {
     explicit clinic_fixture(const std::string& routing_columns = "",
-                            const std::string& routing_values = "") {
+                            const std::string& routing_values = "",
+                            const config& servers = services_config())
+        : cfg(servers) {
         static unsigned counter = 0;
         appid = "wx" + std::to_string(2000000000000000ULL +
                                       static_cast<unsigned>(::getpid()) * 1000ULL + counter++);
         auto box = *secret_box::from_hex(master_hex);
-        storage::mysql_session db(db_options());
+        storage::mysql_session db(db_options(cfg));
         const std::string name = unique_name("routing clinic");
         REQUIRE(db.execute("INSERT INTO clinics (name) VALUES (?)", {name}).has_value());
         clinic = std::stoull(one(db, "SELECT id FROM clinics WHERE name = ?", {name}));
@@ -85,7 +87,7 @@ struct clinic_fixture {
                 .has_value());
     }
     ~clinic_fixture() {
-        storage::mysql_session db(db_options());
+        storage::mysql_session db(db_options(cfg));
         const std::vector<storage::sql_value> a{account};
         const std::vector<storage::sql_value> c{clinic};
         (void)db.execute("DELETE FROM routing_receipts WHERE clinic_id = ?", c);
@@ -103,14 +105,14 @@ struct clinic_fixture {
     clinic_fixture& operator=(const clinic_fixture&) = delete;
 
     std::string add_store(const std::string& name) {
-        storage::mysql_session db(db_options());
+        storage::mysql_session db(db_options(cfg));
         REQUIRE(db.execute("INSERT INTO stores (clinic_id, name) VALUES (?, ?)", {clinic, name})
                     .has_value());
         return one(db, "SELECT id FROM stores WHERE clinic_id = ? AND name = ?", {clinic, name});
     }
     std::string add_agent(const std::string& name, bool can_receive = true,
                           std::optional<std::string> store = std::nullopt) {
-        storage::mysql_session db(db_options());
+        storage::mysql_session db(db_options(cfg));
         REQUIRE(db.execute("INSERT INTO agents (clinic_id, store_id, name, role, can_receive, "
                            "password_hash) VALUES (?, ?, ?, 'service', ?, 'x')",
                            {clinic, store ? storage::sql_value{*store} : storage::sql_value{}, name,
@@ -119,10 +121,11 @@ struct clinic_fixture {
         return one(db, "SELECT id FROM agents WHERE clinic_id = ? AND name = ?", {clinic, name});
     }
     std::string query(const std::string& sql, const std::vector<storage::sql_value>& p) const {
-        storage::mysql_session db(db_options());
+        storage::mysql_session db(db_options(cfg));
         return one(db, sql, p);
     }
 
+    config cfg;
     std::string appid;
     std::uint64_t clinic = 0, account = 0;
 };
@@ -131,7 +134,7 @@ struct clinic_fixture {
 // a subscriber on the agents' channels and an injected clock (real time + an offset).
 struct harness {
     explicit harness(clinic_fixture& c, std::function<void(routing_stage_options&)> tweak = {})
-        : fx(c), tweak_(std::move(tweak)), deps(io.get_executor(), services_config()) {
+        : fx(c), tweak_(std::move(tweak)), deps(io.get_executor(), c.cfg) {
         routing::live_options lo;
         lo.key_root = unique_name("scrm_test_stage");
         live = std::make_unique<routing::live_state>(deps.redis_ptr(), lo);
@@ -152,12 +155,11 @@ struct harness {
                                                std::make_shared<metrics>());
         port = server->start();
         store.start();
-        subscriber = storage::redis_subscriber::create(io.get_executor(),
-                                                       redis_options_from(services_config().redis),
-                                                       [this](storage::redis_message m) {
-                                                           std::lock_guard lock(mutex);
-                                                           received[m.channel].push_back(m.payload);
-                                                       });
+        subscriber = storage::redis_subscriber::create(
+            io.get_executor(), redis_options_from(fx.cfg.redis), [this](storage::redis_message m) {
+                std::lock_guard lock(mutex);
+                received[m.channel].push_back(m.payload);
+            });
         subscriber->start();
         for (int i = 0; i < 2; ++i) {
             threads.emplace_back([this] {
@@ -427,7 +429,7 @@ TEST_CASE("consultant offline: the consultant-offline prompt, and only the consu
     const auto consultant = c.add_agent("consultant");
     const auto desk = c.add_agent("front desk");
     {
-        storage::mysql_session db(db_options());
+        storage::mysql_session db(db_options(c.cfg));
         REQUIRE(db.execute("INSERT INTO fans (account_id, openid, consultant_agent_id) VALUES "
                            "(?, 'oPatient', ?)",
                            {c.account, consultant})
@@ -540,7 +542,7 @@ TEST_CASE("the sweeper routes a stored but unrouted message exactly once") {
     h.online(a1);
     {
         // As if the gateway had crashed between the commit and routing.
-        storage::mysql_session db(db_options());
+        storage::mysql_session db(db_options(c.cfg));
         REQUIRE(db.execute("INSERT INTO fans (account_id, openid) VALUES (?, 'oLost')", {c.account})
                     .has_value());
         REQUIRE(
@@ -667,4 +669,40 @@ TEST_CASE("chain-store mode: a fan bound by a store's QR code reaches only that 
     CHECK(got[e1].size() == 1);
     CHECK(got[w1].size() == 1);
     CHECK(got[hq].empty());
+}
+
+TEST_CASE("a message stored while Redis is down is routed by the sweeper once Redis is back") {
+    private_services servers;  // its own Redis, so stopping it disturbs no other test
+    clinic_fixture c(texts_columns, texts_values, servers.config());
+    const auto a1 = c.add_agent("a1");
+    harness h(c, [](routing_stage_options& o) { o.sweep_min_age = 0ms; });
+
+    servers.stop_redis();
+    auto r = h.text("oOutage", 1, "有人吗");
+    REQUIRE(r.status == 200);
+    CHECK(r.body == "success");  // stored; routing could not run
+    CHECK(c.query("SELECT COUNT(*) FROM inbound_messages WHERE account_id = ? AND routed_at IS "
+                  "NULL",
+                  {c.account}) == "1");
+    CHECK(c.query("SELECT COUNT(*) FROM routing_receipts WHERE clinic_id = ?", {c.clinic}) == "0");
+    CHECK(h.stage->stats().failures == 1);
+    auto early = h.sync(h.stage->sweep_once());  // still down: nothing routed, nothing lost
+    CHECK_FALSE(early.has_value());
+
+    servers.start();
+    REQUIRE(h.sync(h.deps.redis().wait_connected(10s)).has_value());
+    REQUIRE(h.sync(h.subscriber->wait_connected(10s)).has_value());
+    h.listen({a1});
+    h.online(a1);
+    auto swept = h.sync(h.stage->sweep_once());
+    REQUIRE(swept.has_value());
+    CHECK(*swept == 1);
+    auto again = h.sync(h.stage->sweep_once());
+    REQUIRE(again.has_value());
+    CHECK(*again == 0);
+    CHECK(c.query("SELECT CONCAT(rule, ' ', targets) FROM routing_receipts WHERE clinic_id = ?",
+                  {c.clinic}) == "shared [" + a1 + "]");
+    auto got = h.pushes({a1});
+    REQUIRE(got[a1].size() == 1);
+    CHECK(has(got[a1][0], "\"content\":\"有人吗\""));
 }

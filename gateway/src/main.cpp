@@ -17,9 +17,9 @@
 #include "scrm/gateway/http.hpp"
 #include "scrm/gateway/media_fetcher.hpp"
 #include "scrm/gateway/metrics.hpp"
+#include "scrm/gateway/routing_stage.hpp"
 #include "scrm/gateway/secret_box.hpp"
 #include "scrm/gateway/services.hpp"
-#include "scrm/gateway/stored_counter.hpp"
 #include "scrm/gateway/webhook.hpp"
 #include "scrm/gateway/wechat_clients.hpp"
 #include "scrm/storage/spool.hpp"
@@ -37,6 +37,7 @@ constexpr const char* usage =
 
 // The background workers that talk to WeChat.
 struct workers {
+    gateway::routing_stage& routing;
     wechat::outbox& outbox;
     gateway::media_fetcher& media;
 };
@@ -49,6 +50,7 @@ asio::awaitable<void> shutdown(gateway::http_server& server, gateway::webhook& h
     co_await server.stop(grace);
     hook.stop_replay();
     store.stop();
+    co_await w.routing.stop(grace);  // it enqueues timeout auto-replies: before the outbox
     // Sends in flight record their outcome first (a row left 'sending' would turn uncertain).
     co_await w.outbox.stop(grace);
     co_await w.media.stop(grace);
@@ -92,9 +94,6 @@ int main(int argc, char** argv) {
     gateway::account_registry accounts(deps.mysql(), *box);
     gateway::message_store store(io.get_executor(), deps.mysql());
     store.start();
-    gateway::stored_counter stored;  // routing (DESIGN.md §5) replaces this stage
-    stats->add_gauge("scrm_messages_stored_total", "Inbound messages stored and handed on.", "",
-                     [&stored] { return static_cast<double>(stored.count()); });
     stats->add_gauge("scrm_message_store_batches_total", "Group commits of inbound messages.", "",
                      [&store] { return static_cast<double>(store.stats().batches); });
     std::unique_ptr<storage::spool> spool;
@@ -104,9 +103,6 @@ int main(int argc, char** argv) {
         std::cerr << "scrm-gateway: spool_dir: " << e.what() << "\n";
         return 1;
     }
-    gateway::webhook hook(accounts, store, deps.redis(), deps.mysql(), stored, spool.get(), {},
-                          [] { return static_cast<std::int64_t>(std::time(nullptr)); });
-
     // Outbound: one WeChat client per account, the durable outbox and the media fetcher.
     wechat::http_endpoint endpoint;
     endpoint.base_url = cfg.wechat_api_base_url;
@@ -123,9 +119,17 @@ int main(int argc, char** argv) {
         return 1;
     }
     gateway::media_fetcher media(io.get_executor(), deps.mysql(), clients.lookup(), media_opts);
+    // Routing (DESIGN.md §5): the stage after storage, with its timer worker and sweeper.
+    routing::live_state live(deps.redis_ptr(), {});
+    gateway::routing_stage stage(io.get_executor(), deps.mysql(), deps.redis_ptr(), live, outbox);
+    stats->add_gauge("scrm_messages_stored_total", "Inbound messages stored and handed on.", "",
+                     [&stage] { return static_cast<double>(stage.stats().stored); });
+    gateway::webhook hook(accounts, store, deps.redis(), deps.mysql(), stage, spool.get(), {},
+                          [] { return static_cast<std::int64_t>(std::time(nullptr)); });
     if (cfg.background_workers) {
         outbox.start();
         media.start();
+        stage.start_workers();
     } else {
         log::info("gateway.workers_off");
     }
@@ -163,7 +167,7 @@ int main(int argc, char** argv) {
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int) {
         if (ec) return;
-        workers w{outbox, media};
+        workers w{stage, outbox, media};
         asio::co_spawn(io,
                        shutdown(server, hook, store, w, deps, cfg.http.shutdown_grace, work),
                        asio::detached);

@@ -1,0 +1,133 @@
+// The routing stage (DESIGN.md §4 steps 5–6, §5): the sink the webhook hands each stored message
+// to. It loads the clinic's settings and agents and the fan's owners from MySQL, the live state
+// from Redis, runs decide(), commits the effects (exclusive pick, load, receipt, push to the
+// agents' consoles, customer-service window, store binding, no-answer timer) and answers with the
+// passive reply (welcome or auto-reply). Also the two background jobs around it: the timer worker
+// (the no-answer auto-reply) and the sweeper (stored but unrouted messages).
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "scrm/common/error.hpp"
+#include "scrm/gateway/webhook.hpp"
+#include "scrm/routing/live.hpp"
+#include "scrm/routing/snapshot.hpp"
+
+namespace scrm::storage {
+class mysql_pool;
+class redis_client;
+}  // namespace scrm::storage
+
+namespace scrm::wechat {
+class outbox;
+}
+
+namespace scrm::gateway {
+
+// A clinic's routing settings (table clinic_routing; a clinic without a row has the column
+// defaults). Pure data.
+struct clinic_settings {
+    routing::clinic_config config;  // modes, switches for after_hours/no_agent, hours, time zone
+    bool welcome_enabled = true;
+    bool timeout_enabled = true;
+    std::string welcome_text, consultant_offline_text, after_hours_text, no_agent_text,
+        timeout_text;
+    std::chrono::seconds suppression_window{600};
+    std::chrono::seconds timeout{300};
+    std::chrono::seconds lock_ttl{600};
+};
+
+// The text of a per-message auto-reply kind.
+const std::string& auto_reply_text(const clinic_settings& s, routing::auto_reply_kind k);
+
+// Parses clinic_routing.work_hours (§8 "work_hours" array) and closed_dates (array of
+// "YYYY-MM-DD") into `out`. False (and `out` untouched) when either is malformed.
+bool parse_hours(std::string_view work_hours_json, std::string_view closed_dates_json,
+                 routing::clinic_config& out);
+
+// The store id a QR scene names: "store_<id>" (SCAN; a subscribe's scene arrives without its
+// "qrscene_" prefix) or "qrscene_store_<id>"; nullopt for anything else.
+std::optional<std::uint64_t> store_from_scene(std::string_view scene) noexcept;
+
+struct routing_stage_options {
+    // How long a request waiting for WeChat's answer waits for routing (WeChat gives up after
+    // 5 s, and storing came first). Past it the request is answered without a passive reply and
+    // routing finishes in the background — an auto-reply it then decides goes through the
+    // outbox. 0: wait for routing however long it takes.
+    std::chrono::milliseconds reply_budget{std::chrono::seconds(2)};
+    // Settings and agents of a clinic are reloaded after this long.
+    std::chrono::milliseconds cache_max_age{std::chrono::seconds(5)};
+    // An exclusive pick refused as stale_pick is decided again from a fresh snapshot at most this
+    // many times; the last attempt commits without the load re-check.
+    int max_redecide = 3;
+    // Sweeper: messages stored at least `sweep_min_age` ago (the request that stored them had
+    // its chance) and at most `sweep_max_age` ago (older ones are history, not conversations).
+    std::chrono::milliseconds sweep_min_age{std::chrono::seconds(5)};
+    std::chrono::milliseconds sweep_max_age{std::chrono::hours(72)};
+    std::size_t sweep_batch = 100;
+    std::chrono::milliseconds sweep_interval{std::chrono::seconds(2)};
+    std::size_t timer_batch = 50;
+    std::chrono::milliseconds timer_interval{std::chrono::seconds(1)};
+    // Only these clinics' messages and timers in the sweeper and the timer worker; empty: every
+    // clinic. Lets tests (or an operator) keep workers to their own clinics on a shared database.
+    std::vector<std::uint64_t> clinics;
+    // The clock (injected in tests).
+    std::function<routing::instant()> now;
+};
+
+struct routing_stage_stats {
+    std::uint64_t stored = 0;        // messages handed on by the webhook
+    std::uint64_t routed = 0;        // receipts written (webhook, sweeper)
+    std::uint64_t swept = 0;         // of those, by the sweeper
+    std::uint64_t auto_replies = 0;  // welcome and auto-replies sent (passive or outbox)
+    std::uint64_t timeouts = 0;      // timeout auto-replies handed to the outbox
+    std::uint64_t failures = 0;      // messages left for the sweeper by an error
+};
+
+// Thread-safe. Every dependency must outlive it; stop() before the outbox, the pool and Redis
+// stop. Errors while routing a message are logged (ids only, never text) and leave the message
+// unrouted for the sweeper: a message is routed exactly once — the receipt's primary key decides
+// who did it, and only that caller pushes, replies and arms the timer.
+class routing_stage final : public stored_message_sink {
+public:
+    routing_stage(boost::asio::any_io_executor ex, storage::mysql_pool& mysql,
+                  std::shared_ptr<storage::redis_client> redis, routing::live_state& live,
+                  wechat::outbox& outbox, routing_stage_options opts = {});
+    ~routing_stage() override;
+
+    boost::asio::awaitable<std::optional<passive_reply>> on_stored(stored_message m) override;
+
+    // One sweep: routes unrouted messages in the age window (can_reply false). How many it
+    // routed.
+    boost::asio::awaitable<result<std::size_t>> sweep_once();
+    // One timer round: claims due no-answer timers of every clinic (or of opts.clinics), sends
+    // the timeout auto-reply through the outbox where allowed, confirms them. How many claimed.
+    boost::asio::awaitable<result<std::size_t>> run_timers_once();
+
+    // Starts the sweeper and the timer worker loops on the executor.
+    void start_workers();
+    // Stops them; completes when both loops have ended (or after `limit`).
+    boost::asio::awaitable<void> stop(std::chrono::milliseconds limit = std::chrono::seconds(10));
+
+    // Settings as the stage sees them (cached); for tests and the admin dry run.
+    boost::asio::awaitable<result<std::shared_ptr<const clinic_settings>>> settings(
+        std::uint64_t clinic);
+
+    routing_stage_stats stats() const;
+
+    struct impl;
+
+private:
+    std::shared_ptr<impl> impl_;
+};
+
+}  // namespace scrm::gateway

@@ -1,0 +1,881 @@
+// The routing stage: MySQL (settings, agents, the fan's owners, the receipt) and Redis (live
+// state, console push) around the pure decide(). The receipt's primary key is the one guard of
+// "exactly once": everything visible to people (push, reply, timer, window) happens only after
+// this caller's receipt insert committed.
+#include "scrm/gateway/routing_stage.hpp"
+
+#include <rapidjson/document.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cctype>
+#include <charconv>
+#include <map>
+#include <mutex>
+
+#include "scrm/common/log.hpp"
+#include "scrm/gateway/http.hpp"
+#include "scrm/routing/decide.hpp"
+#include "scrm/routing/scenario_json.hpp"
+#include "scrm/routing/time_text.hpp"
+#include "scrm/storage/mysql.hpp"
+#include "scrm/storage/redis.hpp"
+#include "scrm/wechat/outbound.hpp"
+#include "scrm/wechat/outbox.hpp"
+#include "scrm/wechat/parse.hpp"
+
+namespace scrm::gateway {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using storage::mysql_session;
+using storage::sql_rows;
+using storage::sql_value;
+
+// ---- pure helpers ------------------------------------------------------------------------
+
+const std::string& auto_reply_text(const clinic_settings& s, routing::auto_reply_kind k) {
+    switch (k) {
+        case routing::auto_reply_kind::consultant_offline: return s.consultant_offline_text;
+        case routing::auto_reply_kind::after_hours: return s.after_hours_text;
+        case routing::auto_reply_kind::no_agent: return s.no_agent_text;
+    }
+    return s.no_agent_text;
+}
+
+bool parse_hours(std::string_view work_hours_json, std::string_view closed_dates_json,
+                 routing::clinic_config& out) {
+    std::vector<routing::work_window> windows;
+    std::vector<std::chrono::year_month_day> closed;
+    rapidjson::Document wh;
+    wh.Parse(work_hours_json.data(), work_hours_json.size());
+    if (wh.HasParseError() || !wh.IsArray()) return false;
+    for (const auto& w : wh.GetArray()) {
+        if (!w.IsObject()) return false;
+        const auto days = w.FindMember("weekdays");
+        const auto start = w.FindMember("start");
+        const auto end = w.FindMember("end");
+        if (days == w.MemberEnd() || !days->value.IsArray() || start == w.MemberEnd() ||
+            !start->value.IsString() || end == w.MemberEnd() || !end->value.IsString()) {
+            return false;
+        }
+        routing::work_window ww;
+        for (const auto& d : days->value.GetArray()) {
+            if (!d.IsUint() || d.GetUint() < 1 || d.GetUint() > 7) return false;
+            ww.weekdays.insert(d.GetUint());
+        }
+        if (ww.weekdays.empty()) return false;
+        auto s = routing::parse_clock(start->value.GetString(), false);
+        auto e = routing::parse_clock(end->value.GetString(), true);
+        if (!s || !e) return false;
+        ww.start = *s;
+        ww.end = *e;
+        windows.push_back(ww);
+    }
+    rapidjson::Document cd;
+    cd.Parse(closed_dates_json.data(), closed_dates_json.size());
+    if (cd.HasParseError() || !cd.IsArray()) return false;
+    for (const auto& d : cd.GetArray()) {
+        if (!d.IsString()) return false;
+        auto date = routing::parse_date(d.GetString());
+        if (!date) return false;
+        closed.push_back(*date);
+    }
+    out.work_hours = std::move(windows);
+    out.closed_dates = std::move(closed);
+    return true;
+}
+
+std::optional<std::uint64_t> store_from_scene(std::string_view scene) noexcept {
+    constexpr std::string_view qr = "qrscene_";
+    constexpr std::string_view st = "store_";
+    if (scene.substr(0, qr.size()) == qr) scene.remove_prefix(qr.size());
+    if (scene.substr(0, st.size()) != st) return std::nullopt;
+    scene.remove_prefix(st.size());
+    std::uint64_t id = 0;
+    const auto [end, ec] = std::from_chars(scene.data(), scene.data() + scene.size(), id);
+    if (ec != std::errc() || end != scene.data() + scene.size() || id == 0) return std::nullopt;
+    return id;
+}
+
+namespace {
+
+std::optional<std::uint64_t> to_u64(const std::optional<std::string>& v) {
+    if (!v) return std::nullopt;
+    std::uint64_t out = 0;
+    const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+    if (ec != std::errc() || end != v->data() + v->size()) return std::nullopt;
+    return out;
+}
+
+bool truthy(const std::optional<std::string>& v) {
+    return v && *v != "0";
+}
+
+routing::instant system_now() {
+    return std::chrono::floor<std::chrono::milliseconds>(std::chrono::system_clock::now());
+}
+
+// The agents of a clinic as the snapshot's static part needs them (presence comes from Redis).
+struct clinic_data {
+    std::shared_ptr<const clinic_settings> settings;
+    std::vector<routing::agent_state> agents;  // active agents, ids = agents.id as text
+};
+
+constexpr const char* settings_sql =
+    "SELECT consultant_mode, exclusive_mode, chain_store_mode, auto_reply_enabled, "
+    "welcome_enabled, welcome_text, consultant_offline_enabled, consultant_offline_text, "
+    "after_hours_enabled, after_hours_text, no_agent_enabled, no_agent_text, timeout_enabled, "
+    "timeout_text, utc_offset_minutes, work_hours, closed_dates, suppression_window_s, timeout_s, "
+    "lock_ttl_s FROM clinic_routing WHERE clinic_id = ?";
+
+clinic_settings settings_from(std::uint64_t clinic,
+                              const std::vector<std::optional<std::string>>& r) {
+    clinic_settings s;
+    auto& c = s.config;
+    c.consultant_mode = truthy(r[0]);
+    c.exclusive_mode = truthy(r[1]);
+    c.chain_store_mode = truthy(r[2]);
+    c.auto_reply_enabled = truthy(r[3]);
+    s.welcome_enabled = truthy(r[4]);
+    s.welcome_text = r[5].value_or("");
+    c.consultant_offline_prompt_enabled = truthy(r[6]);
+    s.consultant_offline_text = r[7].value_or("");
+    if (!truthy(r[8])) c.auto_reply_off.push_back(routing::auto_reply_kind::after_hours);
+    s.after_hours_text = r[9].value_or("");
+    if (!truthy(r[10])) c.auto_reply_off.push_back(routing::auto_reply_kind::no_agent);
+    s.no_agent_text = r[11].value_or("");
+    s.timeout_enabled = truthy(r[12]);
+    s.timeout_text = r[13].value_or("");
+    int offset = 0;
+    if (r[14]) std::from_chars(r[14]->data(), r[14]->data() + r[14]->size(), offset);
+    c.utc_offset = std::chrono::minutes(offset);
+    if (!parse_hours(r[15].value_or("[]"), r[16].value_or("[]"), c)) {
+        // Refused by the admin API before it gets here; if it does, routing stays open.
+        log::warn("routing.bad_hours", {{"clinic", clinic}});
+    }
+    s.suppression_window = std::chrono::seconds(to_u64(r[17]).value_or(600));
+    s.timeout = std::chrono::seconds(to_u64(r[18]).value_or(300));
+    s.lock_ttl = std::chrono::seconds(to_u64(r[19]).value_or(600));
+    return s;
+}
+
+// Runs on a pool worker: the clinic's settings (the column defaults for a clinic without a row:
+// inserted and rolled back, so the defaults live in the schema only) and its active agents.
+result<clinic_data> load_clinic(mysql_session& db, std::uint64_t clinic) {
+    std::vector<sql_value> p{clinic};
+    auto rows = db.query(settings_sql, p);
+    if (!rows) return rows.error();
+    if (rows->rows.empty()) {
+        if (auto b = db.begin(); !b) return b.error();
+        auto ins = db.execute("INSERT INTO clinic_routing (clinic_id) VALUES (?)", p);
+        if (ins) rows = db.query(settings_sql, p);
+        (void)db.rollback();
+        if (!ins && ins.error() != make_error_code(errc::conflict)) return ins.error();
+        if (!ins) rows = db.query(settings_sql, p);  // created meanwhile
+        if (!rows) return rows.error();
+        if (rows->rows.empty()) return make_error_code(errc::not_found);  // no such clinic
+    }
+    clinic_data out;
+    out.settings = std::make_shared<const clinic_settings>(settings_from(clinic, rows->rows[0]));
+    auto agents = db.query(
+        "SELECT id, store_id, can_receive FROM agents WHERE clinic_id = ? AND active = 1 "
+        "ORDER BY id",
+        p);
+    if (!agents) return agents.error();
+    for (const auto& r : agents->rows) {
+        routing::agent_state a;
+        a.id = r[0].value_or("");
+        a.store = r[1];
+        a.can_receive = truthy(r[2]);
+        out.agents.push_back(std::move(a));
+    }
+    std::sort(out.agents.begin(), out.agents.end(),
+              [](const auto& x, const auto& y) { return x.id < y.id; });
+    return out;
+}
+
+// The fan as MySQL knows it, and whether the message was routed already.
+struct fan_row {
+    bool routed = false;
+    std::optional<std::string> consultant, exclusive, store;
+    std::optional<std::uint64_t> bound_store;  // this message's scene bound the fan to it
+};
+
+enum class event_class { message, window_event, subscribe, unsubscribe, other_event };
+
+event_class classify(const wechat::inbound_message& m) {
+    if (!m.is_event()) return event_class::message;
+    auto is = [&](std::string_view name) {
+        return m.event.size() == name.size() &&
+               std::equal(name.begin(), name.end(), m.event.begin(), [](char a, char b) {
+                   return a == std::tolower(static_cast<unsigned char>(b));
+               });
+    };
+    if (is("subscribe")) return event_class::subscribe;
+    if (is("unsubscribe")) return event_class::unsubscribe;
+    if (is("scan") || is("click")) return event_class::window_event;
+    return event_class::other_event;
+}
+
+std::string ids_json(const std::vector<std::string>& ids) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (i) out += ',';
+        out += ids[i];  // agents.id: digits
+    }
+    return out + "]";
+}
+
+// The decision with its receipt as the §8 JSON object (scrm-route's own writer).
+std::string receipt_json(const routing::decision& d) {
+    std::vector<routing::routed> one;
+    one.push_back(routing::routed{std::nullopt, d});
+    std::string doc = routing::write_decisions(one, routing::json_style::lines);
+    const auto first = doc.find('{');
+    const auto last = doc.rfind('}');
+    if (first == std::string::npos || last == std::string::npos) return "{}";
+    return doc.substr(first, last - first + 1);
+}
+
+}  // namespace
+
+// ---- the stage -----------------------------------------------------------------------------
+
+namespace {
+
+// What became of an auto-reply meant for the outbox.
+enum class auto_send { queued, no_window, failed };
+
+// The webhook's request waiting for a passive reply, shared with the routing that may produce
+// one. Touched only on one strand (the waiter's and the routing's), so no lock.
+struct handoff {
+    explicit handoff(asio::any_io_executor ex) : timer(std::move(ex)) {}
+    asio::steady_timer timer;  // the reply budget; cancelled when routing is done
+    bool waiting = true;       // the request still waits: a passive reply reaches the fan
+    std::optional<passive_reply> reply;
+};
+
+}  // namespace
+
+struct routing_stage::impl {
+    impl(asio::any_io_executor e, storage::mysql_pool& m, std::shared_ptr<storage::redis_client> r,
+         routing::live_state& l, wechat::outbox& o, routing_stage_options op)
+        : ex(std::move(e)), mysql(m), redis(std::move(r)), live(l), outbox(o), opts(std::move(op)) {
+        if (!opts.now) opts.now = system_now;
+    }
+
+    asio::any_io_executor ex;
+    storage::mysql_pool& mysql;
+    std::shared_ptr<storage::redis_client> redis;
+    routing::live_state& live;
+    wechat::outbox& outbox;
+    routing_stage_options opts;
+
+    struct cached {
+        clinic_data data;
+        std::chrono::steady_clock::time_point loaded;
+    };
+    std::mutex mutex;
+    std::map<std::uint64_t, cached> cache;
+
+    std::atomic<std::uint64_t> stored{0}, routed{0}, swept{0}, auto_replies{0}, timeouts{0},
+        failures{0};
+    std::atomic<bool> stopping{false};
+    std::atomic<int> loops{0};
+
+    awaitable<result<clinic_data>> clinic(std::uint64_t id);
+    awaitable<result<std::optional<passive_reply>>> route(stored_message m, bool swept_now,
+                                                          std::shared_ptr<handoff> h = nullptr);
+    awaitable<result<routing::decision>> decide_and_commit(std::uint64_t clinic,
+                                                           const routing::snapshot& base,
+                                                           const clinic_settings& s,
+                                                           routing::live_snapshot& used);
+    awaitable<auto_send> send_auto(std::uint64_t clinic, std::uint64_t account, std::string openid,
+                                   std::string text, std::string origin, routing::instant now);
+    awaitable<result<std::vector<std::uint64_t>>> clinics_with_accounts();
+    awaitable<result<std::size_t>> sweep();
+    awaitable<result<std::size_t>> run_timers();
+    awaitable<void> loop(bool timers);
+};
+
+awaitable<result<clinic_data>> routing_stage::impl::clinic(std::uint64_t id) {
+    const auto now = std::chrono::steady_clock::now();
+    {
+        std::lock_guard lock(mutex);
+        if (auto it = cache.find(id);
+            it != cache.end() && now - it->second.loaded < opts.cache_max_age) {
+            co_return it->second.data;
+        }
+    }
+    auto fn = [id](mysql_session& db) { return load_clinic(db, id); };
+    auto loaded = co_await mysql.run(fn);
+    if (!loaded) {
+        std::lock_guard lock(mutex);
+        if (auto it = cache.find(id); it != cache.end()) co_return it->second.data;  // stale
+        co_return loaded.error();
+    }
+    std::lock_guard lock(mutex);
+    cache[id] = cached{*loaded, now};
+    co_return std::move(*loaded);
+}
+
+// decide(), then commit an `assigned` pick: on stale_pick decide again from a fresh snapshot (the
+// last attempt without the load re-check); on lost the winner is the fan's exclusive agent.
+awaitable<result<routing::decision>> routing_stage::impl::decide_and_commit(
+    std::uint64_t clinic, const routing::snapshot& base, const clinic_settings& s,
+    routing::live_snapshot& used) {
+    const int attempts = std::max(1, opts.max_redecide + 1);
+    for (int attempt = 0; attempt < attempts; ++attempt) {
+        const auto now = opts.now();
+        auto ls = co_await live.load_snapshot(clinic, base, now);
+        if (!ls) co_return ls.error();
+        // The clinic's own suppression window, not the live state's default.
+        ls->input.auto_reply_suppressed = routing::suppressed(ls->marks, now, s.suppression_window);
+        auto d = routing::decide(ls->input, routing::with_receipt::yes);
+        used = *ls;
+        if (d.rule != routing::route_rule::assigned || !d.assign_exclusive) co_return d;
+        const bool last = attempt + 1 == attempts;
+        std::vector<std::string> pool = last ? std::vector<std::string>{} : d.receipt->candidates;
+        auto c = co_await live.commit_exclusive(clinic, base.fan.openid, std::nullopt,
+                                                *d.assign_exclusive, now, std::move(pool));
+        if (!c) co_return c.error();
+        switch (c->status) {
+            case routing::assign_status::assigned:
+            case routing::assign_status::already_assigned:
+                used.input.fan.exclusive_agent = d.assign_exclusive;
+                co_return d;
+            case routing::assign_status::lost:
+                if (c->exclusive_agent) {
+                    // Another instance committed first: route to its pick.
+                    d.rule = routing::route_rule::exclusive;
+                    d.targets = {*c->exclusive_agent};
+                    d.owner = c->exclusive_agent;
+                    d.assign_exclusive.reset();
+                    used.input.fan.exclusive_agent = c->exclusive_agent;
+                    co_return d;
+                }
+                break;  // the expected state vanished: decide again
+            case routing::assign_status::stale_pick: break;
+        }
+    }
+    co_return make_error_code(errc::conflict);
+}
+
+awaitable<auto_send> routing_stage::impl::send_auto(std::uint64_t clinic, std::uint64_t account,
+                                                    std::string openid, std::string text,
+                                                    std::string origin, routing::instant now) {
+    auto spent = co_await live.spend_window(clinic, openid, routing::sender_kind::auto_reply, now);
+    if (!spent) co_return auto_send::failed;
+    if (spent->status != routing::spend_status::spent) {
+        log::info("routing.auto_reply_no_window", {{"clinic", clinic},
+                                                   {"origin", origin},
+                                                   {"status", routing::to_string(spent->status)}});
+        co_return auto_send::no_window;
+    }
+    wechat::outbound_message out;
+    out.account_id = account;
+    out.openid = openid;
+    out.kind = "text";
+    out.body = wechat::custom_text_body(openid, text);
+    out.origin = std::move(origin);
+    auto queued = co_await outbox.enqueue(std::move(out));
+    if (!queued) {
+        log::warn("routing.auto_reply_not_queued",
+                  {{"clinic", clinic}, {"reason", queued.error().message()}});
+        co_return auto_send::failed;
+    }
+    co_return auto_send::queued;
+}
+
+awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
+    stored_message m, bool swept_now, std::shared_ptr<handoff> h) {
+    const std::uint64_t clinic_id = m.account->clinic_id;
+    const std::uint64_t account_id = m.account->id;
+    const std::string openid = m.message.from_user_name;
+    const event_class kind = classify(m.message);
+    auto data = co_await clinic(clinic_id);
+    if (!data) co_return data.error();
+    const clinic_settings& s = *data->settings;
+
+    // The fan's owners; the store a QR scene names (if it is one of this clinic's stores).
+    std::optional<std::uint64_t> scene_store;
+    if (auto scene = wechat::qr_scene(m.message)) scene_store = store_from_scene(*scene);
+    const std::uint64_t message_id = m.id;
+    auto load_fan = [&, message_id, account_id, clinic_id](mysql_session& db) -> result<fan_row> {
+        fan_row f;
+        std::vector<sql_value> mp{message_id};
+        auto done = db.query("SELECT 1 FROM routing_receipts WHERE message_id = ?", mp);
+        if (!done) return done.error();
+        if (!done->rows.empty()) {
+            f.routed = true;
+            return f;
+        }
+        if (scene_store) {
+            std::vector<sql_value> sp{*scene_store, clinic_id};
+            auto st = db.query("SELECT 1 FROM stores WHERE id = ? AND clinic_id = ?", sp);
+            if (!st) return st.error();
+            if (!st->rows.empty()) {
+                std::vector<sql_value> up{*scene_store, account_id, openid};
+                auto u = db.execute(
+                    "UPDATE fans SET store_id = ? WHERE account_id = ? AND openid = ?", up);
+                if (!u) return u.error();
+                f.bound_store = scene_store;
+            }
+        }
+        std::vector<sql_value> fp{account_id, openid};
+        auto fan = db.query(
+            "SELECT consultant_agent_id, exclusive_agent_id, store_id FROM fans "
+            "WHERE account_id = ? AND openid = ?",
+            fp);
+        if (!fan) return fan.error();
+        if (!fan->rows.empty()) {
+            f.consultant = fan->rows[0][0];
+            f.exclusive = fan->rows[0][1];
+            f.store = fan->rows[0][2];
+        }
+        return f;
+    };
+    auto fan = co_await mysql.run(load_fan);
+    if (!fan) co_return fan.error();
+    if (fan->routed) co_return std::optional<passive_reply>{};
+
+    routing::decision d;
+    routing::live_snapshot used;
+    std::string rule_text = "event";
+    const bool routable = kind == event_class::message;
+    if (routable) {
+        auto known = [&](const std::optional<std::string>& id) -> std::optional<std::string> {
+            if (!id) return std::nullopt;
+            for (const auto& a : data->agents) {
+                if (a.id == *id) return id;
+            }
+            return std::nullopt;  // a deactivated or deleted agent owns nothing
+        };
+        routing::snapshot base;
+        base.config = s.config;
+        base.agents = data->agents;
+        base.fan.openid = openid;
+        base.fan.consultant = known(fan->consultant);
+        base.fan.exclusive_agent = known(fan->exclusive);
+        base.fan.store = fan->store;
+        auto decided = co_await decide_and_commit(clinic_id, base, s, used);
+        if (!decided) co_return decided.error();
+        d = std::move(*decided);
+        rule_text = routing::to_string(d.rule);
+        if (d.owner) {
+            auto noted = co_await live.note_unanswered(clinic_id, openid, *d.owner);
+            if (!noted) co_return noted.error();
+        }
+    }
+
+    // The receipt (the exactly-once guard), routed_at and the fan's exclusive agent, together.
+    std::optional<std::string> write_exclusive;
+    if (routable && used.input.fan.exclusive_agent &&
+        used.input.fan.exclusive_agent != fan->exclusive) {
+        write_exclusive = used.input.fan.exclusive_agent;
+    }
+    std::optional<std::string> welcome;
+    if (kind == event_class::subscribe && s.welcome_enabled && !s.welcome_text.empty()) {
+        welcome = s.welcome_text;
+    }
+    std::optional<std::string> auto_kind;
+    if (routable && d.auto_reply) auto_kind = routing::to_string(*d.auto_reply);
+    if (welcome) auto_kind = "welcome";
+    std::string receipt =
+        routable ? receipt_json(d) : "{\"event\":" + json_quote(m.message.event) + "}";
+    const std::string targets = ids_json(d.targets);
+    // routed_at first: its row lock orders racing callers (a sweep and a slow request) before
+    // either touches the receipt, so the second one finds it set and backs off — no deadlock
+    // between the receipt's foreign-key check and the update.
+    auto commit = [&, message_id, clinic_id, account_id](mysql_session& db) -> result<int> {
+        if (auto b = db.begin(); !b) return b.error();
+        auto fail = [&db](const boost::system::error_code& ec) -> result<int> {
+            (void)db.rollback();
+            return ec;
+        };
+        std::vector<sql_value> mp{message_id};
+        auto up = db.execute(
+            "UPDATE inbound_messages SET routed_at = CURRENT_TIMESTAMP(3) WHERE id = ? AND "
+            "routed_at IS NULL",
+            mp);
+        if (!up) return fail(up.error());
+        if (*up == 0) {
+            (void)db.rollback();
+            return 0;  // routed already (or no such message)
+        }
+        std::vector<sql_value> rp{message_id, clinic_id,
+                                  rule_text,  d.owner ? sql_value{*to_u64(d.owner)} : sql_value{},
+                                  targets,    auto_kind ? sql_value{*auto_kind} : sql_value{},
+                                  receipt};
+        auto ins = db.execute(
+            "INSERT INTO routing_receipts (message_id, clinic_id, rule, owner_agent_id, targets, "
+            "auto_reply, receipt) VALUES (?,?,?,?,?,?,?)",
+            rp);
+        if (!ins) {
+            if (ins.error() == make_error_code(errc::conflict)) {
+                (void)db.rollback();
+                return 0;
+            }
+            return fail(ins.error());
+        }
+        if (write_exclusive) {
+            std::vector<sql_value> fp{*to_u64(write_exclusive), account_id, openid};
+            auto fx = db.execute(
+                "UPDATE fans SET exclusive_agent_id = ? WHERE account_id = ? AND openid = ?", fp);
+            if (!fx) return fail(fx.error());
+        }
+        if (auto c = db.commit(); !c) return fail(c.error());
+        return 1;
+    };
+    auto committed = co_await mysql.run(commit);
+    if (!committed) co_return committed.error();
+    if (*committed == 0) co_return std::optional<passive_reply>{};
+    ++routed;
+    if (swept_now) ++swept;
+
+    // From here on this caller owns the message's effects. Redis failures are logged: the
+    // receipt stands, and routing the message twice would be worse than a missed push.
+    const auto now = opts.now();
+    auto at = now;
+    if (m.message.create_time > 0) {
+        at = std::min(now, routing::instant(std::chrono::seconds(m.message.create_time)));
+    }
+    if (kind == event_class::message) {
+        (void)co_await live.open_window(clinic_id, openid, routing::window_kind::message, at);
+        (void)co_await live.renew_lock(clinic_id, openid);
+    } else if (kind == event_class::subscribe || kind == event_class::window_event) {
+        (void)co_await live.open_window(clinic_id, openid, routing::window_kind::event, at);
+    } else if (kind == event_class::unsubscribe) {
+        (void)co_await live.cancel_timer(clinic_id, openid);
+    }
+    if (routable && d.receipt && d.receipt->stale_session_holder && used.lock) {
+        (void)co_await live.release_lock(clinic_id, openid, used.lock->holder, used.lock->token);
+    }
+
+    // Push to each target's console.
+    if (!d.targets.empty()) {
+        std::string payload = "{\"type\":\"message\",\"message_id\":" + std::to_string(message_id) +
+                              ",\"account_id\":" + std::to_string(account_id) +
+                              ",\"openid\":" + json_quote(openid) +
+                              ",\"msg_type\":" + json_quote(m.message.msg_type) +
+                              ",\"rule\":" + json_quote(rule_text) +
+                              ",\"owner\":" + (d.owner ? *d.owner : std::string("null"));
+        if (const auto* t = std::get_if<wechat::text_message>(&m.message.body)) {
+            payload += ",\"content\":" + json_quote(t->content);
+        }
+        payload += "}";
+        for (const auto& target : d.targets) {
+            std::string channel = live.key_prefix(clinic_id) + "agent:" + target;
+            std::string body = payload;
+            auto p = co_await redis->publish(std::move(channel), std::move(body));
+            if (!p) log::warn("routing.push_failed", {{"message", message_id}, {"agent", target}});
+        }
+    }
+
+    // The no-answer timer: an agent was notified and online.
+    const bool notified_online =
+        std::any_of(d.targets.begin(), d.targets.end(), [&](const std::string& id) {
+            return std::any_of(
+                used.input.agents.begin(), used.input.agents.end(),
+                [&](const routing::agent_state& a) { return a.id == id && a.online; });
+        });
+    if (routable && notified_online && s.timeout.count() > 0) {
+        std::string payload = std::to_string(account_id) + ":" + std::to_string(message_id);
+        auto armed =
+            co_await live.arm_timer(clinic_id, openid, now + s.timeout, std::move(payload));
+        if (!armed) log::warn("routing.timer_failed", {{"message", message_id}});
+    }
+
+    // The welcome or the auto-reply: passive while WeChat waits, else through the outbox.
+    std::optional<std::string> text;
+    std::string origin;
+    if (welcome) {
+        text = welcome;
+        origin = "auto:welcome";
+    } else if (routable && d.auto_reply) {
+        text = auto_reply_text(s, *d.auto_reply);
+        origin = std::string("auto:") + routing::to_string(*d.auto_reply);
+        if (text->empty()) text.reset();
+    }
+    log::debug("routing.routed", {{"message", message_id},
+                                  {"clinic", clinic_id},
+                                  {"rule", rule_text},
+                                  {"targets", static_cast<std::uint64_t>(d.targets.size())},
+                                  {"auto_reply", auto_kind.value_or("")}});
+    if (!text) co_return std::optional<passive_reply>{};
+    const bool counts = !welcome;  // the welcome does not silence the auto-replies after it
+    if (m.can_reply && (!h || h->waiting)) {
+        // Marked before the answer leaves, so the fan's next message already sees it.
+        if (counts) (void)co_await live.record_auto_reply(clinic_id, openid, now);
+        if (!h || h->waiting) {
+            passive_reply r;
+            r.content = std::move(*text);
+            if (h) {
+                h->reply = r;  // decided on the waiter's strand: it goes out with the answer
+                h->timer.cancel();
+            }
+            ++auto_replies;
+            co_return std::optional<passive_reply>(std::move(r));
+        }
+        // The budget ran out meanwhile: the outbox, below.
+    }
+    if (co_await send_auto(clinic_id, account_id, openid, *text, origin, now) ==
+        auto_send::queued) {
+        if (counts) (void)co_await live.record_auto_reply(clinic_id, openid, now);
+        ++auto_replies;
+    }
+    co_return std::optional<passive_reply>{};
+}
+
+awaitable<result<std::vector<std::uint64_t>>> routing_stage::impl::clinics_with_accounts() {
+    if (!opts.clinics.empty()) co_return opts.clinics;
+    auto rows = co_await mysql.query("SELECT DISTINCT clinic_id FROM official_accounts ORDER BY 1");
+    if (!rows) co_return rows.error();
+    std::vector<std::uint64_t> out;
+    for (const auto& r : rows->rows) {
+        if (auto id = to_u64(r[0])) out.push_back(*id);
+    }
+    co_return out;
+}
+
+awaitable<void> routing_stage::impl::loop(bool timers) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    const auto interval = timers ? opts.timer_interval : opts.sweep_interval;
+    while (!stopping) {
+        result<std::size_t> r = make_error_code(errc::shutting_down);
+        if (timers) {
+            r = co_await run_timers();
+        } else {
+            r = co_await sweep();
+        }
+        if (!r) log::debug("routing.worker_deferred", {{"reason", r.error().message()}});
+        // Sleep in short steps so stop() is prompt.
+        for (auto slept = std::chrono::milliseconds(0); slept < interval && !stopping;
+             slept += std::chrono::milliseconds(100)) {
+            timer.expires_after(std::min(std::chrono::milliseconds(100), interval - slept));
+            co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+    }
+    --loops;
+}
+
+awaitable<result<std::size_t>> routing_stage::impl::sweep() {
+    std::vector<sql_value> p{
+        static_cast<std::int64_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(opts.sweep_min_age).count()),
+        static_cast<std::int64_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(opts.sweep_max_age).count()),
+        static_cast<std::int64_t>(opts.sweep_batch)};
+    std::string sql =
+        "SELECT m.id, m.account_id, a.clinic_id, a.appid, m.body_xml FROM inbound_messages m "
+        "JOIN official_accounts a ON a.id = m.account_id WHERE m.routed_at IS NULL "
+        "AND m.received_at <= CURRENT_TIMESTAMP(3) - INTERVAL ? MICROSECOND "
+        "AND m.received_at >= CURRENT_TIMESTAMP(3) - INTERVAL ? MICROSECOND" +
+        storage::and_in("a.clinic_id", opts.clinics) + " ORDER BY m.id LIMIT ?";
+    auto rows = co_await mysql.query(std::move(sql), std::move(p));
+    if (!rows) co_return rows.error();
+    std::size_t done = 0;
+    for (auto& r : rows->rows) {
+        if (stopping) break;
+        auto id = to_u64(r[0]);
+        auto account_id = to_u64(r[1]);
+        auto clinic_id = to_u64(r[2]);
+        if (!id || !account_id || !clinic_id) continue;
+        auto parsed = wechat::parse_message(r[4].value_or(""));
+        if (!parsed) {
+            // Stored after it parsed once, so this is not expected; mark it so it is not retried.
+            log::error("routing.unparsable", {{"message", *id}});
+            std::vector<sql_value> up{*id, *clinic_id};
+            auto mark = [up](mysql_session& db) -> result<std::uint64_t> {
+                auto ins = db.execute(
+                    "INSERT IGNORE INTO routing_receipts (message_id, clinic_id, rule, targets) "
+                    "VALUES (?, ?, 'unparsable', '[]')",
+                    up);
+                if (!ins) return ins.error();
+                std::vector<sql_value> mp{up[0]};
+                return db.execute(
+                    "UPDATE inbound_messages SET routed_at = CURRENT_TIMESTAMP(3) WHERE id = ?",
+                    mp);
+            };
+            (void)co_await mysql.run(mark);
+            continue;
+        }
+        auto a = std::make_shared<account>();
+        a->id = *account_id;
+        a->clinic_id = *clinic_id;
+        a->appid = r[3].value_or("");
+        stored_message m{*id, std::move(a), std::move(*parsed), false};
+        auto routed_now = co_await route(std::move(m), true);
+        if (!routed_now) {
+            log::warn("routing.sweep_failed",
+                      {{"message", *id}, {"reason", routed_now.error().message()}});
+            const auto ec = routed_now.error();
+            if (ec == make_error_code(errc::unavailable) || ec == make_error_code(errc::timeout) ||
+                ec == make_error_code(errc::overloaded) ||
+                ec == make_error_code(errc::shutting_down)) {
+                co_return ec;  // Redis or MySQL away: the next round tries again
+            }
+            continue;  // a problem with this message only: the others still go
+        }
+        ++done;
+    }
+    co_return done;
+}
+
+awaitable<result<std::size_t>> routing_stage::impl::run_timers() {
+    auto clinics = co_await clinics_with_accounts();
+    if (!clinics) co_return clinics.error();
+    std::size_t claimed_total = 0;
+    for (const std::uint64_t c : *clinics) {
+        if (stopping) break;
+        const auto now = opts.now();
+        auto claimed =
+            co_await live.claim_due_timers(c, now, std::max<std::size_t>(1, opts.timer_batch));
+        if (!claimed) co_return claimed.error();
+        if (claimed->empty()) continue;
+        auto data = co_await clinic(c);
+        if (!data) co_return data.error();  // the claims come back after their lease
+        const clinic_settings& s = *data->settings;
+        for (const auto& t : *claimed) {
+            ++claimed_total;
+            std::optional<std::uint64_t> account_id;
+            if (const auto colon = t.payload.find(':'); colon != std::string::npos) {
+                account_id = to_u64(t.payload.substr(0, colon));
+            }
+            if (account_id && s.timeout_enabled && s.config.auto_reply_enabled &&
+                !s.timeout_text.empty()) {
+                auto marks = co_await live.reply_marks_of(c, t.fan);
+                if (!marks) co_return marks.error();
+                if (!routing::suppressed(*marks, now, s.suppression_window)) {
+                    const auto sent = co_await send_auto(c, *account_id, t.fan, s.timeout_text,
+                                                         "auto:timeout", now);
+                    // Not confirmed: the claim's lease runs out and another round tries again.
+                    if (sent == auto_send::failed) continue;
+                    if (sent == auto_send::queued) {
+                        (void)co_await live.record_auto_reply(c, t.fan, now);
+                        ++timeouts;
+                        ++auto_replies;
+                    }
+                }
+            }
+            auto confirmed = co_await live.confirm_timer(c, t.fan, t.claim);
+            if (!confirmed) log::warn("routing.timer_confirm_failed", {{"clinic", c}});
+        }
+    }
+    co_return claimed_total;
+}
+
+routing_stage::routing_stage(asio::any_io_executor ex, storage::mysql_pool& mysql,
+                             std::shared_ptr<storage::redis_client> redis,
+                             routing::live_state& live, wechat::outbox& outbox,
+                             routing_stage_options opts)
+    : impl_(std::make_shared<impl>(std::move(ex), mysql, std::move(redis), live, outbox,
+                                   std::move(opts))) {}
+
+routing_stage::~routing_stage() {
+    impl_->stopping = true;
+}
+
+namespace {
+
+// Routes in the background of a waiting request, waking it when done.
+awaitable<void> route_and_hand(std::shared_ptr<routing_stage::impl> self, stored_message m,
+                               std::shared_ptr<handoff> h) {
+    const std::uint64_t id = m.id;
+    auto r = co_await self->route(std::move(m), false, h);
+    if (!r) {
+        ++self->failures;
+        log::warn("routing.deferred", {{"message", id}, {"reason", r.error().message()}});
+    }
+    h->timer.cancel();
+}
+
+// Runs on a strand: the routing and the request's wait share the handoff.
+awaitable<std::optional<passive_reply>> route_within_budget(
+    std::shared_ptr<routing_stage::impl> self, stored_message m) {
+    auto ex = co_await asio::this_coro::executor;
+    auto h = std::make_shared<handoff>(ex);
+    h->timer.expires_after(self->opts.reply_budget);
+    auto task = route_and_hand(self, std::move(m), h);
+    asio::co_spawn(ex, std::move(task), asio::detached);
+    co_await h->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    h->waiting = false;  // from now on an auto-reply goes through the outbox
+    co_return std::move(h->reply);
+}
+
+}  // namespace
+
+awaitable<std::optional<passive_reply>> routing_stage::on_stored(stored_message m) {
+    ++impl_->stored;
+    if (m.can_reply && impl_->opts.reply_budget.count() > 0) {
+        auto strand = asio::make_strand(impl_->ex);
+        auto task = route_within_budget(impl_, std::move(m));
+        co_return co_await asio::co_spawn(strand, std::move(task), asio::use_awaitable);
+    }
+    const std::uint64_t id = m.id;
+    auto r = co_await impl_->route(std::move(m), false);
+    if (!r) {
+        ++impl_->failures;
+        log::warn("routing.deferred", {{"message", id}, {"reason", r.error().message()}});
+        co_return std::nullopt;  // the sweeper routes it
+    }
+    co_return std::move(*r);
+}
+
+awaitable<result<std::size_t>> routing_stage::sweep_once() {
+    co_return co_await impl_->sweep();
+}
+
+awaitable<result<std::size_t>> routing_stage::run_timers_once() {
+    co_return co_await impl_->run_timers();
+}
+
+awaitable<result<std::shared_ptr<const clinic_settings>>> routing_stage::settings(
+    std::uint64_t clinic) {
+    auto data = co_await impl_->clinic(clinic);
+    if (!data) co_return data.error();
+    co_return data->settings;
+}
+
+namespace {
+awaitable<void> run_loop(std::shared_ptr<routing_stage::impl> self, bool timers) {
+    co_await self->loop(timers);
+}
+}  // namespace
+
+void routing_stage::start_workers() {
+    impl_->loops += 2;
+    asio::co_spawn(impl_->ex, run_loop(impl_, true), asio::detached);
+    asio::co_spawn(impl_->ex, run_loop(impl_, false), asio::detached);
+}
+
+awaitable<void> routing_stage::stop(std::chrono::milliseconds limit) {
+    impl_->stopping = true;
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (impl_->loops > 0 && std::chrono::steady_clock::now() < deadline) {
+        timer.expires_after(std::chrono::milliseconds(20));
+        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+}
+
+routing_stage_stats routing_stage::stats() const {
+    routing_stage_stats s;
+    s.stored = impl_->stored;
+    s.routed = impl_->routed;
+    s.swept = impl_->swept;
+    s.auto_replies = impl_->auto_replies;
+    s.timeouts = impl_->timeouts;
+    s.failures = impl_->failures;
+    return s;
+}
+
+}  // namespace scrm::gateway

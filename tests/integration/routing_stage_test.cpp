@@ -1,0 +1,708 @@
+// The routing stage behind the webhook, in-process over real HTTP, Redis and MariaDB: who is
+// notified (agents' pub/sub channels), what the fan is answered (passive replies), what is
+// persisted (receipts, exclusive agents, stores), the sweeper and the no-answer timer.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_future.hpp>
+#include <ctime>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "http_client.hpp"
+#include "scrm/common/thread_role.hpp"
+#include "scrm/gateway/metrics.hpp"
+#include "scrm/gateway/routing_stage.hpp"
+#include "scrm/gateway/services.hpp"
+#include "scrm/gateway/webhook.hpp"
+#include "scrm/routing/hours.hpp"
+#include "scrm/routing/time_text.hpp"
+#include "scrm/storage/mysql.hpp"
+#include "scrm/storage/redis.hpp"
+#include "scrm/wechat/outbox.hpp"
+#include "scrm/wechat/signature.hpp"
+#include "test_env.hpp"
+
+namespace asio = boost::asio;
+using namespace scrm;
+using namespace scrm::gateway;
+using namespace scrm::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string master_hex(64, 'e');
+const std::string aes_text = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+const std::string original_id = "gh_routingstage1";
+const std::string token = "RoutingToken1";
+
+storage::mysql_options db_options(const config& cfg) {
+    return mysql_options_from(cfg.mysql);
+}
+
+std::string one(storage::mysql_session& db, const std::string& sql,
+                const std::vector<storage::sql_value>& p = {}) {
+    auto r = db.query(sql, p);
+    REQUIRE(r.has_value());
+    REQUIRE(r->rows.size() == 1);
+    return r->rows[0][0].value_or("NULL");
+}
+
+// A clinic with one official account, its routing settings, agents and stores, straight in
+// MySQL; everything removed at the end.
+struct clinic_fixture {
+    explicit clinic_fixture(const std::string& routing_columns = "",
+                            const std::string& routing_values = "",
+                            const config& servers = services_config())
+        : cfg(servers) {
+        static unsigned counter = 0;
+        appid = "wx" + std::to_string(2000000000000000ULL +
+                                      static_cast<unsigned>(::getpid()) * 1000ULL + counter++);
+        auto box = *secret_box::from_hex(master_hex);
+        storage::mysql_session db(db_options(cfg));
+        const std::string name = unique_name("routing clinic");
+        REQUIRE(db.execute("INSERT INTO clinics (name) VALUES (?)", {name}).has_value());
+        clinic = std::stoull(one(db, "SELECT id FROM clinics WHERE name = ?", {name}));
+        auto seal = [&](const std::string& v, const char* field) {
+            return *box.seal(v, std::string("official_accounts.") + field + ":" + appid);
+        };
+        REQUIRE(
+            db.execute("INSERT INTO official_accounts (clinic_id, appid, original_id, "
+                       "token_sealed, aes_key_sealed, secret_sealed) VALUES (?,?,?,?,?,?)",
+                       {clinic, appid, original_id, seal(token, "token"), seal(aes_text, "aes_key"),
+                        seal("0123456789abcdef0123456789abcdef", "secret")})
+                .has_value());
+        account = std::stoull(one(db, "SELECT id FROM official_accounts WHERE appid = ?", {appid}));
+        const std::string cols = routing_columns.empty() ? "" : ", " + routing_columns;
+        const std::string vals = routing_values.empty() ? "" : ", " + routing_values;
+        REQUIRE(
+            db.execute("INSERT INTO clinic_routing (clinic_id" + cols + ") VALUES (?" + vals + ")",
+                       {clinic})
+                .has_value());
+    }
+    ~clinic_fixture() {
+        storage::mysql_session db(db_options(cfg));
+        const std::vector<storage::sql_value> a{account};
+        const std::vector<storage::sql_value> c{clinic};
+        (void)db.execute("DELETE FROM routing_receipts WHERE clinic_id = ?", c);
+        for (const char* table :
+             {"inbound_media", "outbox", "inbound_messages", "dead_letters", "fans"}) {
+            (void)db.execute(std::string("DELETE FROM ") + table + " WHERE account_id = ?", a);
+        }
+        (void)db.execute("DELETE FROM official_accounts WHERE id = ?", a);
+        (void)db.execute("DELETE FROM agents WHERE clinic_id = ?", c);
+        (void)db.execute("DELETE FROM stores WHERE clinic_id = ?", c);
+        (void)db.execute("DELETE FROM clinic_routing WHERE clinic_id = ?", c);
+        (void)db.execute("DELETE FROM clinics WHERE id = ?", c);
+    }
+    clinic_fixture(const clinic_fixture&) = delete;
+    clinic_fixture& operator=(const clinic_fixture&) = delete;
+
+    std::string add_store(const std::string& name) {
+        storage::mysql_session db(db_options(cfg));
+        REQUIRE(db.execute("INSERT INTO stores (clinic_id, name) VALUES (?, ?)", {clinic, name})
+                    .has_value());
+        return one(db, "SELECT id FROM stores WHERE clinic_id = ? AND name = ?", {clinic, name});
+    }
+    std::string add_agent(const std::string& name, bool can_receive = true,
+                          std::optional<std::string> store = std::nullopt) {
+        storage::mysql_session db(db_options(cfg));
+        REQUIRE(db.execute("INSERT INTO agents (clinic_id, store_id, name, role, can_receive, "
+                           "password_hash) VALUES (?, ?, ?, 'service', ?, 'x')",
+                           {clinic, store ? storage::sql_value{*store} : storage::sql_value{}, name,
+                            std::int64_t{can_receive ? 1 : 0}})
+                    .has_value());
+        return one(db, "SELECT id FROM agents WHERE clinic_id = ? AND name = ?", {clinic, name});
+    }
+    std::string query(const std::string& sql, const std::vector<storage::sql_value>& p) const {
+        storage::mysql_session db(db_options(cfg));
+        return one(db, sql, p);
+    }
+
+    config cfg;
+    std::string appid;
+    std::uint64_t clinic = 0, account = 0;
+};
+
+// The webhook and the routing stage in-process, on a private key root in the shared Redis, with
+// a subscriber on the agents' channels and an injected clock (real time + an offset).
+struct harness {
+    explicit harness(clinic_fixture& c, std::function<void(routing_stage_options&)> tweak = {})
+        : fx(c), tweak_(std::move(tweak)), deps(io.get_executor(), c.cfg) {
+        routing::live_options lo;
+        lo.key_root = unique_name("scrm_test_stage");
+        live = std::make_unique<routing::live_state>(deps.redis_ptr(), lo);
+        outbox = std::make_unique<wechat::outbox>(
+            io.get_executor(), deps.mysql(), deps.redis_ptr(),
+            [](std::string) -> asio::awaitable<result<std::shared_ptr<wechat::client>>> {
+                co_return make_error_code(errc::not_found);
+            });
+        stage = make_stage();
+        hook = std::make_unique<webhook>(
+            accounts, store, deps.redis(), deps.mysql(), *stage, nullptr, webhook_settings{},
+            [] { return static_cast<std::int64_t>(std::time(nullptr)); });
+        router routes;
+        hook->add_routes(routes);
+        http_settings hs;
+        hs.listen_port = 0;
+        server = std::make_unique<http_server>(io.get_executor(), hs, std::move(routes),
+                                               std::make_shared<metrics>());
+        port = server->start();
+        store.start();
+        subscriber = storage::redis_subscriber::create(
+            io.get_executor(), redis_options_from(fx.cfg.redis), [this](storage::redis_message m) {
+                std::lock_guard lock(mutex);
+                received[m.channel].push_back(m.payload);
+            });
+        subscriber->start();
+        for (int i = 0; i < 2; ++i) {
+            threads.emplace_back([this] {
+                mark_io_thread();
+                io.run();
+            });
+        }
+        REQUIRE(sync(deps.redis().wait_connected(5s)).has_value());
+        REQUIRE(sync(subscriber->wait_connected(5s)).has_value());
+    }
+    ~harness() {
+        asio::co_spawn(io, server->stop(1s), asio::use_future).get();
+        asio::co_spawn(io, stage->stop(1s), asio::use_future).get();
+        for (auto& s : extra) asio::co_spawn(io, s->stop(1s), asio::use_future).get();
+        try {
+            std::vector<std::string> keys;
+            std::string cursor = "0";
+            do {
+                std::vector<std::string> cmd{
+                    "SCAN", cursor, "MATCH", live->options().key_root + ":*", "COUNT", "1000"};
+                auto r = sync(deps.redis().command(std::move(cmd)));
+                if (!r || r->elements.size() != 2) break;
+                cursor = r->elements[0].str;
+                for (const auto& e : r->elements[1].elements) keys.push_back(e.str);
+            } while (cursor != "0");
+            if (!keys.empty()) (void)sync(deps.redis().del(std::move(keys)));
+        } catch (...) {
+        }
+        subscriber->stop();
+        store.stop();
+        deps.stop();
+        work.reset();
+        for (auto& t : threads) t.join();
+    }
+
+    std::unique_ptr<routing_stage> make_stage() {
+        routing_stage_options o;
+        o.clinics = {fx.clinic};
+        o.cache_max_age = 0ms;
+        o.sweep_min_age = 2s;
+        o.now = [this] { return clock(); };
+        if (tweak_) tweak_(o);
+        return std::make_unique<routing_stage>(io.get_executor(), deps.mysql(), deps.redis_ptr(),
+                                               *live, *outbox, o);
+    }
+
+    routing::instant clock() const {
+        return std::chrono::floor<std::chrono::milliseconds>(std::chrono::system_clock::now()) +
+               std::chrono::milliseconds(offset_ms.load());
+    }
+
+    template <class T>
+    T sync(asio::awaitable<T> aw) {
+        return asio::co_spawn(io, std::move(aw), asio::use_future).get();
+    }
+
+    // Agents come online (heartbeat at the injected clock).
+    void online(const std::string& agent) {
+        REQUIRE(sync(live->heartbeat(fx.clinic, agent, "tab1", clock())).has_value());
+    }
+
+    std::string channel(const std::string& agent) const {
+        return live->key_prefix(fx.clinic) + "agent:" + agent;
+    }
+    void listen(const std::vector<std::string>& agents) {
+        std::vector<std::string> channels;
+        for (const auto& a : agents) channels.push_back(channel(a));
+        REQUIRE(sync(subscriber->subscribe(std::move(channels))).has_value());
+    }
+    // What each agent's channel received so far: publishes a marker on each channel and waits
+    // for all of them, so everything published before has arrived (one connection, in order).
+    std::map<std::string, std::vector<std::string>> pushes(const std::vector<std::string>& agents) {
+        const std::string marker = unique_name("marker");
+        for (const auto& a : agents) {
+            REQUIRE(sync(deps.redis().publish(channel(a), marker)).has_value());
+        }
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        for (;;) {
+            std::map<std::string, std::vector<std::string>> out;
+            bool all = true;
+            {
+                std::lock_guard lock(mutex);
+                for (const auto& a : agents) {
+                    auto& got = received[channel(a)];
+                    auto it = std::find(got.begin(), got.end(), marker);
+                    if (it == got.end()) {
+                        all = false;
+                        break;
+                    }
+                    for (auto m = got.begin(); m != it; ++m) {
+                        if (m->rfind("marker", 0) != 0) out[a].push_back(*m);
+                    }
+                }
+            }
+            if (all) return out;
+            REQUIRE(std::chrono::steady_clock::now() < deadline);
+            std::this_thread::sleep_for(10ms);  // waiting on another connection, bounded
+        }
+    }
+
+    http_reply post(const std::string& xml) {
+        const std::string ts = std::to_string(std::time(nullptr));
+        const std::string nonce = unique_name("n");
+        const std::string query = "signature=" + wechat::url_signature(token, ts, nonce) +
+                                  "&timestamp=" + ts + "&nonce=" + nonce + "&openid=x";
+        return http_call(port, "POST", "/wx/" + fx.appid + "?" + query, xml);
+    }
+    http_reply text(const std::string& openid, std::uint64_t msg_id,
+                    const std::string& content = "你好") {
+        return post(text_xml(openid, msg_id, content));
+    }
+    static std::string text_xml(const std::string& openid, std::uint64_t msg_id,
+                                const std::string& content) {
+        return "<xml><ToUserName><![CDATA[" + original_id +
+               "]]></ToUserName><FromUserName><![CDATA[" + openid +
+               "]]></FromUserName><CreateTime>" + std::to_string(std::time(nullptr)) +
+               "</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[" + content +
+               "]]></Content><MsgId>" + std::to_string(msg_id) + "</MsgId></xml>";
+    }
+    http_reply event(const std::string& openid, const std::string& name, const std::string& key) {
+        return post("<xml><ToUserName><![CDATA[" + original_id +
+                    "]]></ToUserName><FromUserName><![CDATA[" + openid +
+                    "]]></FromUserName><CreateTime>" + std::to_string(std::time(nullptr)) +
+                    "</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[" + name +
+                    "]]></Event><EventKey><![CDATA[" + key + "]]></EventKey></xml>");
+    }
+
+    clinic_fixture& fx;
+    std::function<void(routing_stage_options&)> tweak_;
+    asio::io_context io;
+    asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+    services deps;
+    account_registry accounts{deps.mysql(), *secret_box::from_hex(master_hex), 0ms};
+    message_store store{io.get_executor(), deps.mysql()};
+    std::unique_ptr<routing::live_state> live;
+    std::unique_ptr<wechat::outbox> outbox;
+    std::unique_ptr<routing_stage> stage;
+    std::vector<std::unique_ptr<routing_stage>> extra;
+    std::unique_ptr<webhook> hook;
+    std::unique_ptr<http_server> server;
+    std::shared_ptr<storage::redis_subscriber> subscriber;
+    std::mutex mutex;
+    std::map<std::string, std::vector<std::string>> received;
+    std::atomic<std::int64_t> offset_ms{0};
+    std::uint16_t port = 0;
+    std::vector<std::thread> threads;
+};
+
+bool has(const std::string& body, const std::string& text) {
+    return body.find(text) != std::string::npos;
+}
+
+const std::string no_agent_text = "NO-AGENT-REPLY";
+const std::string after_hours_text = "AFTER-HOURS-REPLY";
+const std::string offline_text = "CONSULTANT-OFFLINE-REPLY";
+const std::string welcome_text = "WELCOME-REPLY";
+const std::string timeout_text = "TIMEOUT-REPLY";
+const std::string texts_columns =
+    "no_agent_text, after_hours_text, consultant_offline_text, welcome_text, timeout_text";
+const std::string texts_values = "'" + no_agent_text + "', '" + after_hours_text + "', '" +
+                                 offline_text + "', '" + welcome_text + "', '" + timeout_text + "'";
+
+}  // namespace
+
+TEST_CASE("shared mode notifies every online candidate and nobody else") {
+    clinic_fixture c(texts_columns, texts_values);
+    const auto a1 = c.add_agent("a1");
+    const auto a2 = c.add_agent("a2");
+    const auto no_perm = c.add_agent("no permission", false);
+    const auto away = c.add_agent("offline");
+    harness h(c);
+    h.listen({a1, a2, no_perm, away});
+    h.online(a1);
+    h.online(a2);
+    h.online(no_perm);
+
+    auto r = h.text("oShared1", 1, "牙疼");
+    REQUIRE(r.status == 200);
+    CHECK(r.body == "success");  // someone is there: no auto-reply
+    auto got = h.pushes({a1, a2, no_perm, away});
+    REQUIRE(got[a1].size() == 1);
+    CHECK(got[a2].size() == 1);
+    CHECK(got[no_perm].empty());
+    CHECK(got[away].empty());
+    CHECK(has(got[a1][0], "\"rule\":\"shared\""));
+    CHECK(has(got[a1][0], "\"openid\":\"oShared1\""));
+    CHECK(has(got[a1][0], "\"content\":\"牙疼\""));
+    CHECK(c.query("SELECT CONCAT(rule, ' ', targets, ' ', IFNULL(owner_agent_id, '-')) FROM "
+                  "routing_receipts WHERE clinic_id = ?",
+                  {c.clinic}) == "shared [" + a1 + "," + a2 + "] -");
+    CHECK(c.query("SELECT COUNT(*) FROM inbound_messages WHERE account_id = ? AND routed_at IS "
+                  "NOT NULL",
+                  {c.account}) == "1");
+    CHECK(h.stage->stats().stored == 1);
+}
+
+TEST_CASE("exclusive mode makes the first pick the fan's exclusive agent and keeps it") {
+    clinic_fixture c("exclusive_mode, " + texts_columns, "1, " + texts_values);
+    const auto a1 = c.add_agent("a1");
+    const auto a2 = c.add_agent("a2");
+    harness h(c);
+    h.listen({a1, a2});
+    h.online(a1);
+    h.online(a2);
+
+    REQUIRE(h.text("oExcl1", 1).status == 200);
+    const std::string owner = c.query(
+        "SELECT IFNULL(exclusive_agent_id, 'none') FROM fans WHERE account_id = ? AND openid = ?",
+        {c.account, std::string("oExcl1")});
+    REQUIRE((owner == a1 || owner == a2));
+    const std::string other = owner == a1 ? a2 : a1;
+    CHECK(c.query("SELECT CONCAT(rule, ' ', targets, ' ', owner_agent_id) FROM routing_receipts "
+                  "WHERE clinic_id = ?",
+                  {c.clinic}) == "assigned [" + owner + "] " + owner);
+    REQUIRE(h.text("oExcl1", 2).status == 200);
+    REQUIRE(h.text("oExcl1", 3).status == 200);
+    auto got = h.pushes({a1, a2});
+    CHECK(got[owner].size() == 3);
+    CHECK(got[other].empty());
+    CHECK(c.query("SELECT COUNT(*) FROM routing_receipts WHERE clinic_id = ? AND rule = "
+                  "'exclusive' AND owner_agent_id = ?",
+                  {c.clinic, owner}) == "2");
+    // A second fan goes to the other agent (lower load).
+    REQUIRE(h.text("oExcl2", 4).status == 200);
+    CHECK(c.query("SELECT IFNULL(exclusive_agent_id, 'none') FROM fans WHERE account_id = ? AND "
+                  "openid = ?",
+                  {c.account, std::string("oExcl2")}) == other);
+}
+
+TEST_CASE("50 simultaneous first messages from one new fan yield one exclusive agent") {
+    clinic_fixture c("exclusive_mode", "1");
+    std::vector<std::string> agents;
+    for (int i = 0; i < 4; ++i) agents.push_back(c.add_agent("agent " + std::to_string(i)));
+    harness h(c);
+    for (const auto& a : agents) h.online(a);
+
+    std::vector<std::thread> posts;
+    std::atomic<int> ok{0};
+    for (int i = 0; i < 50; ++i) {
+        posts.emplace_back([&, i] {
+            if (h.text("oBurst", 100 + static_cast<std::uint64_t>(i)).status == 200) ++ok;
+        });
+    }
+    for (auto& t : posts) t.join();
+    CHECK(ok == 50);
+    CHECK(c.query("SELECT COUNT(*) FROM routing_receipts WHERE clinic_id = ?", {c.clinic}) == "50");
+    CHECK(c.query("SELECT COUNT(DISTINCT owner_agent_id) FROM routing_receipts WHERE clinic_id = ?",
+                  {c.clinic}) == "1");
+    const std::string owner =
+        c.query("SELECT MIN(owner_agent_id) FROM routing_receipts WHERE clinic_id = ?", {c.clinic});
+    CHECK(c.query("SELECT IFNULL(exclusive_agent_id, 'none') FROM fans WHERE account_id = ? AND "
+                  "openid = 'oBurst'",
+                  {c.account}) == owner);
+    auto in_redis = h.sync(h.live->exclusive_agent(c.clinic, "oBurst"));
+    REQUIRE(in_redis.has_value());
+    CHECK(*in_redis == std::optional<std::string>(owner));
+    // Only the owner carries the fan in its load.
+    auto loads = h.sync(h.live->read_loads(c.clinic, agents));
+    REQUIRE(loads.has_value());
+    std::int64_t total = 0;
+    for (const auto& l : *loads) total += l.load;
+    CHECK(total == 1);
+}
+
+TEST_CASE("consultant offline: the consultant-offline prompt, and only the consultant notified") {
+    clinic_fixture c("consultant_mode, " + texts_columns, "1, " + texts_values);
+    const auto consultant = c.add_agent("consultant");
+    const auto desk = c.add_agent("front desk");
+    {
+        storage::mysql_session db(db_options(c.cfg));
+        REQUIRE(db.execute("INSERT INTO fans (account_id, openid, consultant_agent_id) VALUES "
+                           "(?, 'oPatient', ?)",
+                           {c.account, consultant})
+                    .has_value());
+    }
+    harness h(c);
+    h.listen({consultant, desk});
+    h.online(desk);
+
+    auto r = h.text("oPatient", 1);
+    REQUIRE(r.status == 200);
+    CHECK(has(r.body, offline_text));
+    CHECK_FALSE(has(r.body, no_agent_text));
+    auto got = h.pushes({consultant, desk});
+    CHECK(got[consultant].size() == 1);
+    CHECK(got[desk].empty());
+    CHECK(c.query("SELECT CONCAT(rule, ' ', owner_agent_id, ' ', auto_reply) FROM "
+                  "routing_receipts WHERE clinic_id = ?",
+                  {c.clinic}) == "consultant " + consultant + " consultant_offline");
+}
+
+TEST_CASE("after hours: the after-hours reply, under any rule") {
+    // Closed yesterday, today and tomorrow (clinic time): whatever the time, it is after hours.
+    const auto local = routing::to_local(
+        std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()), 480min);
+    const auto today = std::chrono::sys_days(local.date);
+    const std::string closed = "[\"" + routing::format_date(today - std::chrono::days(1)) +
+                               "\",\"" + routing::format_date(today) + "\",\"" +
+                               routing::format_date(today + std::chrono::days(1)) + "\"]";
+    clinic_fixture c("closed_dates, " + texts_columns, "'" + closed + "', " + texts_values);
+    const auto a1 = c.add_agent("a1");
+    harness h(c);
+    h.listen({a1});
+    h.online(a1);
+
+    auto r = h.text("oLate", 1);
+    REQUIRE(r.status == 200);
+    CHECK(has(r.body, after_hours_text));
+    CHECK(h.pushes({a1})[a1].size() == 1);  // still shown to the agent on duty
+    CHECK(c.query("SELECT CONCAT(rule, ' ', auto_reply) FROM routing_receipts WHERE clinic_id = ?",
+                  {c.clinic}) == "shared after_hours");
+}
+
+TEST_CASE("nobody online: the no-agent reply once, then silence for the next 20 messages") {
+    clinic_fixture c(texts_columns, texts_values);
+    const auto a1 = c.add_agent("a1");
+    harness h(c);
+    h.listen({a1});
+
+    auto first = h.text("oAlone", 1);
+    REQUIRE(first.status == 200);
+    CHECK(has(first.body, no_agent_text));
+    int replies = 0;
+    for (std::uint64_t i = 2; i <= 21; ++i) {
+        auto r = h.text("oAlone", i);
+        REQUIRE(r.status == 200);
+        if (r.body != "success") ++replies;
+    }
+    CHECK(replies == 0);
+    CHECK(c.query("SELECT COUNT(*) FROM routing_receipts WHERE clinic_id = ? AND rule = 'none'",
+                  {c.clinic}) == "21");
+    CHECK(c.query("SELECT COUNT(*) FROM routing_receipts WHERE clinic_id = ? AND auto_reply = "
+                  "'no_agent'",
+                  {c.clinic}) == "1");
+    CHECK(h.pushes({a1})[a1].empty());
+    // Once the window has passed, the next message gets it again.
+    h.offset_ms = 601'000;
+    CHECK(has(h.text("oAlone", 22).body, no_agent_text));
+}
+
+TEST_CASE("subscribe: the welcome text; a store's QR scene binds the fan to that store") {
+    clinic_fixture c(texts_columns, texts_values);
+    clinic_fixture other;
+    const auto store = c.add_store("east");
+    const auto foreign = other.add_store("elsewhere");
+    const auto a1 = c.add_agent("a1");
+    harness h(c);
+    h.online(a1);
+
+    auto r = h.event("oNew", "subscribe", "qrscene_store_" + store);
+    REQUIRE(r.status == 200);
+    CHECK(has(r.body, welcome_text));
+    CHECK(c.query("SELECT IFNULL(store_id, 'none') FROM fans WHERE account_id = ? AND openid = "
+                  "'oNew'",
+                  {c.account}) == store);
+    CHECK(c.query("SELECT CONCAT(rule, ' ', auto_reply) FROM routing_receipts WHERE clinic_id = ?",
+                  {c.clinic}) == "event welcome");
+    // Another clinic's store is not bound; a SCAN of this clinic's store re-binds.
+    REQUIRE(h.event("oOther", "subscribe", "qrscene_store_" + foreign).status == 200);
+    CHECK(c.query("SELECT IFNULL(store_id, 'none') FROM fans WHERE account_id = ? AND openid = "
+                  "'oOther'",
+                  {c.account}) == "none");
+    const auto west = c.add_store("west");
+    REQUIRE(h.event("oNew", "SCAN", "store_" + west).status == 200);
+    CHECK(c.query("SELECT IFNULL(store_id, 'none') FROM fans WHERE account_id = ? AND openid = "
+                  "'oNew'",
+                  {c.account}) == west);
+    // The welcome opened the event window; a plain follow with the welcome off gets nothing.
+    auto windows = h.sync(h.live->windows_of(c.clinic, "oNew", h.clock()));
+    REQUIRE(windows.has_value());
+    REQUIRE(windows->size() == 2);
+    CHECK((*windows)[1].open);
+}
+
+TEST_CASE("the sweeper routes a stored but unrouted message exactly once") {
+    clinic_fixture c(texts_columns, texts_values);
+    const auto a1 = c.add_agent("a1");
+    harness h(c);
+    h.listen({a1});
+    h.online(a1);
+    {
+        // As if the gateway had crashed between the commit and routing.
+        storage::mysql_session db(db_options(c.cfg));
+        REQUIRE(db.execute("INSERT INTO fans (account_id, openid) VALUES (?, 'oLost')", {c.account})
+                    .has_value());
+        REQUIRE(
+            db.execute("INSERT INTO inbound_messages (account_id, identity_hash, openid, msg_type, "
+                       "create_time, content, body_xml, insert_batch, received_at) VALUES (?, "
+                       "UNHEX(SHA2(UUID(), 256)), 'oLost', 'text', ?, 'x', ?, 0, "
+                       "CURRENT_TIMESTAMP(3) - INTERVAL 10 SECOND)",
+                       {c.account, static_cast<std::int64_t>(std::time(nullptr)),
+                        harness::text_xml("oLost", 77, "还在吗")})
+                .has_value());
+    }
+    // Two sweeps racing, then another: one receipt, one push.
+    auto f1 = asio::co_spawn(h.io, h.stage->sweep_once(), asio::use_future);
+    auto f2 = asio::co_spawn(h.io, h.stage->sweep_once(), asio::use_future);
+    auto r1 = f1.get();
+    auto r2 = f2.get();
+    REQUIRE(r1.has_value());
+    REQUIRE(r2.has_value());
+    CHECK(*r1 + *r2 >= 1);
+    auto r3 = h.sync(h.stage->sweep_once());
+    REQUIRE(r3.has_value());
+    CHECK(*r3 == 0);
+    CHECK(c.query("SELECT COUNT(*) FROM routing_receipts WHERE clinic_id = ?", {c.clinic}) == "1");
+    CHECK(c.query("SELECT COUNT(*) FROM inbound_messages WHERE account_id = ? AND routed_at IS "
+                  "NULL",
+                  {c.account}) == "0");
+    auto got = h.pushes({a1});
+    REQUIRE(got[a1].size() == 1);
+    CHECK(has(got[a1][0], "\"content\":\"还在吗\""));
+    CHECK(h.stage->stats().swept == 1);
+}
+
+TEST_CASE("the timeout auto-reply goes out once through the outbox when nobody answers") {
+    clinic_fixture c(texts_columns, texts_values);
+    const auto a1 = c.add_agent("a1");
+    harness h(c);
+    h.online(a1);
+    h.extra.push_back(h.make_stage());
+
+    REQUIRE(h.text("oWaiting", 1).status == 200);
+    auto timer = h.sync(h.live->timer_of(c.clinic, "oWaiting"));
+    REQUIRE(timer.has_value());
+    REQUIRE(timer->has_value());
+    const auto count = [&] {
+        return c.query(
+            "SELECT COUNT(*) FROM outbox WHERE account_id = ? AND origin = "
+            "'auto:timeout'",
+            {c.account});
+    };
+    // Not due yet.
+    CHECK(*h.sync(h.stage->run_timers_once()) == 0);
+    CHECK(count() == "0");
+    // Five minutes later nobody has answered: two workers race for it, several rounds.
+    h.offset_ms = 301'000;
+    std::size_t claimed = 0;
+    for (int round = 0; round < 3; ++round) {
+        auto f1 = asio::co_spawn(h.io, h.stage->run_timers_once(), asio::use_future);
+        auto f2 = asio::co_spawn(h.io, h.extra[0]->run_timers_once(), asio::use_future);
+        auto r1 = f1.get();
+        auto r2 = f2.get();
+        REQUIRE(r1.has_value());
+        REQUIRE(r2.has_value());
+        claimed += *r1 + *r2;
+    }
+    CHECK(claimed == 1);
+    CHECK(count() == "1");
+    CHECK(c.query("SELECT body FROM outbox WHERE account_id = ? AND origin = 'auto:timeout'",
+                  {c.account})
+              .find(timeout_text) != std::string::npos);
+    auto after = h.sync(h.live->timer_of(c.clinic, "oWaiting"));
+    REQUIRE(after.has_value());
+    CHECK_FALSE(after->has_value());
+}
+
+TEST_CASE("routing slower than the reply budget: answered at once, the auto-reply via the outbox") {
+    clinic_fixture c(texts_columns, texts_values);
+    c.add_agent("a1");
+    harness h(c, [](routing_stage_options& o) { o.reply_budget = 1ms; });
+
+    auto r = h.text("oHurry", 1);
+    REQUIRE(r.status == 200);
+    CHECK(r.body == "success");
+    // Routing finished in the background: the no-agent reply went to the outbox instead.
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    std::string queued;
+    for (;;) {
+        queued = c.query(
+            "SELECT COUNT(*) FROM outbox WHERE account_id = ? AND origin = "
+            "'auto:no_agent'",
+            {c.account});
+        if (queued != "0" || std::chrono::steady_clock::now() > deadline) break;
+        std::this_thread::sleep_for(10ms);  // polling the background routing, bounded
+    }
+    CHECK(queued == "1");
+    CHECK(c.query("SELECT body FROM outbox WHERE account_id = ? AND origin = 'auto:no_agent'",
+                  {c.account})
+              .find(no_agent_text) != std::string::npos);
+    CHECK(c.query("SELECT COUNT(*) FROM routing_receipts WHERE clinic_id = ?", {c.clinic}) == "1");
+}
+
+TEST_CASE("chain-store mode: a fan bound by a store's QR code reaches only that store's agents") {
+    clinic_fixture c("chain_store_mode, " + texts_columns, "1, " + texts_values);
+    const auto east = c.add_store("east");
+    const auto west = c.add_store("west");
+    const auto e1 = c.add_agent("e1", true, east);
+    const auto w1 = c.add_agent("w1", true, west);
+    const auto hq = c.add_agent("head office");
+    harness h(c);
+    h.listen({e1, w1, hq});
+    h.online(e1);
+    h.online(w1);
+    h.online(hq);
+
+    REQUIRE(h.event("oChain", "subscribe", "qrscene_store_" + east).status == 200);
+    REQUIRE(h.text("oChain", 1).status == 200);
+    auto got = h.pushes({e1, w1, hq});
+    CHECK(got[e1].size() == 1);
+    CHECK(got[w1].empty());
+    CHECK(got[hq].empty());
+    // Re-bound by a scan of the west store's code: now only west.
+    REQUIRE(h.event("oChain", "SCAN", "store_" + west).status == 200);
+    REQUIRE(h.text("oChain", 2).status == 200);
+    got = h.pushes({e1, w1, hq});
+    CHECK(got[e1].size() == 1);
+    CHECK(got[w1].size() == 1);
+    CHECK(got[hq].empty());
+}
+
+TEST_CASE("a message stored while Redis is down is routed by the sweeper once Redis is back") {
+    private_services servers;  // its own Redis, so stopping it disturbs no other test
+    clinic_fixture c(texts_columns, texts_values, servers.config());
+    const auto a1 = c.add_agent("a1");
+    harness h(c, [](routing_stage_options& o) { o.sweep_min_age = 0ms; });
+
+    servers.stop_redis();
+    auto r = h.text("oOutage", 1, "有人吗");
+    REQUIRE(r.status == 200);
+    CHECK(r.body == "success");  // stored; routing could not run
+    CHECK(c.query("SELECT COUNT(*) FROM inbound_messages WHERE account_id = ? AND routed_at IS "
+                  "NULL",
+                  {c.account}) == "1");
+    CHECK(c.query("SELECT COUNT(*) FROM routing_receipts WHERE clinic_id = ?", {c.clinic}) == "0");
+    CHECK(h.stage->stats().failures == 1);
+    auto early = h.sync(h.stage->sweep_once());  // still down: nothing routed, nothing lost
+    CHECK_FALSE(early.has_value());
+
+    servers.start();
+    REQUIRE(h.sync(h.deps.redis().wait_connected(10s)).has_value());
+    REQUIRE(h.sync(h.subscriber->wait_connected(10s)).has_value());
+    h.listen({a1});
+    h.online(a1);
+    auto swept = h.sync(h.stage->sweep_once());
+    REQUIRE(swept.has_value());
+    CHECK(*swept == 1);
+    auto again = h.sync(h.stage->sweep_once());
+    REQUIRE(again.has_value());
+    CHECK(*again == 0);
+    CHECK(c.query("SELECT CONCAT(rule, ' ', targets) FROM routing_receipts WHERE clinic_id = ?",
+                  {c.clinic}) == "shared [" + a1 + "]");
+    auto got = h.pushes({a1});
+    REQUIRE(got[a1].size() == 1);
+    CHECK(has(got[a1][0], "\"content\":\"有人吗\""));
+}

@@ -612,9 +612,13 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
                                   {"auto_reply", auto_kind.value_or("")}});
     if (!text) co_return std::optional<passive_reply>{};
     const bool counts = !welcome;  // the welcome does not silence the auto-replies after it
+    if (counts) {
+        // Claimed atomically before it leaves: of the fan's messages routed at the same moment
+        // (on any instance) only one gets the auto-reply, and the next message already sees it.
+        auto claimed = co_await live.claim_auto_reply(clinic_id, openid, now, s.suppression_window);
+        if (claimed && !*claimed) co_return std::optional<passive_reply>{};
+    }
     if (m.can_reply && (!h || h->waiting)) {
-        // Marked before the answer leaves, so the fan's next message already sees it.
-        if (counts) (void)co_await live.record_auto_reply(clinic_id, openid, now);
         if (!h || h->waiting) {
             passive_reply r;
             r.content = std::move(*text);
@@ -629,7 +633,6 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
     }
     if (co_await send_auto(clinic_id, account_id, openid, *text, origin, now) ==
         auto_send::queued) {
-        if (counts) (void)co_await live.record_auto_reply(clinic_id, openid, now);
         ++auto_replies;
     }
     co_return std::optional<passive_reply>{};

@@ -22,6 +22,23 @@ return 1
     return s;
 }
 
+// ARGV: prefix, fan, now, window (ms), ttl. 1: claimed (auto mark set to now); 0: suppressed.
+const storage::redis_script& claim_script() {
+    static const storage::redis_script s = make_script(R"lua(
+local fk = k('fl', ARGV[2])
+local now = tonumber(ARGV[3])
+local window = tonumber(ARGV[4])
+for _, field in ipairs({'auto', 'agent'}) do
+  local t = tonumber(redis.call('HGET', fk, field) or '')
+  if t and now - t < window then return 0 end
+end
+redis.call('HSET', fk, 'auto', ARGV[3])
+redis.call('PEXPIRE', fk, ARGV[5])
+return 1
+)lua");
+    return s;
+}
+
 // ARGV: prefix, fan, window ('m' or 'e'), now, ttl.
 const storage::redis_script& open_script() {
     static const storage::redis_script s = make_script(R"lua(
@@ -95,6 +112,21 @@ asio::awaitable<result<void>> live_state::record_auto_reply(std::uint64_t clinic
     auto r = co_await redis_->eval(mark_script(), std::move(keys), std::move(args));
     if (!r) co_return r.error();
     co_return result<void>{};
+}
+
+asio::awaitable<result<bool>> live_state::claim_auto_reply(std::uint64_t clinic, std::string fan,
+                                                           instant now,
+                                                           std::chrono::milliseconds window) {
+    if (fan.empty()) {
+        co_return result<bool>(boost::system::in_place_error, make_error_code(errc::bad_input));
+    }
+    const std::string p = key_prefix(clinic);
+    std::vector<std::string> keys{p + "fl:" + fan};
+    std::vector<std::string> args{p, std::move(fan), ms_text(now), std::to_string(window.count()),
+                                  ms_text(fan_marks_ttl())};
+    auto r = co_await redis_->eval(claim_script(), std::move(keys), std::move(args));
+    if (!r) co_return result<bool>(boost::system::in_place_error, r.error());
+    co_return r->type == storage::redis_reply::kind::integer && r->integer == 1;
 }
 
 asio::awaitable<result<void>> live_state::record_agent_reply(std::uint64_t clinic, std::string fan,

@@ -914,6 +914,29 @@ TEST_CASE("suppression: an auto-reply or an agent reply within the window silenc
     CHECK_FALSE(suppressed(reply_marks{std::nullopt, t0}, t0 + 10min, 10min));
 }
 
+TEST_CASE("suppression: of 40 auto-replies claimed at once on two instances, one wins",
+          "[routing_live][windows]") {
+    fixture f;
+    const auto claims = race<bool>(f, 40, [](live_state& live, int) {
+        return [](live_state& l) -> asio::awaitable<bool> {
+            auto r = co_await l.claim_auto_reply(clinic, "fan1", t0, 10min);
+            co_return r.has_value() && *r;
+        }(live);
+    });
+    CHECK(std::count(claims.begin(), claims.end(), true) == 1);
+    auto& a = f.a;
+    CHECK(a.run(a.live->reply_marks_of(clinic, "fan1")).value() ==
+          reply_marks{t0, std::nullopt});
+    // Within the window nothing more; after it, the next one; an agent's reply also blocks it.
+    CHECK_FALSE(a.run(a.live->claim_auto_reply(clinic, "fan1", t0 + 10min - 1ms, 10min)).value());
+    CHECK(a.run(a.live->claim_auto_reply(clinic, "fan1", t0 + 10min, 10min)).value());
+    REQUIRE(a.run(a.live->record_agent_reply(clinic, "fan2", t0)).has_value());
+    CHECK_FALSE(a.run(a.live->claim_auto_reply(clinic, "fan2", t0 + 1min, 10min)).value());
+    CHECK(a.run(a.live->reply_marks_of(clinic, "fan2")).value() ==
+          reply_marks{std::nullopt, t0});  // a refused claim changes nothing
+    CHECK_FALSE(a.run(a.live->claim_auto_reply(clinic, "", t0, 10min)).has_value());
+}
+
 TEST_CASE("window: a fan message allows 5 sends in 48 h, an auto-reply never takes the last",
           "[routing_live][windows]") {
     fixture f;

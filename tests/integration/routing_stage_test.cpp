@@ -500,6 +500,27 @@ TEST_CASE("nobody online: the no-agent reply once, then silence for the next 20 
     CHECK(has(h.text("oAlone", 22).body, no_agent_text));
 }
 
+TEST_CASE("nobody online: a burst of 20 simultaneous messages from one fan gets one auto-reply") {
+    clinic_fixture c(texts_columns, texts_values);
+    const auto a1 = c.add_agent("a1");
+    harness h(c);
+    h.listen({a1});
+
+    std::vector<std::thread> posts;
+    std::atomic<int> ok{0}, replies{0};
+    for (int i = 0; i < 20; ++i) {
+        posts.emplace_back([&, i] {
+            auto r = h.text("oBurstAlone", 300 + static_cast<std::uint64_t>(i));
+            if (r.status == 200) ++ok;
+            if (has(r.body, no_agent_text)) ++replies;
+        });
+    }
+    for (auto& t : posts) t.join();
+    CHECK(ok == 20);
+    CHECK(replies == 1);  // claimed atomically: never one per message
+    CHECK(c.query("SELECT COUNT(*) FROM routing_receipts WHERE clinic_id = ?", {c.clinic}) == "20");
+}
+
 TEST_CASE("subscribe: the welcome text; a store's QR scene binds the fan to that store") {
     clinic_fixture c(texts_columns, texts_values);
     clinic_fixture other;

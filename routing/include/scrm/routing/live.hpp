@@ -377,6 +377,13 @@ public:
                                                             instant now);
     boost::asio::awaitable<result<reply_marks>> reply_marks_of(std::uint64_t clinic,
                                                                std::string fan);
+    // Atomically: if neither an auto-reply nor an agent reply is marked within `window` before
+    // `now`, marks an auto-reply at `now` and returns true; else false and nothing changes. Two
+    // messages of one fan routed at the same instant on two instances: exactly one gets true, so
+    // the fan gets at most one auto-reply per window.
+    boost::asio::awaitable<result<bool>> claim_auto_reply(std::uint64_t clinic, std::string fan,
+                                                          instant now,
+                                                          std::chrono::milliseconds window);
     // suppressed(reply_marks_of(fan), now, suppression_window) in one round trip.
     boost::asio::awaitable<result<bool>> is_suppressed(std::uint64_t clinic, std::string fan,
                                                        instant now);

@@ -4,7 +4,6 @@
 
 #include <fcntl.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,7 +15,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <charconv>
 #include <mutex>
 
 #include "scrm/common/log.hpp"
@@ -47,20 +45,6 @@ std::string media_extension(std::string_view content_type, std::string_view kind
 }
 
 namespace {
-
-std::uint64_t random_token() {
-    std::uint64_t token = 0;
-    while (token == 0) {
-        if (RAND_bytes(reinterpret_cast<unsigned char*>(&token), sizeof token) != 1) token = 0;
-    }
-    return token & 0x7fffffffffffffffULL;
-}
-
-std::uint64_t to_u64(const std::optional<std::string>& v) {
-    std::uint64_t out = 0;
-    if (v) std::from_chars(v->data(), v->data() + v->size(), out);
-    return out;
-}
 
 struct claimed {
     std::uint64_t message_id = 0, token = 0;
@@ -152,7 +136,7 @@ struct media_fetcher::impl : std::enable_shared_from_this<impl> {
                 counters.expired += *expired;
                 log::warn("media.expired", {{"rows", *expired}});
             }
-            const std::uint64_t token = random_token();
+            const std::uint64_t token = storage::random_row_token();
             auto taken = db.execute(
                 "UPDATE inbound_media SET state = 'fetching', claim_token = ?, "
                 "claimed_at = NOW(3), attempts = attempts + 1 "
@@ -171,12 +155,12 @@ struct media_fetcher::impl : std::enable_shared_from_this<impl> {
             if (!rows) return rows.error();
             for (auto& r : rows->rows) {
                 claimed c;
-                c.message_id = to_u64(r[0]);
+                c.message_id = storage::sql_u64(r[0]);
                 c.token = token;
                 c.appid = r[1].value_or("");
                 c.media_id = r[2].value_or("");
                 c.kind = r[3].value_or("");
-                c.attempts = static_cast<unsigned>(to_u64(r[4]));
+                c.attempts = static_cast<unsigned>(storage::sql_u64(r[4]));
                 out.push_back(std::move(c));
             }
             return out;
@@ -317,13 +301,13 @@ awaitable<result<media_row>> media_fetcher::get(std::uint64_t message_id) {
     if (r->rows.empty()) co_return errc::not_found;
     const auto& row = r->rows.front();
     media_row m;
-    m.message_id = to_u64(row[0]);
+    m.message_id = storage::sql_u64(row[0]);
     m.state = row[1].value_or("");
-    m.attempts = static_cast<unsigned>(to_u64(row[2]));
+    m.attempts = static_cast<unsigned>(storage::sql_u64(row[2]));
     m.path = row[3];
     m.source_url = row[4];
     m.content_type = row[5];
-    if (row[6]) m.size = to_u64(row[6]);
+    if (row[6]) m.size = storage::sql_u64(row[6]);
     if (row[7]) m.last_errcode = static_cast<int>(std::stol(*row[7]));
     m.last_error = row[8].value_or("");
     co_return m;

@@ -6,7 +6,6 @@
 #include "scrm/gateway/message_store.hpp"
 
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include <algorithm>
 #include <charconv>
@@ -55,12 +54,7 @@ std::string identity_hash(std::uint64_t account_id, std::string_view identity_ke
 }
 
 std::uint64_t new_insert_token() {
-    std::uint64_t token = 0;
-    while (token == 0) {
-        if (RAND_bytes(reinterpret_cast<unsigned char*>(&token), sizeof token) != 1) token = 0;
-        token &= 0x7fffffffffffffffULL;  // fits BIGINT either way
-    }
-    return token;
+    return storage::random_row_token();
 }
 
 namespace {

@@ -2,6 +2,8 @@
 // connection and its prepared-statement cache; the pool runs jobs on worker threads.
 #include "scrm/storage/mysql.hpp"
 
+#include <openssl/rand.h>
+
 #include <cppconn/connection.h>
 #include <cppconn/datatype.h>
 #include <cppconn/exception.h>
@@ -112,6 +114,21 @@ bool starts_with_word(std::string_view sql, std::string_view word) {
 }
 
 }  // namespace
+
+std::uint64_t random_row_token() {
+    std::uint64_t token = 0;
+    while (token == 0) {
+        if (RAND_bytes(reinterpret_cast<unsigned char*>(&token), sizeof token) != 1) token = 0;
+        token &= 0x7fffffffffffffffULL;  // fits BIGINT either way
+    }
+    return token;
+}
+
+std::uint64_t sql_u64(const std::optional<std::string>& v) {
+    std::uint64_t out = 0;
+    if (v) std::from_chars(v->data(), v->data() + v->size(), out);
+    return out;
+}
 
 std::string and_in(std::string_view column, const std::vector<std::uint64_t>& ids) {
     if (ids.empty()) return {};

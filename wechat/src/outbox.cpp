@@ -3,7 +3,6 @@
 // the claimed rows in parallel, record each outcome with an UPDATE conditioned on the same token.
 #include "scrm/wechat/outbox.hpp"
 
-#include <openssl/rand.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -128,20 +127,6 @@ namespace {
 
 using done_channel = asio::experimental::concurrent_channel<void(boost::system::error_code)>;
 
-std::uint64_t random_token() {
-    std::uint64_t token = 0;
-    while (token == 0) {
-        if (RAND_bytes(reinterpret_cast<unsigned char*>(&token), sizeof token) != 1) token = 0;
-    }
-    return token & 0x7fffffffffffffffULL;
-}
-
-std::uint64_t to_u64(const std::optional<std::string>& v) {
-    std::uint64_t out = 0;
-    if (v) std::from_chars(v->data(), v->data() + v->size(), out);
-    return out;
-}
-
 struct claimed_row {
     std::uint64_t id = 0, account_id = 0, token = 0;
     std::string appid, openid, kind, api_path, body;
@@ -190,20 +175,20 @@ constexpr const char* entry_columns =
 
 outbox_entry to_entry(const std::vector<std::optional<std::string>>& r) {
     outbox_entry e;
-    e.id = to_u64(r[0]);
-    e.account_id = to_u64(r[1]);
+    e.id = storage::sql_u64(r[0]);
+    e.account_id = storage::sql_u64(r[1]);
     e.openid = r[2].value_or("");
     e.kind = r[3].value_or("");
     e.origin = r[4].value_or("");
     e.state = parse_outbox_state(r[5].value_or("")).value_or(outbox_state::queued);
-    e.attempts = static_cast<unsigned>(to_u64(r[6]));
+    e.attempts = static_cast<unsigned>(storage::sql_u64(r[6]));
     if (r[7]) {
         int code = 0;
         std::from_chars(r[7]->data(), r[7]->data() + r[7]->size(), code);
         e.last_errcode = code;
     }
     e.last_error = r[8].value_or("");
-    if (r[9]) e.wx_msgid = to_u64(r[9]);
+    if (r[9]) e.wx_msgid = storage::sql_u64(r[9]);
     return e;
 }
 
@@ -220,14 +205,14 @@ result<std::vector<claimed_row>> claim(storage::mysql_session& db, std::size_t b
     if (!picked) return picked.error();
     if (picked->rows.empty()) return std::vector<claimed_row>{};
 
-    const std::uint64_t token = random_token();
+    const std::uint64_t token = storage::random_row_token();
     std::string take =
         "UPDATE outbox SET state = 'sending', claim_token = ?, claimed_at = NOW(3), "
         "attempts = attempts + 1 WHERE state = 'queued' AND id IN (";
     std::vector<sql_value> params{token};
     for (std::size_t i = 0; i < picked->rows.size(); ++i) {
         take += i ? ",?" : "?";
-        params.emplace_back(to_u64(picked->rows[i][0]));
+        params.emplace_back(storage::sql_u64(picked->rows[i][0]));
     }
     take += ")";
     auto taken = db.execute(take, params);
@@ -243,15 +228,15 @@ result<std::vector<claimed_row>> claim(storage::mysql_session& db, std::size_t b
     std::vector<claimed_row> out;
     for (auto& r : rows->rows) {
         claimed_row c;
-        c.id = to_u64(r[0]);
-        c.account_id = to_u64(r[1]);
+        c.id = storage::sql_u64(r[0]);
+        c.account_id = storage::sql_u64(r[1]);
         c.token = token;
         c.appid = r[2].value_or("");
         c.openid = r[3].value_or("");
         c.kind = r[4].value_or("");
         c.api_path = r[5].value_or("");
         c.body = r[6].value_or("");
-        c.attempts = static_cast<unsigned>(to_u64(r[7]));
+        c.attempts = static_cast<unsigned>(storage::sql_u64(r[7]));
         out.push_back(std::move(c));
     }
     return out;
@@ -278,10 +263,10 @@ result<std::vector<orphan>> mark_orphans(storage::mysql_session& db,
         auto n = db.execute(
             "UPDATE outbox SET state = 'uncertain', claim_token = NULL, last_errcode = NULL, "
             "last_error = ? WHERE id = ? AND state = 'sending' AND claim_token <=> ?",
-            {std::string(uncertain_orphan_reason), to_u64(r[0]),
-             r[3] ? sql_value(to_u64(r[3])) : sql_value(std::monostate{})});
+            {std::string(uncertain_orphan_reason), storage::sql_u64(r[0]),
+             r[3] ? sql_value(storage::sql_u64(r[3])) : sql_value(std::monostate{})});
         if (!n) return n.error();
-        if (*n == 1) out.push_back({to_u64(r[0]), to_u64(r[1]), r[2].value_or("")});
+        if (*n == 1) out.push_back({storage::sql_u64(r[0]), storage::sql_u64(r[1]), r[2].value_or("")});
     }
     return out;
 }

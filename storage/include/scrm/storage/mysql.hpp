@@ -76,6 +76,13 @@ struct sql_rows {
 // Prints the shape (columns, row count, affected, last id), never the values: safe for logs.
 std::ostream& operator<<(std::ostream& os, const sql_rows& r);
 
+// A random non-zero token that fits a signed BIGINT: what rows carry so that a worker's claim (or
+// one attempt's insert) can tell its own rows from everyone else's.
+std::uint64_t random_row_token();
+
+// A column value (sql_rows) as an unsigned integer: 0 for NULL or text that is not one.
+std::uint64_t sql_u64(const std::optional<std::string>& v);
+
 // " AND <column> IN (1,2,3)" for a non-empty list of ids, "" for an empty one: a filter that can be
 // spliced into SQL text (the ids are integers, so nothing can be injected through it).
 std::string and_in(std::string_view column, const std::vector<std::uint64_t>& ids);

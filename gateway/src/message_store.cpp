@@ -1,6 +1,5 @@
-// The group-commit loop. Requests queue their rows under a mutex and wait on a one-shot channel;
-// the loop (one coroutine on a strand) takes everything queued, commits it on a MySQL worker, and
-// answers each request. Which request inserted a row is decided by the attempt's token stored with
+// The message store's batch (storage::group_commit runs the loop): fans upserted, rows inserted or
+// found, media recorded, the fans' owners read — one transaction. Which request inserted a row is decided by the attempt's token stored with
 // the row (column insert_batch): the row carries a request's token only if that request created
 // it, or took it over from an attempt that failed without learning its outcome.
 #include "scrm/gateway/message_store.hpp"
@@ -9,27 +8,15 @@
 
 #include <algorithm>
 #include <charconv>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/concurrent_channel.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <deque>
 #include <map>
-#include <mutex>
 
-#include "scrm/common/log.hpp"
+#include "scrm/storage/group_commit.hpp"
 #include "scrm/storage/mysql.hpp"
 
 namespace scrm::gateway {
 
 namespace asio = boost::asio;
 using asio::awaitable;
-using done_channel =
-    asio::experimental::concurrent_channel<void(boost::system::error_code, stored_row)>;
 
 std::string identity_hash(std::uint64_t account_id, std::string_view identity_key) {
     // Fetched once (EVP_sha256() in EVP_Digest looks the implementation up on every call) and one
@@ -59,10 +46,12 @@ std::uint64_t new_insert_token() {
 
 namespace {
 
-struct job {
-    inbound_row row;
-    std::shared_ptr<done_channel> done;
-};
+// A row's size in the batch's statements (hex-encoded strings).
+std::size_t row_bytes(const inbound_row& r) {
+    return 2 * (r.body_xml.size() + (r.content ? r.content->size() : 0) +
+                (r.event_key ? r.event_key->size() : 0) + r.openid.size()) +
+           128;
+}
 
 storage::sql_value opt(const std::optional<std::string>& v) {
     return v ? storage::sql_value(*v) : storage::sql_value(std::monostate{});
@@ -94,12 +83,12 @@ void lit(std::string& out, const std::optional<std::uint64_t>& v) {
 }
 
 // Upserts each distinct fan, in a fixed order so that two instances' batches lock fans alike.
-result<void> upsert_fans(storage::mysql_session& db, const std::vector<job>& batch) {
+result<void> upsert_fans(storage::mysql_session& db, const std::vector<inbound_row>& batch) {
     std::map<std::pair<std::uint64_t, std::string>, const inbound_row*> fans;
-    for (const auto& j : batch) {
-        auto& slot = fans[{j.row.account_id, j.row.openid}];
+    for (const auto& row : batch) {
+        auto& slot = fans[{row.account_id, row.openid}];
         // A subscribe or unsubscribe outranks a plain message for the fan row.
-        if (!slot || j.row.fan != fan_change::none) slot = &j.row;
+        if (!slot || row.fan != fan_change::none) slot = &row;
     }
     // Plain messages (the bulk) update their fans with one multi-row statement; follows and
     // unfollows, which are rare, one by one. The multi-row statement's text changes with the
@@ -149,18 +138,48 @@ result<void> upsert_fans(storage::mysql_session& db, const std::vector<job>& bat
     return {};
 }
 
+using fan_key = std::pair<std::uint64_t, std::string>;  // account id, openid
+
+// The owners of the batch's fans (one statement per account; a batch rarely spans more than
+// one). Their rows were upserted, and so locked, by this transaction: this is their state as of
+// the commit.
+result<std::map<fan_key, fan_owners>> read_owners(storage::mysql_session& db,
+                                                  const std::vector<inbound_row>& batch) {
+    std::map<std::uint64_t, std::string> in_lists;  // account id -> "openid,openid,…" literals
+    for (const inbound_row& r : batch) {
+        std::string& list = in_lists[r.account_id];
+        if (!list.empty()) list += ',';
+        lit(list, std::string_view(r.openid));
+    }
+    std::map<fan_key, fan_owners> out;
+    for (const auto& [account, list] : in_lists) {
+        std::string sql =
+            "SELECT openid, consultant_agent_id, exclusive_agent_id, store_id FROM fans "
+            "WHERE account_id = ";
+        lit(sql, account);
+        sql += " AND openid IN (" + list + ")";
+        auto rows = db.query_inline(sql);
+        if (!rows) return rows.error();
+        for (auto& row : rows->rows) {
+            if (!row[0]) continue;
+            out[{account, *row[0]}] = fan_owners{row[1], row[2], row[3]};
+        }
+    }
+    return out;
+}
+
 // One transaction for the whole batch; returns each job's outcome in batch order.
 result<std::vector<stored_row>> commit_batch(storage::mysql_session& db,
-                                             const std::vector<job>& batch) {
+                                             const std::vector<inbound_row>& batch) {
     if (auto r = db.begin(); !r) return r.error();
     if (auto r = upsert_fans(db, batch); !r) return r.error();
     // Retries of attempts whose outcome is unknown (rare: spool replays) take their rows over.
-    for (const auto& j : batch) {
-        if (j.row.takes_over == 0) continue;
+    for (const auto& row : batch) {
+        if (row.takes_over == 0) continue;
         auto r = db.execute(
             "UPDATE inbound_messages SET insert_batch = ? WHERE identity_hash = ? AND "
             "insert_batch = ?",
-            {j.row.insert_token, j.row.identity_hash, j.row.takes_over});
+            {row.insert_token, row.identity_hash, row.takes_over});
         if (!r) return r.error();
     }
 
@@ -176,7 +195,7 @@ result<std::vector<stored_row>> commit_batch(storage::mysql_session& db,
     select =
         "SELECT identity_hash, id, insert_batch FROM inbound_messages WHERE identity_hash IN (";
     for (std::size_t i = 0; i < batch.size(); ++i) {
-        const inbound_row& r = batch[i].row;
+        const inbound_row& r = batch[i];
         insert += i ? ",(" : "(";
         lit(insert, r.account_id);
         insert += ',';
@@ -216,8 +235,7 @@ result<std::vector<stored_row>> commit_batch(storage::mysql_session& db,
     // Media to fetch (media_fetcher.hpp) is recorded with its message, in the same transaction.
     std::string media;
     std::vector<storage::sql_value> media_params;
-    for (const auto& j : batch) {
-        const inbound_row& r = j.row;
+    for (const inbound_row& r : batch) {
         if (!r.media_id || r.media_id->empty() || r.media_id->size() > 255) continue;
         auto it = by_hash.find(r.identity_hash);
         if (it == by_hash.end()) return errc::protocol_error;
@@ -233,13 +251,18 @@ result<std::vector<stored_row>> commit_batch(storage::mysql_session& db,
             media_params);
         if (!r) return r.error();
     }
+    auto owners = read_owners(db, batch);
+    if (!owners) return owners.error();
     if (auto r = db.commit(); !r) return r.error();
     std::vector<stored_row> out;
     out.reserve(batch.size());
-    for (const auto& j : batch) {
-        auto it = by_hash.find(j.row.identity_hash);
+    for (const inbound_row& r : batch) {
+        auto it = by_hash.find(r.identity_hash);
         if (it == by_hash.end()) return errc::protocol_error;  // cannot happen after a commit
-        out.push_back({it->second.first, it->second.second == j.row.insert_token});
+        stored_row& o = out.emplace_back();
+        o.id = it->second.first;
+        o.inserted = it->second.second == r.insert_token;
+        if (auto f = owners->find({r.account_id, r.openid}); f != owners->end()) o.fan = f->second;
         // Tokens are unique per attempt; should a caller reuse one, still one inserter only.
         if (out.back().inserted) it->second.second = 0;
     }
@@ -248,116 +271,29 @@ result<std::vector<stored_row>> commit_batch(storage::mysql_session& db,
 
 }  // namespace
 
-struct message_store::impl : std::enable_shared_from_this<impl> {
-    impl(asio::any_io_executor e, storage::mysql_pool& m, std::size_t max)
-        : strand(asio::make_strand(e)), wake(strand), mysql(m), max_batch(max) {}
-
-    asio::strand<asio::any_io_executor> strand;
-    asio::steady_timer wake;
-    storage::mysql_pool& mysql;
-    std::size_t max_batch;
-    static constexpr std::size_t max_batch_bytes = 2 * 1024 * 1024;
-    mutable std::mutex mutex;
-    std::deque<job> pending;
-    bool stopping = false;
-    std::uint64_t batches = 0, rows = 0;
-
-    void notify() {
-        asio::post(strand, [self = shared_from_this()] { self->wake.cancel(); });
-    }
-
-    awaitable<void> run() {
-        for (;;) {
-            std::vector<job> batch;
-            {
-                std::lock_guard lock(mutex);
-                // The batch's statements carry the values inline, hex-encoded: keep them well
-                // under max_allowed_packet (16 MiB by default).
-                std::size_t bytes = 0;
-                while (!pending.empty() && batch.size() < max_batch &&
-                       (batch.empty() || bytes < max_batch_bytes)) {
-                    const inbound_row& r = pending.front().row;
-                    bytes += r.body_xml.size() + (r.content ? r.content->size() : 0) +
-                             (r.event_key ? r.event_key->size() : 0) + r.openid.size() + 128;
-                    batch.push_back(std::move(pending.front()));
-                    pending.pop_front();
-                }
-                if (batch.empty() && stopping) break;
-            }
-            if (batch.empty()) {
-                wake.expires_at(asio::steady_timer::time_point::max());
-                co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
-                continue;
-            }
-            auto fn = [&batch](storage::mysql_session& db) { return commit_batch(db, batch); };
-            auto outcome = co_await mysql.run(fn);
-            if (!outcome) {
-                log::warn("message_store.batch_failed",
-                          {{"rows", static_cast<std::uint64_t>(batch.size())},
-                           {"reason", outcome.error().message()}});
-            }
-            {
-                std::lock_guard lock(mutex);
-                ++batches;
-                if (outcome) rows += batch.size();
-            }
-            for (std::size_t i = 0; i < batch.size(); ++i) {
-                if (outcome) {
-                    batch[i].done->try_send(boost::system::error_code{}, (*outcome)[i]);
-                } else {
-                    batch[i].done->try_send(outcome.error(), stored_row{});
-                }
-            }
-        }
-    }
-};
-
-namespace {
-awaitable<void> run_loop(std::shared_ptr<message_store::impl> self) {
-    co_await self->run();
-}
-}  // namespace
-
 message_store::message_store(asio::any_io_executor ex, storage::mysql_pool& mysql,
                              std::size_t max_batch)
-    : impl_(std::make_shared<impl>(std::move(ex), mysql, max_batch)) {}
+    : impl_(std::make_unique<impl>(std::move(ex), mysql, "message_store", commit_batch, row_bytes,
+                                   storage::group_commit_limits{max_batch})) {}
 
-message_store::~message_store() {
-    stop();
-}
+message_store::~message_store() = default;
 
 void message_store::start() {
-    asio::co_spawn(impl_->strand, run_loop(impl_), asio::detached);
+    impl_->start();
 }
 
 void message_store::stop() {
-    std::deque<job> left;
-    {
-        std::lock_guard lock(impl_->mutex);
-        impl_->stopping = true;
-        left.swap(impl_->pending);
-    }
-    for (auto& j : left) j.done->try_send(make_error_code(errc::shutting_down), stored_row{});
-    impl_->notify();
+    impl_->stop();
 }
 
 awaitable<result<stored_row>> message_store::store(inbound_row row) {
-    auto done = std::make_shared<done_channel>(co_await asio::this_coro::executor, 1);
     if (row.insert_token == 0) row.insert_token = new_insert_token();
-    {
-        std::lock_guard lock(impl_->mutex);
-        if (impl_->stopping) co_return errc::shutting_down;
-        impl_->pending.push_back(job{std::move(row), done});
-    }
-    impl_->notify();
-    auto [ec, stored] = co_await done->async_receive(asio::as_tuple(asio::use_awaitable));
-    if (ec) co_return ec;
-    co_return stored;
+    co_return co_await impl_->submit(std::move(row));
 }
 
 message_store::stats_t message_store::stats() const {
-    std::lock_guard lock(impl_->mutex);
-    return {impl_->batches, impl_->rows, impl_->pending.size()};
+    const auto s = impl_->stats();
+    return {s.batches, s.jobs, s.pending};
 }
 
 }  // namespace scrm::gateway

@@ -1,7 +1,8 @@
 // The routing stage: MySQL (settings, agents, the fan's owners, the receipt) and Redis (live
-// state, console push) around the pure decide(). The receipt's primary key is the one guard of
-// "exactly once": everything visible to people (push, reply, timer, window) happens only after
-// this caller's receipt insert committed.
+// state, console push) around the pure decide(). The receipt's batch is the one guard of "exactly
+// once": it sets the message's routed_at only if it was unset (under a row lock) and inserts the
+// receipt in the same transaction, and everything visible to people (push, reply, timer, window)
+// happens only after the caller's job won that way.
 #include "scrm/gateway/routing_stage.hpp"
 
 #include <rapidjson/document.h>
@@ -19,12 +20,14 @@
 #include <charconv>
 #include <map>
 #include <mutex>
+#include <tuple>
 
 #include "scrm/common/log.hpp"
 #include "scrm/gateway/http.hpp"
 #include "scrm/routing/decide.hpp"
 #include "scrm/routing/scenario_json.hpp"
 #include "scrm/routing/time_text.hpp"
+#include "scrm/storage/group_commit.hpp"
 #include "scrm/storage/mysql.hpp"
 #include "scrm/storage/redis.hpp"
 #include "scrm/wechat/outbound.hpp"
@@ -245,6 +248,110 @@ std::string receipt_json(const routing::decision& d) {
     return doc.substr(first, last - first + 1);
 }
 
+// A routed message's record: its receipt, routed_at, and (when the decision committed a pick in
+// Redis) the fan's exclusive agent in MySQL.
+struct receipt_job {
+    std::uint64_t message_id = 0, clinic_id = 0, account_id = 0;
+    std::string openid;
+    std::string rule;
+    std::optional<std::uint64_t> owner;
+    std::string targets;  // JSON array of agent ids
+    std::optional<std::string> auto_reply;
+    std::string receipt;  // JSON
+    std::optional<std::uint64_t> write_exclusive;
+};
+
+std::size_t receipt_bytes(const receipt_job& j) {
+    return 2 * (j.receipt.size() + j.targets.size() + j.openid.size()) + 160;
+}
+
+void lit(std::string& out, std::string_view v) {
+    storage::append_sql_string(out, v);
+}
+void lit(std::string& out, std::uint64_t v) {
+    storage::append_sql_literal(out, v);
+}
+template <class T>
+void lit(std::string& out, const std::optional<T>& v) {
+    if (v) {
+        lit(out, *v);
+    } else {
+        out += "NULL";
+    }
+}
+
+// One transaction for a batch of receipts; per job, whether it won — its message had no
+// routed_at, so this job routed it and only its caller may act on the decision. Locks in the
+// order the message store does — fans (sorted), then messages (by id) — so the two batches never
+// deadlock. A pick is written to the fan whether the job wins or not: Redis committed it.
+result<std::vector<bool>> commit_receipts(mysql_session& db, const std::vector<receipt_job>& batch) {
+    if (auto b = db.begin(); !b) return b.error();
+    std::vector<const receipt_job*> picks;
+    for (const auto& j : batch) {
+        if (j.write_exclusive) picks.push_back(&j);
+    }
+    std::sort(picks.begin(), picks.end(), [](const receipt_job* a, const receipt_job* b) {
+        return std::tie(a->account_id, a->openid) < std::tie(b->account_id, b->openid);
+    });
+    for (const receipt_job* j : picks) {
+        std::vector<sql_value> fp{*j->write_exclusive, j->account_id, j->openid};
+        auto fx = db.execute(
+            "UPDATE fans SET exclusive_agent_id = ? WHERE account_id = ? AND openid = ?", fp);
+        if (!fx) return fx.error();
+    }
+    std::string ids;
+    for (const auto& j : batch) {
+        if (!ids.empty()) ids += ',';
+        lit(ids, j.message_id);
+    }
+    auto open = db.query_inline(
+        "SELECT id FROM inbound_messages WHERE id IN (" + ids +
+        ") AND routed_at IS NULL ORDER BY id FOR UPDATE");
+    if (!open) return open.error();
+    std::vector<std::uint64_t> unrouted;
+    for (const auto& r : open->rows) unrouted.push_back(storage::sql_u64(r[0]));
+    std::sort(unrouted.begin(), unrouted.end());
+    std::vector<bool> won(batch.size(), false);
+    std::string won_ids, values;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        const receipt_job& j = batch[i];
+        const auto it = std::lower_bound(unrouted.begin(), unrouted.end(), j.message_id);
+        if (it == unrouted.end() || *it != j.message_id) continue;
+        unrouted.erase(it);  // a message twice in one batch: the first job wins
+        won[i] = true;
+        if (!won_ids.empty()) won_ids += ',';
+        lit(won_ids, j.message_id);
+        values += values.empty() ? "(" : ",(";
+        lit(values, j.message_id);
+        values += ',';
+        lit(values, j.clinic_id);
+        values += ',';
+        lit(values, std::string_view(j.rule));
+        values += ',';
+        lit(values, j.owner);
+        values += ',';
+        lit(values, std::string_view(j.targets));
+        values += ',';
+        lit(values, j.auto_reply);
+        values += ',';
+        lit(values, std::string_view(j.receipt));
+        values += ')';
+    }
+    if (!won_ids.empty()) {
+        auto up = db.query_inline(
+            "UPDATE inbound_messages SET routed_at = CURRENT_TIMESTAMP(3) WHERE id IN (" + won_ids +
+            ")");
+        if (!up) return up.error();
+        auto ins = db.query_inline(
+            "INSERT INTO routing_receipts (message_id, clinic_id, rule, owner_agent_id, targets, "
+            "auto_reply, receipt) VALUES " +
+            values);
+        if (!ins) return ins.error();
+    }
+    if (auto c = db.commit(); !c) return c.error();
+    return won;
+}
+
 }  // namespace
 
 // ---- the stage -----------------------------------------------------------------------------
@@ -268,8 +375,15 @@ struct handoff {
 struct routing_stage::impl {
     impl(asio::any_io_executor e, storage::mysql_pool& m, std::shared_ptr<storage::redis_client> r,
          routing::live_state& l, wechat::outbox& o, routing_stage_options op)
-        : ex(std::move(e)), mysql(m), redis(std::move(r)), live(l), outbox(o), opts(std::move(op)) {
+        : ex(std::move(e)),
+          mysql(m),
+          redis(std::move(r)),
+          live(l),
+          outbox(o),
+          opts(std::move(op)),
+          receipts(ex, mysql, "routing.receipts", commit_receipts, receipt_bytes) {
         if (!opts.now) opts.now = system_now;
+        receipts.start();
     }
 
     asio::any_io_executor ex;
@@ -278,6 +392,8 @@ struct routing_stage::impl {
     routing::live_state& live;
     wechat::outbox& outbox;
     routing_stage_options opts;
+    // Receipts are group-committed, like the messages themselves.
+    storage::group_commit<receipt_job, bool> receipts;
 
     struct cached {
         clinic_data data;
@@ -297,6 +413,7 @@ struct routing_stage::impl {
     awaitable<result<routing::decision>> decide_and_commit(std::uint64_t clinic,
                                                            const routing::snapshot& base,
                                                            const clinic_settings& s,
+                                                           routing::fan_activity activity,
                                                            routing::live_snapshot& used);
     awaitable<auto_send> send_auto(std::uint64_t clinic, std::uint64_t account, std::string openid,
                                    std::string text, std::string origin, routing::instant now);
@@ -331,11 +448,11 @@ awaitable<result<clinic_data>> routing_stage::impl::clinic(std::uint64_t id) {
 // last attempt without the load re-check); on lost the winner is the fan's exclusive agent.
 awaitable<result<routing::decision>> routing_stage::impl::decide_and_commit(
     std::uint64_t clinic, const routing::snapshot& base, const clinic_settings& s,
-    routing::live_snapshot& used) {
+    routing::fan_activity activity, routing::live_snapshot& used) {
     const int attempts = std::max(1, opts.max_redecide + 1);
     for (int attempt = 0; attempt < attempts; ++attempt) {
         const auto now = opts.now();
-        auto ls = co_await live.load_snapshot(clinic, base, now);
+        auto ls = co_await live.load_snapshot(clinic, base, now, activity);
         if (!ls) co_return ls.error();
         // The clinic's own suppression window, not the live state's default.
         ls->input.auto_reply_suppressed = routing::suppressed(ls->marks, now, s.suppression_window);
@@ -409,14 +526,20 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
     std::optional<std::uint64_t> scene_store;
     if (auto scene = wechat::qr_scene(m.message)) scene_store = store_from_scene(*scene);
     const std::uint64_t message_id = m.id;
-    auto load_fan = [&, message_id, account_id, clinic_id](mysql_session& db) -> result<fan_row> {
+    // The webhook hands the fan's owners over from the batch that stored the message, and routes
+    // only what it inserted; the sweeper reads both here.
+    const bool owners_known = m.fan.has_value() && !swept_now;
+    auto load_fan = [&, message_id, account_id, clinic_id,
+                     owners_known](mysql_session& db) -> result<fan_row> {
         fan_row f;
-        std::vector<sql_value> mp{message_id};
-        auto done = db.query("SELECT 1 FROM routing_receipts WHERE message_id = ?", mp);
-        if (!done) return done.error();
-        if (!done->rows.empty()) {
-            f.routed = true;
-            return f;
+        if (!owners_known) {
+            std::vector<sql_value> mp{message_id};
+            auto done = db.query("SELECT 1 FROM routing_receipts WHERE message_id = ?", mp);
+            if (!done) return done.error();
+            if (!done->rows.empty()) {
+                f.routed = true;
+                return f;
+            }
         }
         if (scene_store) {
             std::vector<sql_value> sp{*scene_store, clinic_id};
@@ -430,6 +553,7 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
                 f.bound_store = scene_store;
             }
         }
+        if (owners_known) return f;
         std::vector<sql_value> fp{account_id, openid};
         auto fan = db.query(
             "SELECT consultant_agent_id, exclusive_agent_id, store_id FROM fans "
@@ -443,10 +567,23 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
         }
         return f;
     };
-    auto fan = co_await mysql.run(load_fan);
+    result<fan_row> fan = fan_row{};
+    if (!owners_known || scene_store) fan = co_await mysql.run(load_fan);
     if (!fan) co_return fan.error();
     if (fan->routed) co_return std::optional<passive_reply>{};
+    if (owners_known) {
+        fan->consultant = m.fan->consultant;
+        fan->exclusive = m.fan->exclusive_agent;
+        fan->store = fan->bound_store ? std::optional(std::to_string(*fan->bound_store))
+                                      : m.fan->store;
+    }
 
+    // When the fan acted: WeChat's CreateTime, unless our clock is behind it.
+    const auto arrived = [&] {
+        const auto now = opts.now();
+        if (m.message.create_time <= 0) return now;
+        return std::min(now, routing::instant(std::chrono::seconds(m.message.create_time)));
+    }();
     routing::decision d;
     routing::live_snapshot used;
     std::string rule_text = "event";
@@ -466,14 +603,13 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
         base.fan.consultant = known(fan->consultant);
         base.fan.exclusive_agent = known(fan->exclusive);
         base.fan.store = fan->store;
-        auto decided = co_await decide_and_commit(clinic_id, base, s, used);
+        // The message opens the customer-service window and renews the fan's session lock, in
+        // the snapshot's script (both change nothing when the message is routed twice).
+        routing::fan_activity activity{routing::window_kind::message, arrived, true};
+        auto decided = co_await decide_and_commit(clinic_id, base, s, activity, used);
         if (!decided) co_return decided.error();
         d = std::move(*decided);
         rule_text = routing::to_string(d.rule);
-        if (d.owner) {
-            auto noted = co_await live.note_unanswered(clinic_id, openid, *d.owner);
-            if (!noted) co_return noted.error();
-        }
     }
 
     // The receipt (the exactly-once guard), routed_at and the fan's exclusive agent, together.
@@ -491,107 +627,30 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
     if (welcome) auto_kind = "welcome";
     std::string receipt =
         routable ? receipt_json(d) : "{\"event\":" + json_quote(m.message.event) + "}";
-    const std::string targets = ids_json(d.targets);
-    // routed_at first: its row lock orders racing callers (a sweep and a slow request) before
-    // either touches the receipt, so the second one finds it set and backs off — no deadlock
-    // between the receipt's foreign-key check and the update.
-    auto commit = [&, message_id, clinic_id, account_id](mysql_session& db) -> result<int> {
-        if (auto b = db.begin(); !b) return b.error();
-        auto fail = [&db](const boost::system::error_code& ec) -> result<int> {
-            (void)db.rollback();
-            return ec;
-        };
-        std::vector<sql_value> mp{message_id};
-        auto up = db.execute(
-            "UPDATE inbound_messages SET routed_at = CURRENT_TIMESTAMP(3) WHERE id = ? AND "
-            "routed_at IS NULL",
-            mp);
-        if (!up) return fail(up.error());
-        if (*up == 0) {
-            (void)db.rollback();
-            return 0;  // routed already (or no such message)
-        }
-        std::vector<sql_value> rp{message_id, clinic_id,
-                                  rule_text,  d.owner ? sql_value{*to_u64(d.owner)} : sql_value{},
-                                  targets,    auto_kind ? sql_value{*auto_kind} : sql_value{},
-                                  receipt};
-        auto ins = db.execute(
-            "INSERT INTO routing_receipts (message_id, clinic_id, rule, owner_agent_id, targets, "
-            "auto_reply, receipt) VALUES (?,?,?,?,?,?,?)",
-            rp);
-        if (!ins) {
-            if (ins.error() == make_error_code(errc::conflict)) {
-                (void)db.rollback();
-                return 0;
-            }
-            return fail(ins.error());
-        }
-        if (write_exclusive) {
-            std::vector<sql_value> fp{*to_u64(write_exclusive), account_id, openid};
-            auto fx = db.execute(
-                "UPDATE fans SET exclusive_agent_id = ? WHERE account_id = ? AND openid = ?", fp);
-            if (!fx) return fail(fx.error());
-        }
-        if (auto c = db.commit(); !c) return fail(c.error());
-        return 1;
-    };
-    auto committed = co_await mysql.run(commit);
-    if (!committed) co_return committed.error();
-    if (*committed == 0) co_return std::optional<passive_reply>{};
+    receipt_job job;
+    job.message_id = message_id;
+    job.clinic_id = clinic_id;
+    job.account_id = account_id;
+    job.openid = openid;
+    job.rule = rule_text;
+    if (d.owner) job.owner = to_u64(d.owner);
+    job.targets = ids_json(d.targets);
+    job.auto_reply = auto_kind;
+    job.receipt = std::move(receipt);
+    if (write_exclusive) job.write_exclusive = to_u64(write_exclusive);
+    auto won = co_await receipts.submit(std::move(job));
+    if (!won) co_return won.error();
+    if (!*won) co_return std::optional<passive_reply>{};  // routed already
     ++routed;
     if (swept_now) ++swept;
 
     // From here on this caller owns the message's effects. Redis failures are logged: the
     // receipt stands, and routing the message twice would be worse than a missed push.
     const auto now = opts.now();
-    auto at = now;
-    if (m.message.create_time > 0) {
-        at = std::min(now, routing::instant(std::chrono::seconds(m.message.create_time)));
-    }
-    if (kind == event_class::message) {
-        (void)co_await live.open_window(clinic_id, openid, routing::window_kind::message, at);
-        (void)co_await live.renew_lock(clinic_id, openid);
-    } else if (kind == event_class::subscribe || kind == event_class::window_event) {
-        (void)co_await live.open_window(clinic_id, openid, routing::window_kind::event, at);
+    if (kind == event_class::subscribe || kind == event_class::window_event) {
+        (void)co_await live.open_window(clinic_id, openid, routing::window_kind::event, arrived);
     } else if (kind == event_class::unsubscribe) {
         (void)co_await live.cancel_timer(clinic_id, openid);
-    }
-    if (routable && d.receipt && d.receipt->stale_session_holder && used.lock) {
-        (void)co_await live.release_lock(clinic_id, openid, used.lock->holder, used.lock->token);
-    }
-
-    // Push to each target's console.
-    if (!d.targets.empty()) {
-        std::string payload = "{\"type\":\"message\",\"message_id\":" + std::to_string(message_id) +
-                              ",\"account_id\":" + std::to_string(account_id) +
-                              ",\"openid\":" + json_quote(openid) +
-                              ",\"msg_type\":" + json_quote(m.message.msg_type) +
-                              ",\"rule\":" + json_quote(rule_text) +
-                              ",\"owner\":" + (d.owner ? *d.owner : std::string("null"));
-        if (const auto* t = std::get_if<wechat::text_message>(&m.message.body)) {
-            payload += ",\"content\":" + json_quote(t->content);
-        }
-        payload += "}";
-        for (const auto& target : d.targets) {
-            std::string channel = live.key_prefix(clinic_id) + "agent:" + target;
-            std::string body = payload;
-            auto p = co_await redis->publish(std::move(channel), std::move(body));
-            if (!p) log::warn("routing.push_failed", {{"message", message_id}, {"agent", target}});
-        }
-    }
-
-    // The no-answer timer: an agent was notified and online.
-    const bool notified_online =
-        std::any_of(d.targets.begin(), d.targets.end(), [&](const std::string& id) {
-            return std::any_of(
-                used.input.agents.begin(), used.input.agents.end(),
-                [&](const routing::agent_state& a) { return a.id == id && a.online; });
-        });
-    if (routable && notified_online && s.timeout.count() > 0) {
-        std::string payload = std::to_string(account_id) + ":" + std::to_string(message_id);
-        auto armed =
-            co_await live.arm_timer(clinic_id, openid, now + s.timeout, std::move(payload));
-        if (!armed) log::warn("routing.timer_failed", {{"message", message_id}});
     }
 
     // The welcome or the auto-reply: passive while WeChat waits, else through the outbox.
@@ -605,31 +664,72 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
         origin = std::string("auto:") + routing::to_string(*d.auto_reply);
         if (text->empty()) text.reset();
     }
+    const bool counts = text && !welcome;  // the welcome does not silence the auto-replies after it
+
+    routing::route_effects fx;
+    if (routable) {
+        fx.owner = d.owner;
+        if (d.receipt && d.receipt->stale_session_holder && used.lock) {
+            fx.release_stale = used.lock;
+        }
+        // The no-answer timer: an agent was notified and online.
+        const bool notified_online =
+            std::any_of(d.targets.begin(), d.targets.end(), [&](const std::string& id) {
+                return std::any_of(
+                    used.input.agents.begin(), used.input.agents.end(),
+                    [&](const routing::agent_state& a) { return a.id == id && a.online; });
+            });
+        if (notified_online && s.timeout.count() > 0) {
+            fx.timer_due = now + s.timeout;
+            fx.timer_payload = std::to_string(account_id) + ":" + std::to_string(message_id);
+        }
+        // Claimed atomically before it leaves: of the fan's messages routed at the same moment
+        // (on any instance) only one gets the auto-reply, and the next message already sees it.
+        if (counts) {
+            fx.claim_at = now;
+            fx.claim_window = s.suppression_window;
+        }
+        if (!d.targets.empty()) {
+            fx.push_to = d.targets;
+            fx.push_payload =
+                "{\"type\":\"message\",\"message_id\":" + std::to_string(message_id) +
+                ",\"account_id\":" + std::to_string(account_id) +
+                ",\"openid\":" + json_quote(openid) + ",\"msg_type\":" +
+                json_quote(m.message.msg_type) + ",\"rule\":" + json_quote(rule_text) +
+                ",\"owner\":" + (d.owner ? *d.owner : std::string("null"));
+            if (const auto* t = std::get_if<wechat::text_message>(&m.message.body)) {
+                fx.push_payload += ",\"content\":" + json_quote(t->content);
+            }
+            fx.push_payload += "}";
+        }
+    }
+    bool claimed = !counts;
+    if (routable) {
+        auto applied = co_await live.apply_route(clinic_id, openid, std::move(fx));
+        if (applied) {
+            claimed = claimed || applied->auto_reply_claimed;
+        } else {
+            log::warn("routing.effects_failed",
+                      {{"message", message_id}, {"reason", applied.error().message()}});
+        }
+    }
     log::debug("routing.routed", {{"message", message_id},
                                   {"clinic", clinic_id},
                                   {"rule", rule_text},
                                   {"targets", static_cast<std::uint64_t>(d.targets.size())},
                                   {"auto_reply", auto_kind.value_or("")}});
-    if (!text) co_return std::optional<passive_reply>{};
-    const bool counts = !welcome;  // the welcome does not silence the auto-replies after it
-    if (counts) {
-        // Claimed atomically before it leaves: of the fan's messages routed at the same moment
-        // (on any instance) only one gets the auto-reply, and the next message already sees it.
-        auto claimed = co_await live.claim_auto_reply(clinic_id, openid, now, s.suppression_window);
-        if (claimed && !*claimed) co_return std::optional<passive_reply>{};
-    }
+    if (!text || !claimed) co_return std::optional<passive_reply>{};
+    // Still waited for (routing runs on the waiter's strand, so this cannot change until the
+    // next co_await): the passive reply. Otherwise the outbox.
     if (m.can_reply && (!h || h->waiting)) {
-        if (!h || h->waiting) {
-            passive_reply r;
-            r.content = std::move(*text);
-            if (h) {
-                h->reply = r;  // decided on the waiter's strand: it goes out with the answer
-                h->timer.cancel();
-            }
-            ++auto_replies;
-            co_return std::optional<passive_reply>(std::move(r));
+        passive_reply r;
+        r.content = std::move(*text);
+        if (h) {
+            h->reply = r;  // goes out with the answer
+            h->timer.cancel();
         }
-        // The budget ran out meanwhile: the outbox, below.
+        ++auto_replies;
+        co_return std::optional<passive_reply>(std::move(r));
     }
     if (co_await send_auto(clinic_id, account_id, openid, *text, origin, now) ==
         auto_send::queued) {
@@ -696,26 +796,21 @@ awaitable<result<std::size_t>> routing_stage::impl::sweep() {
         if (!parsed) {
             // Stored after it parsed once, so this is not expected; mark it so it is not retried.
             log::error("routing.unparsable", {{"message", *id}});
-            std::vector<sql_value> up{*id, *clinic_id};
-            auto mark = [up](mysql_session& db) -> result<std::uint64_t> {
-                auto ins = db.execute(
-                    "INSERT IGNORE INTO routing_receipts (message_id, clinic_id, rule, targets) "
-                    "VALUES (?, ?, 'unparsable', '[]')",
-                    up);
-                if (!ins) return ins.error();
-                std::vector<sql_value> mp{up[0]};
-                return db.execute(
-                    "UPDATE inbound_messages SET routed_at = CURRENT_TIMESTAMP(3) WHERE id = ?",
-                    mp);
-            };
-            (void)co_await mysql.run(mark);
+            receipt_job mark;
+            mark.message_id = *id;
+            mark.clinic_id = *clinic_id;
+            mark.account_id = *account_id;
+            mark.rule = "unparsable";
+            mark.targets = "[]";
+            mark.receipt = "{}";
+            (void)co_await receipts.submit(std::move(mark));
             continue;
         }
         auto a = std::make_shared<account>();
         a->id = *account_id;
         a->clinic_id = *clinic_id;
         a->appid = r[3].value_or("");
-        stored_message m{*id, std::move(a), std::move(*parsed), false};
+        stored_message m{*id, std::move(a), std::move(*parsed), false, std::nullopt};
         auto routed_now = co_await route(std::move(m), true);
         if (!routed_now) {
             log::warn("routing.sweep_failed",
@@ -868,6 +963,9 @@ awaitable<void> routing_stage::stop(std::chrono::milliseconds limit) {
         timer.expires_after(std::chrono::milliseconds(20));
         co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     }
+    // Routing still in flight (past a request's budget) finds the writer gone: the sweeper of
+    // the next start routes its message.
+    impl_->receipts.stop();
 }
 
 routing_stage_stats routing_stage::stats() const {

@@ -418,7 +418,7 @@ awaitable<result<std::optional<passive_reply>>> webhook::store_and_hand_on(
     if (!stored) co_return stored.error();
     std::optional<passive_reply> reply;
     if (stored->inserted) {
-        stored_message handed{stored->id, a, std::move(message), can_reply};
+        stored_message handed{stored->id, a, std::move(message), can_reply, stored->fan};
         reply = co_await sink_.on_stored(std::move(handed));
         if (!can_reply) reply.reset();
     } else {

@@ -13,27 +13,10 @@ using storage::redis_reply;
 
 namespace {
 
-// own(f, a): the fan now waits on `a` (moving from any previous owner); 1 when a's set grew.
-constexpr std::string_view own_helper = R"lua(
-local function own(f, a)
-  local fk = k('fan', f)
-  local prev = redis.call('HGET', fk, 'owner')
-  if prev and prev ~= a then redis.call('SREM', k('owned', prev), f) end
-  redis.call('HSET', fk, 'owner', a)
-  return redis.call('SADD', k('owned', a), f)
-end
-)lua";
-
-storage::redis_script own_script(std::string_view body) {
-    std::string code(own_helper);
-    code += body;
-    return make_script(code);
-}
-
 // ARGV: prefix, fan, agent, expected ('' = none), now (seconds), candidates... Returns
 // {status, exclusive}.
 const storage::redis_script& commit_script() {
-    static const storage::redis_script s = own_script(R"lua(
+    static const storage::redis_script s = make_script(R"lua(
 local f, a, expected = ARGV[2], ARGV[3], ARGV[4]
 local fk = k('fan', f)
 local cur = redis.call('HGET', fk, 'exclusive') or ''
@@ -55,7 +38,7 @@ return {'assigned', a}
 
 // ARGV: prefix, fan, agent. Returns 1 when the agent's unanswered set grew.
 const storage::redis_script& unanswered_script() {
-    static const storage::redis_script s = own_script("return own(ARGV[2], ARGV[3])\n");
+    static const storage::redis_script s = make_script("return own(ARGV[2], ARGV[3])\n");
     return s;
 }
 

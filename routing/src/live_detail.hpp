@@ -36,7 +36,14 @@ namespace scrm::routing::live_detail {
 //                   message and event windows); PX = the longest window, for clean-up only
 //
 // is_online(a, now): a live connection and accepting. release_all(a): drops every lock the agent
-// still holds and returns those fans. load_of(a): |owned ∪ fans whose lock it holds|.
+// still holds and returns those fans. load_of(a): |owned ∪ fans whose lock it holds|. The fan
+// operations, shared by the single-purpose scripts and the combined ones the routing stage runs
+// per message: own(f, a) — the fan now waits on `a` (moving from any previous owner), 1 when a's
+// set grew; release(f, a, token) — 1 when `a` held the lock with `token` and it is gone;
+// open_window(f, w, at, ttl) — window 'm' or 'e' opened afresh at `at` unless it already was at
+// `at` or later (so routing a message twice opens nothing twice); claim_auto(f, now, window, ttl)
+// — 1 and the auto mark set when no auto-reply or agent reply is marked within `window`;
+// arm(f, due, payload) — 1 when armed, 0 when the fan already has a timer.
 inline constexpr std::string_view lua_prelude = R"lua(
 local P = ARGV[1]
 local function k(kind, id)
@@ -58,6 +65,46 @@ local function release_all(a)
   end
   redis.call('DEL', k('alocks', a))
   return out
+end
+local function own(f, a)
+  local fk = k('fan', f)
+  local prev = redis.call('HGET', fk, 'owner')
+  if prev and prev ~= a then redis.call('SREM', k('owned', prev), f) end
+  redis.call('HSET', fk, 'owner', a)
+  return redis.call('SADD', k('owned', a), f)
+end
+local function release(f, a, token)
+  local lk = k('lock', f)
+  local cur = redis.call('HMGET', lk, 'holder', 'token')
+  if cur[1] ~= a or cur[2] ~= token then return 0 end
+  redis.call('DEL', lk)
+  redis.call('SREM', k('alocks', a), f)
+  return 1
+end
+local function open_window(f, w, at, ttl)
+  local fk = k('fl', f)
+  local cur = tonumber(redis.call('HGET', fk, w .. '_open') or '')
+  if not cur or tonumber(at) > cur then
+    redis.call('HSET', fk, w .. '_open', at, w .. '_used', 0)
+  end
+  redis.call('PEXPIRE', fk, ttl)
+end
+local function claim_auto(f, now, window, ttl)
+  local fk = k('fl', f)
+  for _, field in ipairs({'auto', 'agent'}) do
+    local t = tonumber(redis.call('HGET', fk, field) or '')
+    if t and tonumber(now) - t < tonumber(window) then return 0 end
+  end
+  redis.call('HSET', fk, 'auto', now)
+  redis.call('PEXPIRE', fk, ttl)
+  return 1
+end
+local function arm(f, due, payload)
+  local tk = k('timer', f)
+  if redis.call('EXISTS', tk) == 1 then return 0 end
+  redis.call('HSET', tk, 'due', due, 'payload', payload)
+  redis.call('ZADD', k('tdue'), due, f)
+  return 1
 end
 local function load_of(a)
   local seen, n = {}, 0

@@ -72,15 +72,8 @@ return 1
 
 // ARGV: prefix, fan, agent, token. Returns 1 when released.
 const storage::redis_script& release_script() {
-    static const storage::redis_script s = make_script(R"lua(
-local f, a = ARGV[2], ARGV[3]
-local lk = k('lock', f)
-local cur = redis.call('HMGET', lk, 'holder', 'token')
-if cur[1] ~= a or cur[2] ~= ARGV[4] then return 0 end
-redis.call('DEL', lk)
-redis.call('SREM', k('alocks', a), f)
-return 1
-)lua");
+    static const storage::redis_script s =
+        make_script("return release(ARGV[2], ARGV[3], ARGV[4])\n");
     return s;
 }
 

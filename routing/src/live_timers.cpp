@@ -13,14 +13,7 @@ namespace {
 
 // ARGV: prefix, fan, due, payload. Returns 1 when armed.
 const storage::redis_script& arm_script() {
-    static const storage::redis_script s = make_script(R"lua(
-local f = ARGV[2]
-local tk = k('timer', f)
-if redis.call('EXISTS', tk) == 1 then return 0 end
-redis.call('HSET', tk, 'due', ARGV[3], 'payload', ARGV[4])
-redis.call('ZADD', k('tdue'), ARGV[3], f)
-return 1
-)lua");
+    static const storage::redis_script s = make_script("return arm(ARGV[2], ARGV[3], ARGV[4])\n");
     return s;
 }
 

@@ -24,27 +24,15 @@ return 1
 
 // ARGV: prefix, fan, now, window (ms), ttl. 1: claimed (auto mark set to now); 0: suppressed.
 const storage::redis_script& claim_script() {
-    static const storage::redis_script s = make_script(R"lua(
-local fk = k('fl', ARGV[2])
-local now = tonumber(ARGV[3])
-local window = tonumber(ARGV[4])
-for _, field in ipairs({'auto', 'agent'}) do
-  local t = tonumber(redis.call('HGET', fk, field) or '')
-  if t and now - t < window then return 0 end
-end
-redis.call('HSET', fk, 'auto', ARGV[3])
-redis.call('PEXPIRE', fk, ARGV[5])
-return 1
-)lua");
+    static const storage::redis_script s =
+        make_script("return claim_auto(ARGV[2], ARGV[3], ARGV[4], ARGV[5])\n");
     return s;
 }
 
 // ARGV: prefix, fan, window ('m' or 'e'), now, ttl.
 const storage::redis_script& open_script() {
     static const storage::redis_script s = make_script(R"lua(
-local fk = k('fl', ARGV[2])
-redis.call('HSET', fk, ARGV[3] .. '_open', ARGV[4], ARGV[3] .. '_used', 0)
-redis.call('PEXPIRE', fk, ARGV[5])
+open_window(ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 return 1
 )lua");
     return s;

@@ -966,6 +966,12 @@ TEST_CASE("window: a fan message allows 5 sends in 48 h, an auto-reply never tak
     CHECK((*w)[0] == window_state{window_kind::message, t0, true, 5, 0});
     CHECK((*w)[1] == window_state{window_kind::event, std::nullopt, false, 0, 0});
 
+    // The same message seen again (routed twice), or an older one arriving late, opens nothing.
+    REQUIRE(a.run(a.live->open_window(clinic, "fan1", window_kind::message, t0)).has_value());
+    REQUIRE(a.run(a.live->open_window(clinic, "fan1", window_kind::message, t0 - 1s)).has_value());
+    CHECK(spend(sender_kind::agent, t0 + 1h) ==
+          spend_result{spend_status::exhausted, std::nullopt, 0});
+
     // The fan writes again: a fresh window. 48 h later it is closed.
     REQUIRE(a.run(a.live->open_window(clinic, "fan1", window_kind::message, t0 + 2h)).has_value());
     CHECK(spend(sender_kind::auto_reply, t0 + 50h - 1ms) ==
@@ -1218,4 +1224,102 @@ TEST_CASE("assignment: a burst of 200 new fans across both instances keeps loads
         CAPTURE(agent);
         CHECK(load == 50);
     }
+}
+
+TEST_CASE("snapshot: a fan message's activity opens its window and renews its lock first",
+          "[routing_live][snapshot]") {
+    live_options o;
+    o.presence_ttl = 1h;
+    o.lock_ttl = 10s;
+    fixture f(o);
+    auto& a = f.a;
+    bring_online(a, four);
+    REQUIRE(a.run(a.live->acquire_lock(clinic, "fan1", "a2", t0)).has_value());
+    // Let some of the lock's TTL run out, so that a renewal is visible.
+    REQUIRE(eventually([&] {
+        auto l = a.run(a.live->lock_of(clinic, "fan1"));
+        return l.has_value() && *l && (*l)->ttl < 9800ms;
+    }));
+    scrm::routing::fan_activity act{window_kind::message, t0 + 1s, true};
+    auto got = a.run(a.live->load_snapshot(clinic, static_parts("fan1", false), t0 + 2s, act));
+    REQUIRE(got.has_value());
+    REQUIRE(got->lock.has_value());
+    CHECK(got->lock->ttl > 9800ms);  // renewed before it was read
+    CHECK(got->input.session_holder == std::optional<std::string>("a2"));
+    auto w = a.run(a.live->windows_of(clinic, "fan1", t0 + 2s));
+    REQUIRE(w.has_value());
+    CHECK((*w)[0] == window_state{window_kind::message, t0 + 1s, true, 0, 5});
+
+    // Without activity nothing changes: no window for another fan, its lock not renewed.
+    auto plain = a.run(a.live->load_snapshot(clinic, static_parts("fan2", false), t0 + 2s));
+    REQUIRE(plain.has_value());
+    auto w2 = a.run(a.live->windows_of(clinic, "fan2", t0 + 2s));
+    REQUIRE(w2.has_value());
+    CHECK_FALSE((*w2)[0].open);
+    // An event's activity opens the event window and leaves the lock alone.
+    scrm::routing::fan_activity ev{window_kind::event, t0 + 3s, false};
+    REQUIRE(a.run(a.live->load_snapshot(clinic, static_parts("fan2", false), t0 + 3s, ev))
+                .has_value());
+    auto w3 = a.run(a.live->windows_of(clinic, "fan2", t0 + 3s));
+    REQUIRE(w3.has_value());
+    CHECK((*w3)[1] == window_state{window_kind::event, t0 + 3s, true, 0, 3});
+}
+
+TEST_CASE("route effects: owner, stale lock, timer and auto-reply claim in one call",
+          "[routing_live][snapshot]") {
+    live_options o;
+    o.presence_ttl = 1h;
+    fixture f(o);
+    auto& a = f.a;
+    bring_online(a, four);
+    auto lock = a.run(a.live->acquire_lock(clinic, "fan1", "a4", t0));
+    REQUIRE(lock.has_value());
+
+    scrm::routing::route_effects fx;
+    fx.owner = "a1";
+    fx.release_stale = lock_info{"a4", lock->token, 0ms};
+    fx.timer_due = t0 + 5min;
+    fx.timer_payload = "3:42";
+    fx.claim_at = t0 + 1s;
+    fx.claim_window = 10min;
+    fx.push_to = {"a1", "a2"};
+    fx.push_payload = "{}";
+    auto r = f.b.run(f.b.live->apply_route(clinic, "fan1", fx));
+    REQUIRE(r.has_value());
+    CHECK(*r == scrm::routing::route_outcome{true, true});
+    CHECK(a.run(a.live->read_loads(clinic, {"a1", "a4"})).value() ==
+          std::vector<agent_load>{{"a1", 1, 0}, {"a4", 0, 0}});
+    CHECK_FALSE(a.run(a.live->lock_of(clinic, "fan1")).value().has_value());
+    auto t = a.run(a.live->timer_of(clinic, "fan1"));
+    REQUIRE(t.has_value());
+    REQUIRE(t->has_value());
+    CHECK((*t)->due == t0 + 5min);
+    CHECK((*t)->payload == "3:42");
+    CHECK(a.run(a.live->reply_marks_of(clinic, "fan1")).value() ==
+          reply_marks{t0 + 1s, std::nullopt});
+
+    // Again (another message of the fan, a minute later): the timer keeps the first due time,
+    // the claim is suppressed, a stale token releases nothing.
+    auto lock2 = a.run(a.live->acquire_lock(clinic, "fan1", "a3", t0 + 1min));
+    REQUIRE(lock2.has_value());
+    fx.release_stale = lock_info{"a3", lock2->token + 1, 0ms};
+    fx.timer_due = t0 + 6min;
+    fx.claim_at = t0 + 1min;
+    auto again = a.run(a.live->apply_route(clinic, "fan1", fx));
+    REQUIRE(again.has_value());
+    CHECK(*again == scrm::routing::route_outcome{false, false});
+    CHECK(a.run(a.live->timer_of(clinic, "fan1")).value()->due == t0 + 5min);
+    CHECK(a.run(a.live->lock_of(clinic, "fan1")).value()->holder == "a3");
+
+    // Nothing asked, nothing done; empty ids are refused.
+    auto none = a.run(a.live->apply_route(clinic, "fan2", scrm::routing::route_effects{}));
+    REQUIRE(none.has_value());
+    CHECK(*none == scrm::routing::route_outcome{false, false});
+    CHECK_FALSE(a.run(a.live->timer_of(clinic, "fan2")).value().has_value());
+    scrm::routing::route_effects bad;
+    bad.push_to = {""};
+    CHECK(a.run(a.live->apply_route(clinic, "fan1", bad)).error() ==
+          make_error_code(errc::bad_input));
+    CHECK(a.run(a.live->apply_route(clinic, "", scrm::routing::route_effects{})).error() ==
+          make_error_code(errc::bad_input));
 }

@@ -46,6 +46,7 @@ public:
         std::lock_guard lock(mutex_);
         ids_.push_back(m.id);
         types_.push_back(m.message.msg_type + "/" + m.message.event);
+        fans_.push_back(m.fan);
         if (m.message.event == "subscribe") co_return welcome;
         co_return std::nullopt;
     }
@@ -59,9 +60,14 @@ public:
         std::lock_guard lock(mutex_);
         return types_;
     }
+    std::vector<std::optional<fan_owners>> fans() const {
+        std::lock_guard lock(mutex_);
+        return fans_;
+    }
 
 private:
     mutable std::mutex mutex_;
+    std::vector<std::optional<fan_owners>> fans_;
     std::vector<std::uint64_t> ids_;
     std::vector<std::string> types_;
 };
@@ -417,6 +423,28 @@ TEST_CASE("concurrent retries of one message store one row and hand it on once")
     }
     CHECK(a.count("inbound_messages") == "5");
     CHECK(h.sink.ids().size() == 5);
+}
+
+TEST_CASE("the fan's owners reach the next stage with the message, as of its commit") {
+    harness h;
+    test_account a(false);
+    auto send = [&](std::uint64_t msgid) {
+        const auto nonce = "o" + std::to_string(msgid);
+        return post(h, a, signed_query(a.token, now_s, nonce), text_xml("oOwned", msgid, "你好"))
+            .status;
+    };
+    REQUIRE(send(31) == 200);  // a new fan: nobody owns it
+    {
+        storage::mysql_session db(db_options());
+        REQUIRE(db.execute("UPDATE fans SET consultant_agent_id = 11, exclusive_agent_id = 12, "
+                           "store_id = 13 WHERE account_id = ? AND openid = 'oOwned'",
+                           {a.id})
+                    .has_value());
+    }
+    REQUIRE(send(32) == 200);
+    REQUIRE(send(32) == 200);  // a retry is not handed on again
+    CHECK(h.sink.fans() == std::vector<std::optional<fan_owners>>{
+                               fan_owners{}, fan_owners{"11", "12", "13"}});
 }
 
 TEST_CASE("bad requests get the right status and store nothing") {

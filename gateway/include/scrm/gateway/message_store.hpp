@@ -1,6 +1,6 @@
-// Durable storage of inbound messages with group commit: every request hands its row to one commit
-// loop, which writes all waiting rows in one transaction (one multi-row INSERT, one COMMIT) and
-// starts the next batch the moment the previous commit lands. A request resumes only when its row
+// Durable storage of inbound messages with group commit (storage/group_commit.hpp): every request
+// hands its row to one commit loop, which writes all waiting rows in one transaction (one multi-row
+// INSERT, one COMMIT) and starts the next batch the moment the previous commit lands. A request resumes only when its row
 // is known committed — by its own batch or an earlier one. Each attempt stores a random token with
 // the row it inserts, which tells later who inserted it — also after a failure whose outcome the
 // attempt never learned (see inbound_row::takes_over).
@@ -17,6 +17,8 @@
 
 namespace scrm::storage {
 class mysql_pool;
+template <class Job, class Outcome>
+class group_commit;
 }
 
 namespace scrm::gateway {
@@ -50,9 +52,18 @@ struct inbound_row {
     std::uint64_t takes_over = 0;
 };
 
+// A fan's owners as the fans row holds them (agents.id as text), read in the batch's transaction
+// after the fan was upserted: what routing needs from MySQL about the fan, without a query of its
+// own.
+struct fan_owners {
+    std::optional<std::string> consultant, exclusive_agent, store;
+    friend bool operator==(const fan_owners&, const fan_owners&) = default;
+};
+
 struct stored_row {
     std::uint64_t id = 0;   // inbound_messages.id
     bool inserted = false;  // true for exactly one request per identity: the one whose row it is
+    fan_owners fan;         // the message's fan, as of the commit
 };
 
 // SHA-256 over "<account_id>|<identity key>" (binary, 32 bytes).
@@ -85,10 +96,9 @@ public:
     };
     stats_t stats() const;
 
-    struct impl;  // opaque
-
 private:
-    std::shared_ptr<impl> impl_;
+    using impl = storage::group_commit<inbound_row, stored_row>;
+    std::unique_ptr<impl> impl_;
 };
 
 }  // namespace scrm::gateway

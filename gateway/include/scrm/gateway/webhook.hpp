@@ -36,6 +36,9 @@ struct stored_message {
     // false when the message is replayed from the spool (it was answered `success` long ago:
     // anything for the fan must go through the outbox).
     bool can_reply = true;
+    // The fan's owners as of the commit that stored the message (the message store reads them in
+    // its batch); nullopt: the sink reads them itself.
+    std::optional<fan_owners> fan;
 };
 
 // An immediate answer to the fan inside the webhook's HTTP response (DESIGN.md §4 step 6): a

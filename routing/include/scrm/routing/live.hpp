@@ -182,6 +182,35 @@ struct timer_info {
     friend bool operator==(const timer_info&, const timer_info&) = default;
 };
 
+// A fan's action, applied by load_snapshot() before it reads, in the same script: the
+// customer-service window it opens at `at` (see open_window), and whether it restarts the TTL of
+// the fan's session lock (a fan message does: renew_lock).
+struct fan_activity {
+    std::optional<window_kind> opens;
+    instant at{};
+    bool renews_lock = false;
+};
+
+// What routing one message changes in Redis once its receipt is committed (apply_route), each
+// part as the single-purpose operation named.
+struct route_effects {
+    std::optional<std::string> owner;        // note_unanswered(fan, owner)
+    std::optional<lock_info> release_stale;  // release_lock(fan, holder, token): an offline holder
+    std::optional<instant> timer_due;        // arm_timer(fan, timer_due, timer_payload)
+    std::string timer_payload;
+    std::optional<instant> claim_at;  // claim_auto_reply(fan, claim_at, claim_window)
+    std::chrono::milliseconds claim_window{0};
+    // PUBLISH push_payload on "<key_prefix>agent:<id>" for each id: the agents' consoles.
+    std::vector<std::string> push_to;
+    std::string push_payload;
+};
+
+struct route_outcome {
+    bool auto_reply_claimed = false;  // claim_at was given and the claim won
+    bool timer_armed = false;         // timer_due was given and the fan had no timer yet
+    friend bool operator==(const route_outcome&, const route_outcome&) = default;
+};
+
 // load_snapshot()'s answer: the snapshot for decide() and what it was made from.
 struct live_snapshot {
     snapshot input;                 // ready for decide()
@@ -388,7 +417,9 @@ public:
     boost::asio::awaitable<result<bool>> is_suppressed(std::uint64_t clinic, std::string fan,
                                                        instant now);
     // A qualifying fan action at `now` (a message: window_kind::message; a follow, scan or menu
-    // click: window_kind::event) opens that window afresh: full quota until now + its length.
+    // click: window_kind::event) opens that window afresh: full quota until now + its length —
+    // unless it was opened at `now` or later already (the same message seen twice, or an older
+    // one arriving late), which changes nothing.
     boost::asio::awaitable<result<void>> open_window(std::uint64_t clinic, std::string fan,
                                                      window_kind kind, instant now);
     // Takes one slot before a customer-service send, atomically (concurrent senders never
@@ -411,8 +442,18 @@ public:
     // auto_reply_suppressed (suppression_window); fan.exclusive_agent when Redis has one that is
     // among the agents (picks are committed here first, MySQL follows). bad_input for an empty
     // fan openid or agent id.
-    boost::asio::awaitable<result<live_snapshot>> load_snapshot(std::uint64_t clinic, snapshot base,
-                                                                instant now);
+    // With `activity`, the fan's action is applied first, in the same script.
+    boost::asio::awaitable<result<live_snapshot>> load_snapshot(
+        std::uint64_t clinic, snapshot base, instant now,
+        std::optional<fan_activity> activity = std::nullopt);
+
+    // ---- a routed message's effects ---------------------------------------------------------
+
+    // Everything in `effects`, atomically, in one script (one round trip per routed message
+    // instead of one per effect). bad_input for an empty fan, owner, holder or push target.
+    boost::asio::awaitable<result<route_outcome>> apply_route(std::uint64_t clinic,
+                                                              std::string fan,
+                                                              route_effects effects);
 
 private:
     std::chrono::milliseconds fan_marks_ttl() const;

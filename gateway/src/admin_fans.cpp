@@ -1,10 +1,15 @@
 // scrm-admin fan set-owner: who owns a fan for routing (DESIGN.md §5) — the consultant, the
 // exclusive agent and the store. The agents must be active agents of the account's clinic and the
 // store one of its stores; the fan row is created if the fan has not written yet.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
 #include <cctype>
 #include <iostream>
 
 #include "admin_commands.hpp"
+#include "scrm/routing/live.hpp"
+#include "scrm/storage/redis.hpp"
 
 namespace scrm::gateway {
 namespace {
@@ -37,6 +42,32 @@ struct owner_change {
     std::optional<std::string> name = std::nullopt;  // nullopt with given = clear it
     storage::sql_value id = std::monostate{};
 };
+
+// The exclusive agent lives in Redis too: routing commits its picks there with a compare-and-set
+// and prefers Redis's value (routing_live). An operator's choice is written there as well, before
+// MySQL commits, or routing would keep the old agent.
+result<void> set_live_exclusive(const config& cfg, std::uint64_t clinic, const std::string& openid,
+                                std::optional<std::string> agent) {
+    namespace asio = boost::asio;
+    asio::io_context io;
+    auto client = storage::redis_client::create(io.get_executor(), redis_options_from(cfg.redis));
+    client->start();
+    routing::live_state live(client, {});
+    auto task = [&]() -> asio::awaitable<result<void>> {
+        auto up = co_await client->wait_connected(cfg.redis.connect_timeout);
+        if (!up) co_return up.error();
+        co_return co_await live.set_exclusive(clinic, openid, agent);
+    };
+    auto done = asio::co_spawn(io, task(), asio::use_future);
+    // The client keeps work on the loop (its reader, reconnects): run until the task is done.
+    while (done.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+        io.run_one_for(std::chrono::milliseconds(50));
+    }
+    client->stop();
+    io.restart();
+    io.run_for(std::chrono::seconds(1));
+    return done.get();
+}
 
 int set_owner(const config& cfg, const std::vector<std::string>& args) {
     std::map<std::string, std::string> o;
@@ -162,6 +193,13 @@ int set_owner(const config& cfg, const std::vector<std::string>& args) {
         "LEFT JOIN stores s ON s.id = f.store_id WHERE f.account_id = ? AND f.openid = ?",
         {account_id, openid});
     if (!owners || owners->rows.empty()) return complain(what, "cannot read the fan back", 1);
+    if (changes[1].given) {
+        std::optional<std::string> agent;
+        if (const auto* id = std::get_if<std::string>(&changes[1].id)) agent = *id;
+        if (auto r = set_live_exclusive(cfg, std::stoull(clinic_id), openid, agent); !r) {
+            return complain(what, "cannot reach Redis: " + r.error().message(), 1);
+        }
+    }
     if (auto r = db.commit(); !r) return complain(what, "cannot commit: " + why(db, r.error()), 1);
     const auto& row = owners->rows[0];
     auto show = [](const std::optional<std::string>& v) { return v ? quoted(*v) : "(none)"; };

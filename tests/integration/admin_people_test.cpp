@@ -72,6 +72,20 @@ std::string scalar(const std::string& sql, const std::vector<storage::sql_value>
     return *r[0][0];
 }
 
+// The fan's exclusive agent as routing's live state in Redis holds it ("" for none), read with
+// redis-cli over TCP.
+std::string live_exclusive(const std::string& clinic_id, const std::string& openid) {
+    const auto& r = services_config().redis;
+    std::vector<std::string> argv{"/usr/bin/redis-cli", "-h", r.host, "-p", std::to_string(r.port)};
+    if (!r.password.empty()) argv.insert(argv.end(), {"-a", r.password, "--no-auth-warning"});
+    argv.insert(argv.end(),
+                {"HGET", "scrm:{c" + clinic_id + "}:fan:" + openid, "exclusive"});
+    auto out = run(std::move(argv), {});
+    REQUIRE(out.code == 0);
+    while (!out.output.empty() && out.output.back() == '\n') out.output.pop_back();
+    return out.output;
+}
+
 bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
 }
@@ -470,6 +484,11 @@ TEST_CASE("fan set-owner creates the fan, sets and clears owners of the account'
     CHECK(contains(r.output, "updated fan " + openid + " of " + appid + " (clinic \"" + c.name +
                                  "\"): consultant \"Carol\", exclusive agent \"Dave\", store "
                                  "\"South\"\n"));
+    // Routing reads the exclusive agent from Redis first: it is there too.
+    const std::string clinic_id = scalar("SELECT id FROM clinics WHERE name = ?", {c.name});
+    const std::string dave =
+        scalar("SELECT id FROM agents WHERE clinic_id = ? AND name = 'Dave'", {clinic_id});
+    CHECK(live_exclusive(clinic_id, openid) == dave);
     r = admin({"fan", "set-owner", "--appid", appid, "--openid", openid, "--no-consultant",
                "--no-store"});
     CHECK(r.code == 0);
@@ -478,6 +497,12 @@ TEST_CASE("fan set-owner creates the fan, sets and clears owners of the account'
     CHECK(scalar("SELECT COUNT(*) FROM fans f JOIN official_accounts a ON a.id = f.account_id "
                  "WHERE a.appid = ?",
                  {appid}) == "1");
+
+    r = admin({"fan", "set-owner", "--appid", appid, "--openid", openid, "--no-exclusive"});
+    CHECK(r.code == 0);
+    CHECK(live_exclusive(clinic_id, openid).empty());
+    r = admin({"fan", "set-owner", "--appid", appid, "--openid", openid, "--exclusive", "Dave"});
+    CHECK(r.code == 0);
 
     // A deactivated agent says how many fans still name them.
     r = admin({"agent", "deactivate", "--clinic", c.name, "--name", "Dave"});

@@ -293,24 +293,45 @@ result<std::vector<bool>> commit_receipts(mysql_session& db, const std::vector<r
     std::sort(picks.begin(), picks.end(), [](const receipt_job* a, const receipt_job* b) {
         return std::tie(a->account_id, a->openid) < std::tie(b->account_id, b->openid);
     });
-    for (const receipt_job* j : picks) {
-        std::vector<sql_value> fp{*j->write_exclusive, j->account_id, j->openid};
-        auto fx = db.execute(
-            "UPDATE fans SET exclusive_agent_id = ? WHERE account_id = ? AND openid = ?", fp);
-        if (!fx) return fx.error();
-    }
+    auto write_picks = [&]() -> result<void> {
+        for (const receipt_job* j : picks) {
+            std::vector<sql_value> fp{*j->write_exclusive, j->account_id, j->openid};
+            auto fx = db.execute(
+                "UPDATE fans SET exclusive_agent_id = ? WHERE account_id = ? AND openid = ?", fp);
+            if (!fx) return fx.error();
+        }
+        return {};
+    };
+    if (auto r = write_picks(); !r) return r.error();
+    std::vector<std::uint64_t> distinct;
+    for (const auto& j : batch) distinct.push_back(j.message_id);
+    std::sort(distinct.begin(), distinct.end());
+    distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
     std::string ids;
-    for (const auto& j : batch) {
+    for (const std::uint64_t id : distinct) {
         if (!ids.empty()) ids += ',';
-        lit(ids, j.message_id);
+        lit(ids, id);
     }
-    auto open = db.query_inline(
-        "SELECT id FROM inbound_messages WHERE id IN (" + ids +
-        ") AND routed_at IS NULL ORDER BY id FOR UPDATE");
-    if (!open) return open.error();
+    // The common case in one statement: every message of the batch was still unrouted, and now
+    // is ours. Otherwise (a sweep and a late request raced) undo it and find out which are.
     std::vector<std::uint64_t> unrouted;
-    for (const auto& r : open->rows) unrouted.push_back(storage::sql_u64(r[0]));
-    std::sort(unrouted.begin(), unrouted.end());
+    auto all = db.query_inline(
+        "UPDATE inbound_messages SET routed_at = CURRENT_TIMESTAMP(3) WHERE id IN (" + ids +
+        ") AND routed_at IS NULL");
+    if (!all) return all.error();
+    const bool fast = all->affected == distinct.size();
+    if (fast) {
+        unrouted = distinct;
+    } else {
+        if (auto r = db.rollback(); !r) return r.error();
+        if (auto r = db.begin(); !r) return r.error();
+        if (auto r = write_picks(); !r) return r.error();
+        auto open = db.query_inline("SELECT id FROM inbound_messages WHERE id IN (" + ids +
+                                    ") AND routed_at IS NULL ORDER BY id FOR UPDATE");
+        if (!open) return open.error();
+        for (const auto& r : open->rows) unrouted.push_back(storage::sql_u64(r[0]));
+        std::sort(unrouted.begin(), unrouted.end());
+    }
     std::vector<bool> won(batch.size(), false);
     std::string won_ids, values;
     for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -338,10 +359,12 @@ result<std::vector<bool>> commit_receipts(mysql_session& db, const std::vector<r
         values += ')';
     }
     if (!won_ids.empty()) {
-        auto up = db.query_inline(
-            "UPDATE inbound_messages SET routed_at = CURRENT_TIMESTAMP(3) WHERE id IN (" + won_ids +
-            ")");
-        if (!up) return up.error();
+        if (!fast) {
+            auto up = db.query_inline(
+                "UPDATE inbound_messages SET routed_at = CURRENT_TIMESTAMP(3) WHERE id IN (" +
+                won_ids + ")");
+            if (!up) return up.error();
+        }
         auto ins = db.query_inline(
             "INSERT INTO routing_receipts (message_id, clinic_id, rule, owner_agent_id, targets, "
             "auto_reply, receipt) VALUES " +
@@ -372,7 +395,7 @@ struct handoff {
 
 }  // namespace
 
-struct routing_stage::impl {
+struct routing_stage::impl : std::enable_shared_from_this<routing_stage::impl> {
     impl(asio::any_io_executor e, storage::mysql_pool& m, std::shared_ptr<storage::redis_client> r,
          routing::live_state& l, wechat::outbox& o, routing_stage_options op)
         : ex(std::move(e)),
@@ -396,8 +419,9 @@ struct routing_stage::impl {
     storage::group_commit<receipt_job, bool> receipts;
 
     struct cached {
-        clinic_data data;
+        std::shared_ptr<const clinic_data> data;
         std::chrono::steady_clock::time_point loaded;
+        bool refreshing = false;  // one reload at a time; meanwhile everyone uses `data`
     };
     std::mutex mutex;
     std::map<std::uint64_t, cached> cache;
@@ -407,7 +431,8 @@ struct routing_stage::impl {
     std::atomic<bool> stopping{false};
     std::atomic<int> loops{0};
 
-    awaitable<result<clinic_data>> clinic(std::uint64_t id);
+    awaitable<result<std::shared_ptr<const clinic_data>>> clinic(std::uint64_t id);
+    awaitable<result<std::shared_ptr<const clinic_data>>> load(std::uint64_t id);
     awaitable<result<std::optional<passive_reply>>> route(stored_message m, bool swept_now,
                                                           std::shared_ptr<handoff> h = nullptr);
     awaitable<result<routing::decision>> decide_and_commit(std::uint64_t clinic,
@@ -423,25 +448,46 @@ struct routing_stage::impl {
     awaitable<void> loop(bool timers);
 };
 
-awaitable<result<clinic_data>> routing_stage::impl::clinic(std::uint64_t id) {
+// A clinic's settings and agents. A cached copy older than cache_max_age is still served while
+// one reload runs in the background (no request waits for it, and a burst of requests at expiry
+// does not become a burst of reloads); only a clinic never loaded waits for MySQL.
+awaitable<result<std::shared_ptr<const clinic_data>>> routing_stage::impl::clinic(std::uint64_t id) {
+    if (opts.cache_max_age.count() <= 0) co_return co_await load(id);
     const auto now = std::chrono::steady_clock::now();
     {
         std::lock_guard lock(mutex);
-        if (auto it = cache.find(id);
-            it != cache.end() && now - it->second.loaded < opts.cache_max_age) {
-            co_return it->second.data;
+        if (auto it = cache.find(id); it != cache.end()) {
+            cached& c = it->second;
+            if (now - c.loaded >= opts.cache_max_age && !c.refreshing && !stopping) {
+                c.refreshing = true;
+                auto refresh = [](std::shared_ptr<impl> self, std::uint64_t clinic) -> awaitable<void> {
+                    (void)co_await self->load(clinic);
+                };
+                asio::co_spawn(ex, refresh(shared_from_this(), id), asio::detached);
+            }
+            co_return c.data;
         }
     }
+    co_return co_await load(id);
+}
+
+awaitable<result<std::shared_ptr<const clinic_data>>> routing_stage::impl::load(std::uint64_t id) {
     auto fn = [id](mysql_session& db) { return load_clinic(db, id); };
     auto loaded = co_await mysql.run(fn);
-    if (!loaded) {
-        std::lock_guard lock(mutex);
-        if (auto it = cache.find(id); it != cache.end()) co_return it->second.data;  // stale
-        co_return loaded.error();
-    }
     std::lock_guard lock(mutex);
-    cache[id] = cached{*loaded, now};
-    co_return std::move(*loaded);
+    auto it = cache.find(id);
+    if (!loaded) {
+        if (it == cache.end()) co_return loaded.error();
+        // Keep serving the old copy; the next request after cache_max_age tries again.
+        it->second.refreshing = false;
+        it->second.loaded = std::chrono::steady_clock::now();
+        log::warn("routing.settings_reload_failed",
+                  {{"clinic", id}, {"reason", loaded.error().message()}});
+        co_return it->second.data;
+    }
+    auto data = std::make_shared<const clinic_data>(std::move(*loaded));
+    cache[id] = cached{data, std::chrono::steady_clock::now(), false};
+    co_return data;
 }
 
 // decide(), then commit an `assigned` pick: on stale_pick decide again from a fresh snapshot (the
@@ -518,8 +564,9 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
     const std::uint64_t account_id = m.account->id;
     const std::string openid = m.message.from_user_name;
     const event_class kind = classify(m.message);
-    auto data = co_await clinic(clinic_id);
-    if (!data) co_return data.error();
+    auto loaded = co_await clinic(clinic_id);
+    if (!loaded) co_return loaded.error();
+    const std::shared_ptr<const clinic_data> data = *loaded;
     const clinic_settings& s = *data->settings;
 
     // The fan's owners; the store a QR scene names (if it is one of this clinic's stores).
@@ -841,7 +888,7 @@ awaitable<result<std::size_t>> routing_stage::impl::run_timers() {
         if (claimed->empty()) continue;
         auto data = co_await clinic(c);
         if (!data) co_return data.error();  // the claims come back after their lease
-        const clinic_settings& s = *data->settings;
+        const clinic_settings& s = *(*data)->settings;
         for (const auto& t : *claimed) {
             ++claimed_total;
             std::optional<std::uint64_t> account_id;
@@ -940,7 +987,7 @@ awaitable<result<std::shared_ptr<const clinic_settings>>> routing_stage::setting
     std::uint64_t clinic) {
     auto data = co_await impl_->clinic(clinic);
     if (!data) co_return data.error();
-    co_return data->settings;
+    co_return (*data)->settings;
 }
 
 namespace {

@@ -555,6 +555,34 @@ TEST_CASE("subscribe: the welcome text; a store's QR scene binds the fan to that
     CHECK((*windows)[1].open);
 }
 
+TEST_CASE("changed settings reach routing within the cache age, reloaded in the background") {
+    clinic_fixture c(texts_columns, texts_values);
+    harness h(c, [](routing_stage_options& o) { o.cache_max_age = 300ms; });
+    REQUIRE(has(h.event("oW1", "subscribe", "").body, welcome_text));
+    {
+        storage::mysql_session db(db_options(c.cfg));
+        REQUIRE(db.execute("UPDATE clinic_routing SET welcome_text = 'WELCOME-V2' WHERE "
+                           "clinic_id = ?",
+                           {c.clinic})
+                    .value() == 1);
+    }
+    // Until a reload lands the old text is used, without waiting; within a few cache ages the
+    // new one is.
+    int n = 0;
+    bool changed = false;
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!changed && std::chrono::steady_clock::now() < deadline) {
+        const auto r = h.event("oW" + std::to_string(++n + 1), "subscribe", "");
+        REQUIRE(r.status == 200);
+        changed = has(r.body, "WELCOME-V2");
+        if (!changed) {
+            CHECK(has(r.body, welcome_text));
+            std::this_thread::sleep_for(50ms);
+        }
+    }
+    CHECK(changed);
+}
+
 TEST_CASE("the sweeper routes a stored but unrouted message exactly once") {
     clinic_fixture c(texts_columns, texts_values);
     const auto a1 = c.add_agent("a1");
@@ -594,6 +622,48 @@ TEST_CASE("the sweeper routes a stored but unrouted message exactly once") {
     REQUIRE(got[a1].size() == 1);
     CHECK(has(got[a1][0], "\"content\":\"还在吗\""));
     CHECK(h.stage->stats().swept == 1);
+}
+
+TEST_CASE("two instances sweeping the same 20 messages at once route each exactly once") {
+    clinic_fixture c(texts_columns, texts_values);
+    const auto a1 = c.add_agent("a1");
+    harness h(c);
+    h.listen({a1});
+    h.online(a1);
+    {
+        storage::mysql_session db(db_options(c.cfg));
+        for (int i = 0; i < 20; ++i) {
+            const std::string fan = "oLost" + std::to_string(i);
+            REQUIRE(db.execute("INSERT INTO fans (account_id, openid) VALUES (?, ?)",
+                               {c.account, fan})
+                        .has_value());
+            REQUIRE(db.execute(
+                          "INSERT INTO inbound_messages (account_id, identity_hash, openid, "
+                          "msg_type, create_time, content, body_xml, insert_batch, received_at) "
+                          "VALUES (?, UNHEX(SHA2(UUID(), 256)), ?, 'text', ?, 'x', ?, 0, "
+                          "CURRENT_TIMESTAMP(3) - INTERVAL 10 SECOND)",
+                          {c.account, fan, static_cast<std::int64_t>(std::time(nullptr)),
+                           harness::text_xml(fan, 100 + static_cast<std::uint64_t>(i), "在吗")})
+                        .has_value());
+        }
+    }
+    // A second instance's stage on the same databases: each receipt batch is its own
+    // transaction, so the two meet on the messages' rows.
+    auto other = h.make_stage();
+    auto f1 = asio::co_spawn(h.io, h.stage->sweep_once(), asio::use_future);
+    auto f2 = asio::co_spawn(h.io, other->sweep_once(), asio::use_future);
+    auto r1 = f1.get();
+    auto r2 = f2.get();
+    REQUIRE(r1.has_value());
+    REQUIRE(r2.has_value());
+    CHECK(h.stage->stats().routed + other->stats().routed == 20);
+    CHECK(c.query("SELECT COUNT(*) FROM routing_receipts WHERE clinic_id = ?", {c.clinic}) ==
+          "20");
+    CHECK(c.query("SELECT COUNT(*) FROM inbound_messages WHERE account_id = ? AND routed_at IS "
+                  "NULL",
+                  {c.account}) == "0");
+    CHECK(h.pushes({a1})[a1].size() == 20);
+    asio::co_spawn(h.io, other->stop(1s), asio::use_future).get();
 }
 
 TEST_CASE("the timeout auto-reply goes out once through the outbox when nobody answers") {

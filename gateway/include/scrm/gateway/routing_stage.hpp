@@ -64,7 +64,8 @@ struct routing_stage_options {
     // routing finishes in the background — an auto-reply it then decides goes through the
     // outbox. 0: wait for routing however long it takes.
     std::chrono::milliseconds reply_budget{std::chrono::seconds(2)};
-    // Settings and agents of a clinic are reloaded after this long.
+    // Settings and agents of a clinic are reloaded after this long, in the background: messages
+    // meanwhile use the previous copy. 0: read for every message (tests).
     std::chrono::milliseconds cache_max_age{std::chrono::seconds(5)};
     // An exclusive pick refused as stale_pick is decided again from a fresh snapshot at most this
     // many times; the last attempt commits without the load re-check.

@@ -428,6 +428,7 @@ struct routing_stage::impl : std::enable_shared_from_this<routing_stage::impl> {
 
     std::atomic<std::uint64_t> stored{0}, routed{0}, swept{0}, auto_replies{0}, timeouts{0},
         failures{0};
+    std::atomic<std::int64_t> waited_ns{0};
     std::atomic<bool> stopping{false};
     std::atomic<int> loops{0};
 
@@ -960,19 +961,27 @@ awaitable<std::optional<passive_reply>> route_within_budget(
 
 awaitable<std::optional<passive_reply>> routing_stage::on_stored(stored_message m) {
     ++impl_->stored;
+    const auto started = std::chrono::steady_clock::now();
+    std::optional<passive_reply> reply;
     if (m.can_reply && impl_->opts.reply_budget.count() > 0) {
         auto strand = asio::make_strand(impl_->ex);
         auto task = route_within_budget(impl_, std::move(m));
-        co_return co_await asio::co_spawn(strand, std::move(task), asio::use_awaitable);
+        reply = co_await asio::co_spawn(strand, std::move(task), asio::use_awaitable);
+    } else {
+        const std::uint64_t id = m.id;
+        auto r = co_await impl_->route(std::move(m), false);
+        if (r) {
+            reply = std::move(*r);
+        } else {
+            ++impl_->failures;
+            log::warn("routing.deferred", {{"message", id}, {"reason", r.error().message()}});
+            // the sweeper routes it
+        }
     }
-    const std::uint64_t id = m.id;
-    auto r = co_await impl_->route(std::move(m), false);
-    if (!r) {
-        ++impl_->failures;
-        log::warn("routing.deferred", {{"message", id}, {"reason", r.error().message()}});
-        co_return std::nullopt;  // the sweeper routes it
-    }
-    co_return std::move(*r);
+    impl_->waited_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now() - started)
+                            .count();
+    co_return reply;
 }
 
 awaitable<result<std::size_t>> routing_stage::sweep_once() {
@@ -1023,6 +1032,7 @@ routing_stage_stats routing_stage::stats() const {
     s.auto_replies = impl_->auto_replies;
     s.timeouts = impl_->timeouts;
     s.failures = impl_->failures;
+    s.waited = std::chrono::nanoseconds(impl_->waited_ns.load());
     return s;
 }
 

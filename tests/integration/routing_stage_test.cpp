@@ -354,6 +354,7 @@ TEST_CASE("shared mode notifies every online candidate and nobody else") {
                   "NOT NULL",
                   {c.account}) == "1");
     CHECK(h.stage->stats().stored == 1);
+    CHECK(h.stage->stats().waited > 0ns);  // the request's wait for routing is measured
 }
 
 TEST_CASE("exclusive mode makes the first pick the fan's exclusive agent and keeps it") {

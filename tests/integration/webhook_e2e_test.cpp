@@ -87,11 +87,13 @@ struct gateway_process {
                dir / (name + ".log"), gateway_env(dir, name, std::move(extra_env))) {
         REQUIRE(wait_for_status(port, "/readyz", 200).status == 200);
     }
-    double stored_total() const {
+    // A metric without labels from /metrics; -1 when it is missing.
+    double metric(const std::string& name) const {
         const auto body = http_call(port, "GET", "/metrics").body;
-        const auto pos = body.find("\nscrm_messages_stored_total ");
-        return pos == std::string::npos ? -1 : std::stod(body.substr(pos + 28));
+        const auto pos = body.find("\n" + name + " ");
+        return pos == std::string::npos ? -1 : std::stod(body.substr(pos + name.size() + 2));
     }
+    double stored_total() const { return metric("scrm_messages_stored_total"); }
     std::uint16_t port;
     child_process proc;
 };
@@ -195,6 +197,12 @@ TEST_CASE("a message retried concurrently against two instances is stored and ha
     }
     CHECK(count_rows(services_config(), appid) == std::to_string(messages));
     CHECK(a.stored_total() + b.stored_total() - before == messages);
+    // The requests' wait for routing is exported (bench/run reads it for routing's share).
+    CHECK(a.metric("scrm_routing_wait_seconds_total") >= 0);
+    CHECK(b.metric("scrm_routing_wait_seconds_total") >= 0);
+    CHECK(a.metric("scrm_routing_wait_seconds_total") +
+              b.metric("scrm_routing_wait_seconds_total") >
+          0);
     std::filesystem::remove_all(dir);
 }
 

@@ -92,6 +92,9 @@ struct routing_stage_stats {
     std::uint64_t auto_replies = 0;  // welcome and auto-replies sent (passive or outbox)
     std::uint64_t timeouts = 0;      // timeout auto-replies handed to the outbox
     std::uint64_t failures = 0;      // messages left for the sweeper by an error
+    // How long webhook requests waited in on_stored, summed: the routing stage's share of the
+    // webhook's latency (against the HTTP histogram's sum for the webhook route).
+    std::chrono::nanoseconds waited{0};
 };
 
 // Thread-safe. Every dependency must outlive it; stop() before the outbox, the pool and Redis

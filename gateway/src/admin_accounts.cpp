@@ -54,7 +54,9 @@ int account_add(const config& cfg, const std::vector<std::string>& args) {
     }
 
     storage::mysql_session db(mysql_options_from(cfg.mysql));
-    if (auto r = db.begin(); !r) return fail("cannot reach MySQL: " + r.error().message());
+    // READ COMMITTED (begin_transaction): the FOR UPDATE below on an appid not stored yet would
+    // otherwise lock the gap, and two accounts added at once then deadlock on their inserts.
+    if (auto r = begin_transaction(db); !r) return fail("cannot reach MySQL: " + why(db, r.error()));
     if (auto r = db.execute("INSERT IGNORE INTO clinics (name) VALUES (?)", {in.clinic}); !r) {
         return fail("cannot store the clinic: " + r.error().message());
     }
@@ -103,7 +105,7 @@ int account_add(const config& cfg, const std::vector<std::string>& args) {
         "secret_sealed = VALUES(secret_sealed), safe_mode_only = VALUES(safe_mode_only)",
         {clinic_id, in.appid, in.original_id, *token, *aes, prev_value, *secret,
          std::int64_t{in.safe_mode_only ? 1 : 0}});
-    if (!stored) return fail("cannot store the account: " + stored.error().message());
+    if (!stored) return fail("cannot store the account: " + why(db, stored.error()));
     if (auto r = db.commit(); !r) return fail("cannot commit: " + r.error().message());
     std::cout << (existing->rows.empty() ? "added" : "updated") << " account " << in.appid
               << " for clinic \"" << in.clinic << "\""

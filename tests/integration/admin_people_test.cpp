@@ -722,7 +722,7 @@ TEST_CASE("routing set refuses bad values, naming the field and the rule, and ch
     CHECK(rows("SELECT * FROM clinic_routing WHERE clinic_id = ?", {c.id()}) == before);
 }
 
-TEST_CASE("agent add and fan set-owner run side by side in two clinics without failing") {
+TEST_CASE("account add, agent add and fan set-owner run side by side in two clinics without failing") {
     // Under REPEATABLE READ, the lookups of rows not there yet locked the same index gap, and
     // concurrent adds in different clinics deadlocked (exit 1). Started together, all must pass.
     test_clinic a("clinic_x");
@@ -752,6 +752,18 @@ TEST_CASE("agent add and fan set-owner run side by side in two clinics without f
         all.clear();
     };
     std::vector<started> all;
+    for (const auto* c : {&a, &b}) {
+        for (int i = 0; i < 3; ++i) {
+            all.push_back(start({"account", "add", "--clinic", c->name, "--appid", make_appid(),
+                                 "--original-id", "gh_0123456789ab", "--token", "token1",
+                                 "--aes-key", std::string(43, 'k'), "--secret",
+                                 "0123456789abcdef0123456789abcdef"},
+                                {master_key}));
+        }
+    }
+    finish_all(all);
+    CHECK(scalar("SELECT COUNT(*) FROM official_accounts WHERE clinic_id IN (?, ?)",
+                 {a.id(), b.id()}) == "8");
     for (const auto* c : {&a, &b}) {
         for (int i = 0; i < 3; ++i) {
             all.push_back(start({"agent", "add", "--clinic", c->name, "--name",

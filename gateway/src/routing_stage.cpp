@@ -698,7 +698,13 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
     if (kind == event_class::subscribe || kind == event_class::window_event) {
         (void)co_await live.open_window(clinic_id, openid, routing::window_kind::event, arrived);
     } else if (kind == event_class::unsubscribe) {
+        // The fan left (DESIGN.md §4): its session ends — no timer, no lock, and it no longer
+        // counts in anyone's load.
         (void)co_await live.cancel_timer(clinic_id, openid);
+        (void)co_await live.note_answered(clinic_id, openid);
+        if (auto held = co_await live.lock_of(clinic_id, openid); held && *held) {
+            (void)co_await live.release_lock(clinic_id, openid, (*held)->holder, (*held)->token);
+        }
     }
 
     // The welcome or the auto-reply: passive while WeChat waits, else through the outbox.

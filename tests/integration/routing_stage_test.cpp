@@ -556,6 +556,22 @@ TEST_CASE("subscribe: the welcome text; a store's QR scene binds the fan to that
     CHECK((*windows)[1].open);
 }
 
+TEST_CASE("unsubscribe ends the fan's session: lock released, timer cancelled, load dropped") {
+    clinic_fixture c("exclusive_mode, " + texts_columns, "1, " + texts_values);
+    const auto a1 = c.add_agent("a1");
+    harness h(c);
+    h.online(a1);
+    REQUIRE(h.text("oLeaving", 1).status == 200);  // a1 becomes the exclusive agent, owes a reply
+    REQUIRE(h.sync(h.live->acquire_lock(c.clinic, "oLeaving", a1, h.clock())).has_value());
+    REQUIRE(h.sync(h.live->timer_of(c.clinic, "oLeaving")).value().has_value());
+    REQUIRE(h.sync(h.live->read_loads(c.clinic, {a1})).value()[0].load == 1);
+
+    REQUIRE(h.event("oLeaving", "unsubscribe", "").status == 200);
+    CHECK_FALSE(h.sync(h.live->lock_of(c.clinic, "oLeaving")).value().has_value());
+    CHECK_FALSE(h.sync(h.live->timer_of(c.clinic, "oLeaving")).value().has_value());
+    CHECK(h.sync(h.live->read_loads(c.clinic, {a1})).value()[0].load == 0);
+}
+
 TEST_CASE("changed settings reach routing within the cache age, reloaded in the background") {
     clinic_fixture c(texts_columns, texts_values);
     harness h(c, [](routing_stage_options& o) { o.cache_max_age = 300ms; });

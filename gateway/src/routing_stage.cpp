@@ -429,6 +429,7 @@ struct routing_stage::impl : std::enable_shared_from_this<routing_stage::impl> {
     std::atomic<std::uint64_t> stored{0}, routed{0}, swept{0}, auto_replies{0}, timeouts{0},
         failures{0};
     std::atomic<std::int64_t> waited_ns{0};
+    std::atomic<std::int64_t> in_flight{0};
     std::atomic<bool> stopping{false};
     std::atomic<int> loops{0};
 
@@ -942,7 +943,9 @@ namespace {
 awaitable<void> route_and_hand(std::shared_ptr<routing_stage::impl> self, stored_message m,
                                std::shared_ptr<handoff> h) {
     const std::uint64_t id = m.id;
+    ++self->in_flight;
     auto r = co_await self->route(std::move(m), false, h);
+    --self->in_flight;
     if (!r) {
         ++self->failures;
         log::warn("routing.deferred", {{"message", id}, {"reason", r.error().message()}});
@@ -975,7 +978,9 @@ awaitable<std::optional<passive_reply>> routing_stage::on_stored(stored_message 
         reply = co_await asio::co_spawn(strand, std::move(task), asio::use_awaitable);
     } else {
         const std::uint64_t id = m.id;
+        ++impl_->in_flight;
         auto r = co_await impl_->route(std::move(m), false);
+        --impl_->in_flight;
         if (r) {
             reply = std::move(*r);
         } else {
@@ -1039,6 +1044,7 @@ routing_stage_stats routing_stage::stats() const {
     s.timeouts = impl_->timeouts;
     s.failures = impl_->failures;
     s.waited = std::chrono::nanoseconds(impl_->waited_ns.load());
+    s.in_flight = static_cast<std::uint64_t>(std::max<std::int64_t>(0, impl_->in_flight.load()));
     return s;
 }
 

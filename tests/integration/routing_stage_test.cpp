@@ -260,12 +260,23 @@ struct harness {
         }
     }
 
+    // Posts the message and waits until routing has finished with it (a request past its reply
+    // budget is answered before).
     http_reply post(const std::string& xml) {
         const std::string ts = std::to_string(std::time(nullptr));
         const std::string nonce = unique_name("n");
         const std::string query = "signature=" + wechat::url_signature(token, ts, nonce) +
                                   "&timestamp=" + ts + "&nonce=" + nonce + "&openid=x";
-        return http_call(port, "POST", "/wx/" + fx.appid + "?" + query, xml);
+        auto r = http_call(port, "POST", "/wx/" + fx.appid + "?" + query, xml);
+        settle();
+        return r;
+    }
+    void settle() {
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (stage->stats().in_flight > 0) {
+            REQUIRE(std::chrono::steady_clock::now() < deadline);
+            std::this_thread::sleep_for(2ms);  // routing on the io threads, bounded
+        }
     }
     http_reply text(const std::string& openid, std::uint64_t msg_id,
                     const std::string& content = "你好") {

@@ -92,6 +92,9 @@ struct routing_stage_stats {
     std::uint64_t auto_replies = 0;  // welcome and auto-replies sent (passive or outbox)
     std::uint64_t timeouts = 0;      // timeout auto-replies handed to the outbox
     std::uint64_t failures = 0;      // messages left for the sweeper by an error
+    // Handed on by the webhook and still being routed (a request past its reply budget is
+    // answered while routing goes on).
+    std::uint64_t in_flight = 0;
     // How long webhook requests waited in on_stored, summed: the routing stage's share of the
     // webhook's latency (against the HTTP histogram's sum for the webhook route).
     std::chrono::nanoseconds waited{0};

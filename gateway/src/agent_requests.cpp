@@ -10,19 +10,10 @@
 #include <cctype>
 #include <charconv>
 
+#include "scrm/common/hex.hpp"
+
 namespace scrm::gateway {
 namespace {
-
-std::string hex(const unsigned char* data, std::size_t n) {
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    out.reserve(n * 2);
-    for (std::size_t i = 0; i < n; ++i) {
-        out += digits[data[i] >> 4];
-        out += digits[data[i] & 15];
-    }
-    return out;
-}
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -122,7 +113,7 @@ bool openid_char(char c) {
 std::optional<std::string> new_session_token() {
     unsigned char bytes[32];
     if (RAND_bytes(bytes, sizeof bytes) != 1) return std::nullopt;
-    return hex(bytes, sizeof bytes);
+    return to_hex(bytes, sizeof bytes);
 }
 
 bool token_well_formed(std::string_view text) noexcept {
@@ -135,7 +126,7 @@ std::string token_digest(std::string_view token) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned size = 0;
     EVP_Digest(token.data(), token.size(), digest, &size, EVP_sha256(), nullptr);
-    return hex(digest, size);
+    return to_hex(digest, size);
 }
 
 std::optional<std::string> cookie_value(std::string_view header, std::string_view name) {

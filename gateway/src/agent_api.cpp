@@ -7,7 +7,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <charconv>
 
 #include "agent_api_impl.hpp"
 #include "scrm/common/log.hpp"
@@ -45,8 +44,8 @@ std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_session_value(std::
     return std::make_pair(*clinic, *agent);
 }
 
-// KEYS[1] the failure counter, ARGV[1] the lockout window (ms): the count after this failure; the
-// window starts with the first failure.
+// KEYS[1] the attempt counter, ARGV[1] the lockout window (ms): the count with this attempt; the
+// window starts with the first attempt.
 const storage::redis_script& count_failure_script() {
     static const storage::redis_script s(R"lua(
 local n = redis.call('INCR', KEYS[1])
@@ -113,8 +112,12 @@ awaitable<auth_result> agent_api::impl::authenticate(const http_request& req) {
         out.refusal = json_error(401, "请先登录");
         co_return out;
     }
-    if (presented->source == token_source::cookie &&
-        !same_origin(req.header("origin"), req.header("host"))) {
+    // Behind the TLS proxy the page's host may arrive as X-Forwarded-Host; a page on another site
+    // cannot set that header on a request that carries the cookie (nor on a WebSocket upgrade).
+    const std::string origin = req.header("origin");
+    const std::string forwarded = req.header("x-forwarded-host");
+    if (presented->source == token_source::cookie && !same_origin(origin, req.header("host")) &&
+        (forwarded.empty() || !same_origin(origin, forwarded))) {
         out.refusal = json_error(403, "请求来源不被允许");
         co_return out;
     }
@@ -166,8 +169,6 @@ awaitable<http_response> sign_in(impl_ptr self, http_request req) {
                                    "\n" + (in.agent_id ? std::to_string(*in.agent_id) : *in.name));
     const std::string failures_key = self->opts.key_root + ":signin_failures:" + subject;
     const auto& s = self->opts.settings;
-    auto count = co_await self->redis->get(failures_key);
-    if (!count) co_return unavailable("agent.sign_in_unavailable", count.error());
     const auto locked_out = [&] {
         http_response r = json_error(429, "登录失败次数过多，请" +
                                               std::to_string((s.signin_lockout.count() + 59) / 60) +
@@ -175,12 +176,18 @@ awaitable<http_response> sign_in(impl_ptr self, http_request req) {
         r.headers.emplace_back("Retry-After", std::to_string(s.signin_lockout.count()));
         return r;
     };
-    unsigned long long failures = 0;
-    if (*count)
-        std::from_chars(count->value().data(), count->value().data() + count->value().size(),
-                        failures);
-    if (failures >= s.signin_max_failures) {
-        log::info("agent.sign_in_locked_out", {{"agent", agent ? agent->id : std::uint64_t{0}}});
+    // Every attempt is counted before the password is checked, and the count dropped when it was
+    // right: attempts made in parallel cannot slip past the limit.
+    std::vector<std::string> keys{failures_key};
+    std::vector<std::string> args{std::to_string(
+        std::chrono::duration_cast<std::chrono::milliseconds>(s.signin_lockout).count())};
+    auto attempts =
+        co_await self->redis->eval(count_failure_script(), std::move(keys), std::move(args));
+    if (!attempts) co_return unavailable("agent.sign_in_unavailable", attempts.error());
+    const long long limit = s.signin_max_failures;
+    const std::uint64_t agent_id = agent ? agent->id : 0;
+    if (attempts->integer > limit) {
+        log::info("agent.sign_in_locked_out", {{"agent", agent_id}});
         co_return locked_out();
     }
 
@@ -188,24 +195,18 @@ awaitable<http_response> sign_in(impl_ptr self, http_request req) {
         check_password(std::move(in.password), agent ? agent->password_hash : std::string());
     const bool ok = co_await asio::co_spawn(self->hash_pool, std::move(task), asio::use_awaitable);
     if (!ok) {
-        std::vector<std::string> keys{failures_key};
-        std::vector<std::string> args{std::to_string(
-            std::chrono::duration_cast<std::chrono::milliseconds>(s.signin_lockout).count())};
-        auto n =
-            co_await self->redis->eval(count_failure_script(), std::move(keys), std::move(args));
-        log::info("agent.sign_in_failed", {{"agent", agent ? agent->id : std::uint64_t{0}}});
+        log::info("agent.sign_in_failed", {{"agent", agent_id}});
         if (s.signin_failure_delay.count() > 0) {
             asio::steady_timer delay(co_await asio::this_coro::executor, s.signin_failure_delay);
             co_await delay.async_wait(tuple_awaitable);
         }
-        if (n && n->integer >= static_cast<long long>(s.signin_max_failures))
-            co_return locked_out();
+        if (attempts->integer >= limit) co_return locked_out();
         co_return json_error(401, "诊所、姓名或密码不正确");
     }
-    if (!agent->active) co_return json_error(403, "该账号已停用，请联系管理员");
-
     std::vector<std::string> clear{failures_key};
     (void)co_await self->redis->del(std::move(clear));
+    if (!agent->active) co_return json_error(403, "该账号已停用，请联系管理员");
+
     const auto token = new_session_token();
     if (!token) co_return json_error(500, "internal error");
     auto stored = co_await self->redis->set_px(

@@ -242,6 +242,11 @@ TEST_CASE("agents sign in with the clinic's name and their own, get a token, and
         http_call(h.port, "GET", "/api/agent/me", {},
                   {{"Cookie", "scrm_agent=" + tok}, {"Origin", "https://evil.example"}});
     CHECK(cross_site.status == 403);
+    const auto behind_proxy = http_call(h.port, "GET", "/api/agent/me", {},
+                                        {{"Cookie", "scrm_agent=" + tok},
+                                         {"Origin", "https://console.example"},
+                                         {"X-Forwarded-Host", "console.example"}});
+    CHECK(behind_proxy.status == 200);
     CHECK(http_call(h.port, "GET", "/api/agent/me").body == R"({"error":"请先登录"})");
     CHECK(h.call("GET", "/api/agent/me", std::string(64, '0')).status == 401);
     CHECK(h.call("GET", "/api/agent/me", "not-a-token").status == 401);

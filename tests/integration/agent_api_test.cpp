@@ -511,7 +511,7 @@ TEST_CASE("transfer to a store is for chain-store mode only") {
 }
 
 TEST_CASE(
-    "the backlog: fans nobody could be notified of, oldest first, by store; a consultant's "
+    "the backlog: fans nobody could be notified of, oldest first, by store, and a consultant's "
     "fans stay with the consultant") {
     clinic_fixture c("chain_store_mode, consultant_mode", "1, 1");
     const auto s1 = c.add_store("东门店");

@@ -171,10 +171,13 @@ public:
     }
 
     asio::awaitable<std::optional<std::string>> receive() override {
+        // After a failed read the stream must not be read again (Beast's state is spent).
+        if (read_ended_) co_return std::nullopt;
         beast::flat_buffer buffer;
         auto [ec, n] = co_await ws.async_read(buffer, tuple_awaitable);
         (void)n;
         if (ec) {
+            read_ended_ = true;
             end();
             co_return std::nullopt;
         }
@@ -283,6 +286,7 @@ private:
     std::uint16_t close_code_ = 1000;
     std::string close_reason_;
     bool writer_finished_ = false;  // strand only
+    bool read_ended_ = false;       // strand only
 };
 
 }  // namespace

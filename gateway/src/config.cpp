@@ -224,10 +224,10 @@ std::variant<config, load_error> parse_config(const std::string& json_text) {
         return err;
     }
     reader r(err.problems);
-    r.check_keys(doc, "",
-                 {"http", "redis", "mysql", "io_threads", "log_level", "spool_dir", "media_dir",
-                  "background_workers",
-                  "wechat_api_base_url", "wechat_ca_file", "services"});
+    r.check_keys(
+        doc, "",
+        {"http", "agents", "redis", "mysql", "io_threads", "log_level", "spool_dir", "media_dir",
+         "background_workers", "wechat_api_base_url", "wechat_ca_file", "services"});
     r.get_string(doc, "spool_dir", "", cfg.spool_dir);
     r.get_string(doc, "media_dir", "", cfg.media_dir);
     r.get_bool(doc, "background_workers", "", cfg.background_workers);
@@ -239,7 +239,8 @@ std::variant<config, load_error> parse_config(const std::string& json_text) {
     if (const Value* h = r.section(doc, "http")) {
         r.check_keys(*h, "http.",
                      {"listen", "body_limit", "header_timeout_ms", "body_timeout_ms",
-                      "idle_timeout_ms", "shutdown_grace_ms", "ready_timeout_ms"});
+                      "idle_timeout_ms", "shutdown_grace_ms", "ready_timeout_ms",
+                      "ws_idle_timeout_ms", "ws_message_limit", "ws_queue_limit"});
         std::string listen;
         r.get_string(*h, "listen", "http.", listen);
         if (!listen.empty()) {
@@ -251,6 +252,28 @@ std::variant<config, load_error> parse_config(const std::string& json_text) {
         r.get_ms(*h, "idle_timeout_ms", "http.", cfg.http.idle_timeout);
         r.get_ms(*h, "shutdown_grace_ms", "http.", cfg.http.shutdown_grace, 0);
         r.get_ms(*h, "ready_timeout_ms", "http.", cfg.http.ready_timeout);
+        r.get_ms(*h, "ws_idle_timeout_ms", "http.", cfg.http.ws_idle_timeout, 100);
+        r.get_int(*h, "ws_message_limit", "http.", cfg.http.ws_message_limit, 125,
+                  16 * 1024 * 1024);
+        r.get_int(*h, "ws_queue_limit", "http.", cfg.http.ws_queue_limit, 1024, 256 * 1024 * 1024);
+    }
+    if (const Value* a = r.section(doc, "agents")) {
+        auto& ag = cfg.agents;
+        r.check_keys(
+            *a, "agents.",
+            {"session_ttl_s", "presence_ttl_ms", "reconnect_grace_ms", "signin_max_failures",
+             "signin_lockout_s", "signin_failure_delay_ms", "cookie_secure"});
+        std::int64_t ttl = ag.session_ttl.count();
+        r.get_int(*a, "session_ttl_s", "agents.", ttl, 60, 30 * 24 * 3600);
+        ag.session_ttl = std::chrono::seconds(ttl);
+        r.get_ms(*a, "presence_ttl_ms", "agents.", ag.presence_ttl, 100);
+        r.get_ms(*a, "reconnect_grace_ms", "agents.", ag.reconnect_grace, 0);
+        r.get_int(*a, "signin_max_failures", "agents.", ag.signin_max_failures, 1, 1000);
+        std::int64_t lockout = ag.signin_lockout.count();
+        r.get_int(*a, "signin_lockout_s", "agents.", lockout, 1, 24 * 3600);
+        ag.signin_lockout = std::chrono::seconds(lockout);
+        r.get_ms(*a, "signin_failure_delay_ms", "agents.", ag.signin_failure_delay, 0, 10000);
+        r.get_bool(*a, "cookie_secure", "agents.", ag.cookie_secure);
     }
     if (const Value* rs = r.section(doc, "redis")) {
         r.check_keys(*rs, "redis.",

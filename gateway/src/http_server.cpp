@@ -1,6 +1,6 @@
-// Beast HTTP/1.1 server: one coroutine per connection on its own strand, deadlines on every read
-// and write, a body limit on every parser, keep-alive, and a graceful stop. The only TU here that
-// includes Beast's HTTP machinery.
+// Beast HTTP/1.1 and WebSocket server: one coroutine per connection on its own strand, deadlines on
+// every read and write, a body limit on every parser, keep-alive, WebSocket upgrades with a bounded
+// outgoing queue, and a graceful stop. The only TU here that includes Beast's HTTP machinery.
 #include <array>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
@@ -11,9 +11,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <deque>
 #include <list>
 #include <mutex>
 
@@ -77,12 +80,18 @@ http_response json_error(unsigned status, std::string_view message) {
 
 void router::exact(std::string method, std::string path, handler h) {
     std::string route = path;
-    entries_.push_back({std::move(method), std::move(path), std::move(route), false, std::move(h)});
+    entries_.push_back(
+        {std::move(method), std::move(path), std::move(route), false, std::move(h), {}});
 }
 
 void router::prefix(std::string method, std::string path_prefix, std::string route, handler h) {
     entries_.push_back(
-        {std::move(method), std::move(path_prefix), std::move(route), true, std::move(h)});
+        {std::move(method), std::move(path_prefix), std::move(route), true, std::move(h), {}});
+}
+
+void router::websocket(std::string path, ws_handler h) {
+    std::string route = path;
+    entries_.push_back({"GET", std::move(path), std::move(route), false, {}, std::move(h)});
 }
 
 router::match router::find(const std::string& method, const std::string& path) const {
@@ -92,7 +101,12 @@ router::match router::find(const std::string& method, const std::string& path) c
         const bool path_ok =
             e.is_prefix ? path.compare(0, e.path.size(), e.path) == 0 : path == e.path;
         if (!path_ok) continue;
-        if (e.method == method || (method == "HEAD" && e.method == "GET")) {
+        if (e.ws && method == "GET") {
+            m.ws = &e.ws;
+            m.route = e.route;
+            return m;
+        }
+        if (!e.ws && (e.method == method || (method == "HEAD" && e.method == "GET"))) {
             m.h = &e.h;
             m.route = e.route;
             return m;
@@ -108,10 +122,171 @@ router::match router::find(const std::string& method, const std::string& path) c
 
 namespace {
 
+class ws_conn;
+
 struct connection {
     explicit connection(tcp::socket s) : stream(std::move(s)) {}
     beast::tcp_stream stream;
     std::atomic<bool> busy{false};  // a request is being read, handled or written
+    std::shared_ptr<ws_conn> ws;    // after a WebSocket upgrade; touched on the strand only
+};
+
+// A WebSocket connection over a connection's stream. The queue and the flags are shared with
+// send()/close() callers on other threads (mutex); the stream and the timers are used on the
+// connection's strand only.
+class ws_conn final : public ws_session, public std::enable_shared_from_this<ws_conn> {
+public:
+    ws_conn(std::shared_ptr<connection> c, std::size_t queue_limit)
+        : conn_(std::move(c)),
+          ws(conn_->stream),
+          wake(conn_->stream.get_executor()),
+          writer_done(conn_->stream.get_executor()),
+          queue_limit_(queue_limit) {}
+
+    bool send(std::string text) override {
+        bool overflow = false;
+        std::size_t queued = 0;
+        {
+            std::lock_guard lock(mutex_);
+            if (closing_ || ended_) return false;
+            queued = queued_bytes_;
+            if (queued_bytes_ + text.size() > queue_limit_) {
+                overflow = true;
+                closing_ = true;
+                ended_ = true;
+                queue_.clear();
+                queued_bytes_ = 0;
+            } else {
+                queued_bytes_ += text.size();
+                queue_.push_back(std::move(text));
+            }
+        }
+        if (overflow) {
+            log::warn("ws.queue_overflow", {{"queued_bytes", static_cast<std::uint64_t>(queued)}});
+            abort();
+            return false;
+        }
+        poke();
+        return true;
+    }
+
+    asio::awaitable<std::optional<std::string>> receive() override {
+        // After a failed read the stream must not be read again (Beast's state is spent).
+        if (read_ended_) co_return std::nullopt;
+        beast::flat_buffer buffer;
+        auto [ec, n] = co_await ws.async_read(buffer, tuple_awaitable);
+        (void)n;
+        if (ec) {
+            read_ended_ = true;
+            end();
+            co_return std::nullopt;
+        }
+        co_return beast::buffers_to_string(buffer.data());
+    }
+
+    void close(std::uint16_t code, std::string reason) override {
+        {
+            std::lock_guard lock(mutex_);
+            if (closing_ || ended_) return;
+            closing_ = true;
+            close_code_ = code;
+            close_reason_ = std::move(reason);
+        }
+        poke();
+    }
+
+    // The writer: one write in flight, in queue order; the closing handshake once the queue is
+    // empty and close() was called. Runs on the strand until the connection ends.
+    static asio::awaitable<void> write_loop(std::shared_ptr<ws_conn> self) {
+        for (;;) {
+            std::optional<std::string> next;
+            bool send_close = false;
+            beast::websocket::close_reason why;
+            {
+                std::lock_guard lock(self->mutex_);
+                if (self->ended_) break;
+                if (!self->queue_.empty()) {
+                    next = std::move(self->queue_.front());
+                    self->queue_.pop_front();
+                    self->queued_bytes_ -= next->size();
+                } else if (self->closing_) {
+                    send_close = true;
+                    why.code = self->close_code_;
+                    why.reason = self->close_reason_;
+                }
+            }
+            if (next) {
+                self->ws.text(true);
+                auto [ec, n] = co_await self->ws.async_write(asio::buffer(*next), tuple_awaitable);
+                (void)n;
+                if (ec) {
+                    self->end();
+                    break;
+                }
+                continue;
+            }
+            if (send_close) {
+                auto [ec] = co_await self->ws.async_close(why, tuple_awaitable);
+                (void)ec;
+                break;
+            }
+            self->wake.expires_at(asio::steady_timer::time_point::max());
+            co_await self->wake.async_wait(tuple_awaitable);
+        }
+        self->writer_finished_ = true;
+        self->writer_done.cancel();
+    }
+
+    // Waits (on the strand) until write_loop has returned.
+    asio::awaitable<void> writer_finished() {
+        while (!writer_finished_) {
+            writer_done.expires_at(asio::steady_timer::time_point::max());
+            co_await writer_done.async_wait(tuple_awaitable);
+        }
+    }
+
+private:
+    // The writer may be waiting: wake it on the strand (the timer is not thread-safe).
+    void poke() {
+        asio::post(conn_->stream.get_executor(),
+                   [self = shared_from_this()] { self->wake.cancel(); });
+    }
+    // Drops the connection at once: pending reads and writes fail, the handler's receive() ends.
+    void abort() {
+        asio::post(conn_->stream.get_executor(), [self = shared_from_this()] {
+            beast::error_code ec;
+            self->conn_->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+            self->conn_->stream.socket().close(ec);
+            self->wake.cancel();
+        });
+    }
+    void end() {
+        {
+            std::lock_guard lock(mutex_);
+            ended_ = true;
+            queue_.clear();
+            queued_bytes_ = 0;
+        }
+        wake.cancel();  // called on the strand
+    }
+    std::shared_ptr<connection> conn_;  // outlives `ws`, which refers to its stream
+
+public:
+    beast::websocket::stream<beast::tcp_stream&> ws;
+    asio::steady_timer wake;         // the writer waits on it for work
+    asio::steady_timer writer_done;  // cancelled when the writer returns
+
+private:
+    std::mutex mutex_;
+    std::deque<std::string> queue_;
+    std::size_t queued_bytes_ = 0;
+    const std::size_t queue_limit_;
+    bool closing_ = false;  // close() called (or overflow): nothing more is queued
+    bool ended_ = false;    // the connection failed or closed: nothing more is written
+    std::uint16_t close_code_ = 1000;
+    std::string close_reason_;
+    bool writer_finished_ = false;  // strand only
+    bool read_ended_ = false;       // strand only
 };
 
 }  // namespace
@@ -134,9 +309,13 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     std::list<std::shared_ptr<connection>> connections;
 
     // Closes on the connection's strand; with only_if_idle, a request that started meanwhile is
-    // spared.
+    // spared, and a WebSocket gets a close frame (going away) instead.
     void close_connection(const std::shared_ptr<connection>& c, bool only_if_idle) {
         asio::post(c->stream.get_executor(), [c, only_if_idle] {
+            if (only_if_idle && c->ws) {
+                c->ws->close(1001, "server stopping");
+                return;
+            }
             if (only_if_idle && c->busy) return;
             beast::error_code ec;
             c->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -200,6 +379,78 @@ awaitable<void> linger(beast::tcp_stream& stream, std::size_t max_bytes) {
         if (rec) break;
         drained += n;
     }
+}
+
+// A GET on a WebSocket route: the handler accepts or refuses the upgrade; an accepted connection
+// lives until the handler's run() returns, then closes. The connection is not reused for HTTP.
+awaitable<void> serve_websocket(std::shared_ptr<http_server::impl> self,
+                                std::shared_ptr<connection> conn,
+                                const bhttp::request<bhttp::string_body>& req, http_request plain,
+                                const ws_handler& handler, const std::string& route,
+                                std::chrono::steady_clock::time_point started) {
+    const http_settings& s = self->settings;
+    const auto finish = [&](unsigned status) {
+        self->stats->observe_request(route, status, std::chrono::steady_clock::now() - started);
+    };
+    if (!beast::websocket::is_upgrade(req)) {
+        http_response res = json_error(426, "WebSocket upgrade required");
+        res.headers.emplace_back("Upgrade", "websocket");
+        beast::error_code wec;
+        co_await write_response(conn->stream, res, req.version(), false, false, s.body_timeout,
+                                wec);
+        finish(426);
+        co_return;
+    }
+    ws_accept accept;
+    try {
+        accept = co_await handler(std::move(plain));
+    } catch (const std::exception& e) {
+        log::error("http.handler_exception", {{"route", route}, {"what", e.what()}});
+        accept.refusal = json_error(500, "internal error");
+    }
+    if (accept.refusal || !accept.run) {
+        const http_response res = accept.refusal.value_or(json_error(500, "internal error"));
+        beast::error_code wec;
+        co_await write_response(conn->stream, res, req.version(), false, false, s.body_timeout,
+                                wec);
+        finish(res.status);
+        co_return;
+    }
+
+    conn->stream.expires_never();  // the WebSocket's own timeouts apply from here
+    auto session = std::make_shared<ws_conn>(conn, s.ws_queue_limit);
+    beast::websocket::stream_base::timeout timeouts;
+    timeouts.handshake_timeout = s.header_timeout;
+    timeouts.idle_timeout = s.ws_idle_timeout;
+    timeouts.keep_alive_pings = true;
+    session->ws.set_option(timeouts);
+    session->ws.set_option(
+        beast::websocket::stream_base::decorator([](beast::websocket::response_type& res) {
+            res.set(bhttp::field::server, "scrm-gateway");
+        }));
+    session->ws.read_message_max(s.ws_message_limit);
+    auto [aec] = co_await session->ws.async_accept(req, tuple_awaitable);
+    if (aec) {
+        log::info("ws.handshake_failed", {{"route", route}, {"reason", aec.message()}});
+        finish(400);
+        co_return;
+    }
+    finish(101);
+    conn->ws = session;
+    if (self->stopping) session->close(1001, "server stopping");
+    asio::co_spawn(conn->stream.get_executor(), ws_conn::write_loop(session), asio::detached);
+    try {
+        co_await accept.run(session);
+    } catch (const std::exception& e) {
+        log::error("ws.handler_exception", {{"route", route}, {"what", e.what()}});
+    }
+    session->close(1000, {});
+    // The peer answers the close frame; read until the stream reports the end (bounded by the
+    // WebSocket timeouts), so that the closing handshake completes.
+    while (co_await session->receive()) {
+    }
+    co_await session->writer_finished();
+    conn->ws.reset();
 }
 
 awaitable<void> run_session(std::shared_ptr<http_server::impl> self,
@@ -283,6 +534,11 @@ awaitable<void> run_session(std::shared_ptr<http_server::impl> self,
         auto& req = parser.get();
         http_request plain = to_plain(req, remote);
         const auto match = self->routes.find(plain.method, plain.path);
+        if (match.ws) {
+            co_await serve_websocket(self, conn, req, std::move(plain), *match.ws, match.route,
+                                     started);
+            break;
+        }
         http_response res;
         if (match.h) {
             try {

@@ -12,6 +12,8 @@
 
 #include "scrm/common/log.hpp"
 #include "scrm/common/thread_role.hpp"
+#include "scrm/gateway/agent_api.hpp"
+#include "scrm/gateway/agent_push.hpp"
 #include "scrm/gateway/cli.hpp"
 #include "scrm/gateway/health.hpp"
 #include "scrm/gateway/http.hpp"
@@ -22,6 +24,7 @@
 #include "scrm/gateway/services.hpp"
 #include "scrm/gateway/webhook.hpp"
 #include "scrm/gateway/wechat_clients.hpp"
+#include "scrm/storage/redis.hpp"
 #include "scrm/storage/spool.hpp"
 #include "scrm/wechat/outbox.hpp"
 
@@ -35,11 +38,12 @@ constexpr const char* usage =
     "  Serves the WeChat webhook, the console API and health endpoints.\n"
     "  Settings: JSON file, then SCRM_* environment variables, then flags (see README.md).\n";
 
-// The background workers that talk to WeChat.
+// The background workers that talk to WeChat, and the console push.
 struct workers {
     gateway::routing_stage& routing;
     wechat::outbox& outbox;
     gateway::media_fetcher& media;
+    gateway::agent_push& push;
 };
 
 asio::awaitable<void> shutdown(gateway::http_server& server, gateway::webhook& hook,
@@ -47,7 +51,8 @@ asio::awaitable<void> shutdown(gateway::http_server& server, gateway::webhook& h
                                std::chrono::milliseconds grace,
                                asio::executor_work_guard<asio::io_context::executor_type>& work) {
     log::info("gateway.stopping", {{"grace_ms", static_cast<std::int64_t>(grace.count())}});
-    co_await server.stop(grace);
+    co_await server.stop(grace);  // consoles' WebSockets get a close frame (going away)
+    w.push.stop();
     hook.stop_replay();
     store.stop();
     co_await w.routing.stop(grace);  // it enqueues timeout auto-replies: before the outbox
@@ -120,7 +125,10 @@ int main(int argc, char** argv) {
     }
     gateway::media_fetcher media(io.get_executor(), deps.mysql(), clients.lookup(), media_opts);
     // Routing (DESIGN.md §5): the stage after storage, with its timer worker and sweeper.
-    routing::live_state live(deps.redis_ptr(), {});
+    routing::live_options live_opts;
+    live_opts.presence_ttl = cfg.agents.presence_ttl;
+    live_opts.reconnect_grace = cfg.agents.reconnect_grace;
+    routing::live_state live(deps.redis_ptr(), live_opts);
     gateway::routing_stage stage(io.get_executor(), deps.mysql(), deps.redis_ptr(), live, outbox);
     stats->add_gauge("scrm_messages_stored_total", "Inbound messages stored and handed on.", "",
                      [&stage] { return static_cast<double>(stage.stats().stored); });
@@ -151,6 +159,14 @@ int main(int argc, char** argv) {
     gateway::router routes;
     gateway::add_health_routes(routes, deps.readiness_checks(), cfg.http.ready_timeout, stats);
     hook.add_routes(routes);
+    // The agents' endpoints and their console push (one Redis subscriber for this instance).
+    gateway::agent_push push(io.get_executor(), gateway::redis_options_from(cfg.redis));
+    push.start();
+    gateway::agent_api_options agent_opts;
+    agent_opts.settings = cfg.agents;
+    gateway::agent_api agents(io.get_executor(), deps.mysql(), deps.redis_ptr(), live, outbox,
+                              stage, push, agent_opts);
+    agents.add_routes(routes);
     asio::co_spawn(io, hook.replay_loop(std::chrono::seconds(1)), asio::detached);
 
     gateway::http_server server(io.get_executor(), cfg.http, std::move(routes), stats);
@@ -172,7 +188,7 @@ int main(int argc, char** argv) {
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int) {
         if (ec) return;
-        workers w{stage, outbox, media};
+        workers w{stage, outbox, media, push};
         asio::co_spawn(io,
                        shutdown(server, hook, store, w, deps, cfg.http.shutdown_grace, work),
                        asio::detached);

@@ -8,6 +8,8 @@
 #include <charconv>
 #include <vector>
 
+#include "scrm/common/hex.hpp"
+
 namespace scrm::gateway {
 
 namespace {
@@ -15,17 +17,6 @@ namespace {
 constexpr std::string_view scheme = "pbkdf2-sha256";
 constexpr std::size_t salt_size = 16;
 constexpr std::size_t hash_size = 32;
-
-std::string hex(const unsigned char* data, std::size_t n) {
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    out.reserve(n * 2);
-    for (std::size_t i = 0; i < n; ++i) {
-        out += digits[data[i] >> 4];
-        out += digits[data[i] & 15];
-    }
-    return out;
-}
 
 std::optional<std::vector<unsigned char>> unhex(std::string_view text) {
     if (text.size() % 2 != 0) return std::nullopt;
@@ -53,8 +44,8 @@ std::optional<std::string> hash_password(std::string_view password, unsigned ite
     unsigned char hash[hash_size];
     if (iterations == 0 || RAND_bytes(salt, sizeof salt) != 1) return std::nullopt;
     if (!derive(password, salt, sizeof salt, iterations, hash, sizeof hash)) return std::nullopt;
-    return std::string(scheme) + "$" + std::to_string(iterations) + "$" + hex(salt, sizeof salt) +
-           "$" + hex(hash, sizeof hash);
+    return std::string(scheme) + "$" + std::to_string(iterations) + "$" +
+           to_hex(salt, sizeof salt) + "$" + to_hex(hash, sizeof hash);
 }
 
 bool verify_password(std::string_view password, std::string_view stored) {

@@ -821,7 +821,14 @@ public:
         auto self = std::static_pointer_cast<redis_sub_core>(shared_from_this());
         asio::post(strand_, [self, names = std::move(names), pattern] {
             auto& desired = pattern ? self->patterns_ : self->channels_;
-            for (const auto& n : names) desired.erase(n);
+            auto& confirmed = pattern ? self->confirmed_patterns_ : self->confirmed_channels_;
+            for (const auto& n : names) {
+                desired.erase(n);
+                // Unconfirmed from now on, not from the server's answer: a subscribe of the same
+                // name before that answer must send SUBSCRIBE again, or it would be skipped as
+                // already confirmed and the late UNSUBSCRIBE reply would leave it unsubscribed.
+                confirmed.erase(n);
+            }
             if (!self->ready_ || !self->ac_) return;
             std::vector<std::string> args{pattern ? "PUNSUBSCRIBE" : "UNSUBSCRIBE"};
             args.insert(args.end(), names.begin(), names.end());

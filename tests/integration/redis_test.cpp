@@ -369,6 +369,28 @@ TEST_CASE("redis: pub/sub round trip on channels and patterns", "[redis]") {
     sub.reset();
 }
 
+TEST_CASE("redis: a channel unsubscribed and at once subscribed again stays subscribed",
+          "[redis]") {
+    // A page reload: the last listener of a channel leaves as a new one arrives.
+    shared_client c;
+    std::vector<redis_message> got;
+    auto sub = redis_subscriber::create(c.io.get_executor(), shared_options(),
+                                        [&got](redis_message m) { got.push_back(std::move(m)); });
+    sub->start();
+    REQUIRE(ok(run_sync(c.io, sub->wait_connected(5s))));
+    const auto ch = unique_name("scrm_test_chan");
+    REQUIRE(ok(run_sync(c.io, sub->subscribe({ch}))));
+    for (int round = 0; round < 20; ++round) {
+        sub->unsubscribe({ch});
+        REQUIRE(ok(run_sync(c.io, sub->subscribe({ch}))));
+    }
+    CHECK(c.run(c.client->publish(ch, "still here")).value() == 1);
+    REQUIRE(poll_until(c.io, [&] { return !got.empty(); }));
+    CHECK(got.back() == redis_message{"", ch, "still here"});
+    sub->stop();
+    sub.reset();
+}
+
 TEST_CASE("redis: a command in flight when the connection drops completes with unavailable",
           "[redis]") {
     shared_client c;

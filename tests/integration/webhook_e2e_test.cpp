@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "child_process.hpp"
+#include "gateway_process.hpp"
 #include "http_client.hpp"
 #include "scrm/fakes/fake_wechat.hpp"
 #include "scrm/gateway/services.hpp"
@@ -67,35 +68,16 @@ void provision(const std::filesystem::path& config, const std::string& appid,
     REQUIRE(p.wait(60s) == std::optional<int>(0));
 }
 
-// The outbox and media workers stay off unless a test asks for them: on the shared database they
-// would take other suites' rows (each of those suites scopes its own workers to its accounts).
-std::vector<std::string> gateway_env(const std::filesystem::path& dir, const std::string& name,
-                                     std::vector<std::string> extra) {
-    std::vector<std::string> env{master_env, "SCRM_SPOOL_DIR=" + (dir / (name + "-spool")).string(),
-                                 "SCRM_MEDIA_DIR=" + (dir / (name + "-media")).string(),
-                                 "SCRM_BACKGROUND_WORKERS=0"};
-    env.insert(env.end(), extra.begin(), extra.end());  // later entries win
-    return env;
-}
-
-struct gateway_process {
-    gateway_process(const std::filesystem::path& config, const std::filesystem::path& dir,
-                    std::string name, std::vector<std::string> extra_env = {})
-        : port(free_port()),
-          proc({gateway_bin, "--config", config.string(), "--listen",
-                "127.0.0.1:" + std::to_string(port)},
-               dir / (name + ".log"), gateway_env(dir, name, std::move(extra_env))) {
-        REQUIRE(wait_for_status(port, "/readyz", 200).status == 200);
-    }
-    // A metric without labels from /metrics; -1 when it is missing.
-    double metric(const std::string& name) const {
-        const auto body = http_call(port, "GET", "/metrics").body;
-        const auto pos = body.find("\n" + name + " ");
-        return pos == std::string::npos ? -1 : std::stod(body.substr(pos + name.size() + 2));
+// This suite's gateway, with its master key.
+struct e2e_gateway : gateway_process {
+    e2e_gateway(const std::filesystem::path& config, const std::filesystem::path& dir,
+                const std::string& name, std::vector<std::string> extra_env = {})
+        : gateway_process(gateway_bin, config, dir, name, with_key(std::move(extra_env))) {}
+    static std::vector<std::string> with_key(std::vector<std::string> env) {
+        env.insert(env.begin(), master_env);
+        return env;
     }
     double stored_total() const { return metric("scrm_messages_stored_total"); }
-    std::uint16_t port;
-    child_process proc;
 };
 
 std::string text_xml(const std::string& openid, std::uint64_t msg_id, std::int64_t now) {
@@ -174,8 +156,8 @@ TEST_CASE("a message retried concurrently against two instances is stored and ha
     const auto config = services_config_path();
     const std::string appid = new_appid();
     provision(config, appid);
-    gateway_process a(config, dir, "a");
-    gateway_process b(config, dir, "b");
+    e2e_gateway a(config, dir, "a");
+    e2e_gateway b(config, dir, "b");
     const double before = a.stored_total() + b.stored_total();
 
     const std::int64_t now = std::time(nullptr);
@@ -212,7 +194,7 @@ TEST_CASE("kill -9 under load loses no acknowledged message") {
     const auto config = services_config_path();
     const std::string appid = new_appid();
     provision(config, appid);
-    auto gw = std::make_unique<gateway_process>(config, dir, "k");
+    auto gw = std::make_unique<e2e_gateway>(config, dir, "k");
     const auto port = gw->port;
 
     std::mutex mutex;
@@ -253,7 +235,7 @@ TEST_CASE("kill -9 under load loses no acknowledged message") {
     REQUIRE(acknowledged.size() >= 300);
 
     // Restart on the same spool folder; everything acknowledged must reach MySQL.
-    gw = std::make_unique<gateway_process>(config, dir, "k");
+    gw = std::make_unique<e2e_gateway>(config, dir, "k");
     storage::mysql_session db(gateway::mysql_options_from(services_config().mysql));
     std::set<std::uint64_t> stored;
     const auto until = std::chrono::steady_clock::now() + 60s;
@@ -282,7 +264,7 @@ TEST_CASE("the fake WeChat delivers every kind of callback to the gateway, plain
     const auto dir = std::filesystem::temp_directory_path() / unique_name("scrm_fake_e2e");
     std::filesystem::create_directories(dir);
     const auto config = services_config_path();
-    gateway_process gw(config, dir, "f");
+    e2e_gateway gw(config, dir, "f");
     fakes::fake_wechat fake;
     REQUIRE(fake.start().has_value());
 
@@ -342,7 +324,7 @@ TEST_CASE("MariaDB stalled under concurrent load: nothing acknowledged is lost, 
     const auto config = fast_failover_config(servers.config(), dir / "gateway.json");
     const std::string appid = new_appid();
     provision(servers.config_path(), appid);
-    gateway_process gw(config, dir, "s");
+    e2e_gateway gw(config, dir, "s");
     const double handed_before = gw.stored_total();
 
     // 12 senders, 400 unique messages in all; each is sent up to 3 times (new nonce each time)
@@ -477,8 +459,8 @@ TEST_CASE("the gateway's workers send an outbox row and fetch an image, against 
     provision(servers.config_path(), appid);
     fakes::fake_wechat fake;
     REQUIRE(fake.start().has_value());
-    gateway_process gw(servers.config_path(), dir, "w",
-                       {"SCRM_BACKGROUND_WORKERS=1", "SCRM_WECHAT_API_BASE_URL=" + fake.url()});
+    e2e_gateway gw(servers.config_path(), dir, "w",
+                   {"SCRM_BACKGROUND_WORKERS=1", "SCRM_WECHAT_API_BASE_URL=" + fake.url()});
     REQUIRE(fake.api()
                 .add_account({appid, "0123456789abcdef0123456789abcdef", token, aes_key,
                               original_id, fakes::encryption_mode::plain,

@@ -226,3 +226,41 @@ TEST_CASE("media_dir and background_workers: defaults, file, environment, bad va
     REQUIRE(bad.has_value());
     CHECK(bad->message() == "SCRM_BACKGROUND_WORKERS: must be 1, 0, true or false, got \"maybe\"");
 }
+
+TEST_CASE("WebSocket limits and the agents section: defaults, file values, bad values") {
+    auto d = parse_config("{}");
+    REQUIRE(std::holds_alternative<config>(d));
+    const auto& def = std::get<config>(d);
+    CHECK(def.http.ws_idle_timeout == std::chrono::milliseconds(30000));
+    CHECK(def.http.ws_queue_limit == 1024 * 1024);
+    CHECK(def.agents.session_ttl == std::chrono::hours(12));
+    CHECK(def.agents.presence_ttl == std::chrono::milliseconds(60000));
+    CHECK(def.agents.signin_max_failures == 5);
+    CHECK(def.agents.cookie_secure);
+
+    auto r = parse_config(R"({"http":{"ws_idle_timeout_ms":5000,"ws_message_limit":1024,
+        "ws_queue_limit":65536},"agents":{"session_ttl_s":600,"presence_ttl_ms":3000,
+        "reconnect_grace_ms":0,"signin_max_failures":3,"signin_lockout_s":60,
+        "signin_failure_delay_ms":0,"cookie_secure":false}})");
+    REQUIRE(std::holds_alternative<config>(r));
+    const auto& c = std::get<config>(r);
+    CHECK(c.http.ws_idle_timeout == std::chrono::milliseconds(5000));
+    CHECK(c.http.ws_message_limit == 1024);
+    CHECK(c.http.ws_queue_limit == 65536);
+    CHECK(c.agents.session_ttl == std::chrono::seconds(600));
+    CHECK(c.agents.presence_ttl == std::chrono::milliseconds(3000));
+    CHECK(c.agents.reconnect_grace == std::chrono::milliseconds(0));
+    CHECK(c.agents.signin_max_failures == 3);
+    CHECK(c.agents.signin_lockout == std::chrono::seconds(60));
+    CHECK(c.agents.signin_failure_delay == std::chrono::milliseconds(0));
+    CHECK_FALSE(c.agents.cookie_secure);
+
+    const auto bad = problems_of(parse_config(
+        R"({"http":{"ws_queue_limit":10},"agents":{"session_ttl_s":1,"signin_max_failures":0,
+            "cookie_secure":"yes","tokens":1}})"));
+    CHECK(bad.find("http.ws_queue_limit: must be an integer 1024-268435456") != std::string::npos);
+    CHECK(bad.find("agents.session_ttl_s: must be an integer 60-2592000") != std::string::npos);
+    CHECK(bad.find("agents.signin_max_failures: must be an integer 1-1000") != std::string::npos);
+    CHECK(bad.find("agents.cookie_secure: must be true or false") != std::string::npos);
+    CHECK(bad.find("agents.tokens: unknown key") != std::string::npos);
+}

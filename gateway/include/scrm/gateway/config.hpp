@@ -45,10 +45,33 @@ struct http_settings {
     std::chrono::milliseconds idle_timeout{60000};    // keep-alive idle
     std::chrono::milliseconds shutdown_grace{10000};  // in-flight requests finish within this
     std::chrono::milliseconds ready_timeout{1000};    // /readyz checks
+    // WebSocket connections (http.hpp): a peer silent this long is dropped (pinged at half of it);
+    // a message from the peer over ws_message_limit bytes closes the connection; more than
+    // ws_queue_limit bytes waiting to be written to a slow peer closes it too.
+    std::chrono::milliseconds ws_idle_timeout{30000};
+    std::size_t ws_message_limit = 64 * 1024;
+    std::size_t ws_queue_limit = 1024 * 1024;
+};
+
+// Agents' sign-in, sessions and presence (agent_api.hpp).
+struct agent_settings {
+    std::chrono::seconds session_ttl{12 * 3600};  // a sign-in token is valid this long
+    // Presence (routing/live.hpp): a console connection keeps its agent online this long after
+    // each heartbeat, and this long after it closed (a page reload re-routes nothing).
+    std::chrono::milliseconds presence_ttl{60000};
+    std::chrono::milliseconds reconnect_grace{15000};
+    // Failed sign-ins of one agent: after signin_max_failures within signin_lockout, sign-in is
+    // refused (429) until the window ends; every failure is answered after signin_failure_delay.
+    unsigned signin_max_failures = 5;
+    std::chrono::seconds signin_lockout{900};
+    std::chrono::milliseconds signin_failure_delay{500};
+    // The session cookie's Secure attribute (behind the TLS proxy the console is https).
+    bool cookie_secure = true;
 };
 
 struct config {
     http_settings http;
+    agent_settings agents;
     redis_settings redis;
     mysql_settings mysql;
     unsigned io_threads = 0;          // 0 = number of cores

@@ -1,5 +1,6 @@
 // The HTTP server behind a plain interface: handlers see http_request/http_response values, never
-// Beast types, so only http_server.cpp compiles Beast. Routes are matched exactly or by prefix.
+// Beast types, so only http_server.cpp compiles Beast. Routes are matched exactly or by prefix;
+// WebSocket routes hand the upgraded connection to the handler as a ws_session.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -51,16 +52,51 @@ std::string json_quote(std::string_view text);
 
 using handler = std::function<boost::asio::awaitable<http_response>(http_request)>;
 
+// A WebSocket connection as its handler sees it: text messages in and out, no Beast types.
+//
+// Threading: send() and close() may be called from any thread (e.g. a pub/sub fan-out); receive()
+// must be awaited by the connection's own coroutine (ws_accept::run), one call at a time.
+// Messages are written in order, one write in flight; control frames (ping, pong, close) are
+// handled while a receive() is pending, so keep one pending for as long as the connection lives.
+class ws_session {
+public:
+    virtual ~ws_session() = default;
+    // Queues a text message. False, and nothing queued, once the connection is closing or closed.
+    // A consumer too slow to keep up is dropped, not buffered without bound: when the queued bytes
+    // would exceed http_settings::ws_queue_limit the connection is closed at once and false is
+    // returned.
+    virtual bool send(std::string text) = 0;
+    // The next message from the peer (text or binary, as bytes); nullopt once the connection has
+    // closed — by the peer, an idle timeout, close(), an overflow or the server stopping.
+    virtual boost::asio::awaitable<std::optional<std::string>> receive() = 0;
+    // Starts the closing handshake after the messages already queued (1000 normal closure; 4000 to
+    // 4999 are the application's own codes). Idempotent.
+    virtual void close(std::uint16_t code = 1000, std::string reason = {}) = 0;
+};
+
+// What a WebSocket route decides about an upgrade request.
+struct ws_accept {
+    // Set: the upgrade is refused with this answer (401, 403…) and the connection stays HTTP.
+    std::optional<http_response> refusal;
+    // Otherwise the connection's life, started once the handshake is done; the connection is
+    // closed (normal closure) when it returns. Unexpected exceptions are logged and close it.
+    std::function<boost::asio::awaitable<void>(std::shared_ptr<ws_session>)> run;
+};
+using ws_handler = std::function<boost::asio::awaitable<ws_accept>(http_request)>;
+
 // Maps method + path to a handler. `route` is the label used in metrics (bounded cardinality).
 class router {
 public:
     void exact(std::string method, std::string path, handler h);
     void prefix(std::string method, std::string path_prefix, std::string route, handler h);
+    // GET `path` (exact) upgraded to a WebSocket; a GET without the upgrade headers gets 426.
+    void websocket(std::string path, ws_handler h);
 
     struct match {
         const handler* h = nullptr;
-        std::string route;        // metrics label: the pattern, or "unmatched"
-        bool path_known = false;  // path exists but not for this method → 405
+        const ws_handler* ws = nullptr;  // a WebSocket route
+        std::string route;               // metrics label: the pattern, or "unmatched"
+        bool path_known = false;         // path exists but not for this method → 405
     };
     match find(const std::string& method, const std::string& path) const;
 
@@ -69,6 +105,7 @@ private:
         std::string method, path, route;
         bool is_prefix;
         handler h;
+        ws_handler ws;  // set for WebSocket routes (then h is empty)
     };
     std::vector<entry> entries_;
 };
@@ -77,6 +114,9 @@ private:
 // within header_timeout and the body within body_timeout; a body over body_limit gets 413; idle
 // keep-alive connections close after idle_timeout. Unexpected exceptions in a handler become 500
 // and are logged (without bodies). Thread-safe: may run on a multi-threaded io_context.
+// WebSocket connections: messages over ws_message_limit close the connection (1009); the server
+// pings a peer that has been silent for half of ws_idle_timeout and drops it after the whole;
+// stop() sends them a close frame (1001 going away).
 class http_server {
 public:
     http_server(boost::asio::any_io_executor ex, http_settings settings, router routes,

@@ -890,6 +890,16 @@ awaitable<result<std::size_t>> routing_stage::impl::run_timers() {
     for (const std::uint64_t c : *clinics) {
         if (stopping) break;
         const auto now = opts.now();
+        // Agents whose presence ran out (no heartbeat within the TTL, or closed past the grace)
+        // go offline here, on exactly one instance, and their session locks end with them.
+        auto reaped = co_await live.reap_offline(c, now);
+        if (!reaped) co_return reaped.error();
+        for (const auto& gone : *reaped) {
+            log::info("routing.agent_offline",
+                      {{"clinic", c},
+                       {"agent", gone.agent},
+                       {"locks_released", static_cast<std::uint64_t>(gone.released_fans.size())}});
+        }
         auto claimed =
             co_await live.claim_due_timers(c, now, std::max<std::size_t>(1, opts.timer_batch));
         if (!claimed) co_return claimed.error();

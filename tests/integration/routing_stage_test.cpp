@@ -583,6 +583,22 @@ TEST_CASE("unsubscribe ends the fan's session: lock released, timer cancelled, l
     CHECK(h.sync(h.live->read_loads(c.clinic, {a1})).value()[0].load == 0);
 }
 
+TEST_CASE("the timer worker takes agents offline once their presence runs out, ending their locks") {
+    clinic_fixture c(texts_columns, texts_values);
+    const auto a1 = c.add_agent("a1");
+    harness h(c);
+    h.online(a1);  // presence for the live state's TTL (60 s) from now
+    REQUIRE(h.sync(h.live->acquire_lock(c.clinic, "oHeld", a1, h.clock())).value().status ==
+            routing::lock_status::acquired);
+    REQUIRE(h.sync(h.stage->run_timers_once()).has_value());
+    CHECK(h.sync(h.live->lock_of(c.clinic, "oHeld")).value().has_value());  // still online
+
+    h.offset_ms = 61'000;  // no heartbeat for longer than the TTL
+    REQUIRE(h.sync(h.stage->run_timers_once()).has_value());
+    CHECK_FALSE(h.sync(h.live->lock_of(c.clinic, "oHeld")).value().has_value());
+    CHECK(h.sync(h.live->online_agents(c.clinic, h.clock())).value().empty());
+}
+
 TEST_CASE("changed settings reach routing within the cache age, reloaded in the background") {
     clinic_fixture c(texts_columns, texts_values);
     harness h(c, [](routing_stage_options& o) { o.cache_max_age = 300ms; });

@@ -116,8 +116,10 @@ public:
     // One sweep: routes unrouted messages in the age window (can_reply false). How many it
     // routed.
     boost::asio::awaitable<result<std::size_t>> sweep_once();
-    // One timer round: claims due no-answer timers of every clinic (or of opts.clinics), sends
-    // the timeout auto-reply through the outbox where allowed, confirms them. How many claimed.
+    // One timer round, per clinic (every clinic, or opts.clinics): takes agents whose presence
+    // ran out offline, releasing their session locks (routing_live reap_offline); claims due
+    // no-answer timers, sends the timeout auto-reply through the outbox where allowed, confirms
+    // them. How many timers claimed.
     boost::asio::awaitable<result<std::size_t>> run_timers_once();
 
     // Starts the sweeper and the timer worker loops on the executor.

@@ -124,6 +124,38 @@ asio::awaitable<result<void>> agent_repository::set_store(std::uint64_t account_
     co_return result<void>{};
 }
 
+namespace {
+constexpr const char* end_open_session =
+    "UPDATE chat_sessions SET ended_at = CURRENT_TIMESTAMP(3), end_reason = ? "
+    "WHERE account_id = ? AND openid = ? AND ended_at IS NULL";
+}  // namespace
+
+asio::awaitable<result<void>> agent_repository::session_started(std::uint64_t account_id,
+                                                                std::string openid,
+                                                                std::uint64_t agent,
+                                                                std::string previous_reason) {
+    auto fn = [&](storage::mysql_session& db) -> result<void> {
+        if (auto b = db.begin(); !b) return b.error();
+        std::vector<sql_value> ended{previous_reason, account_id, openid};
+        if (auto r = db.execute(end_open_session, ended); !r) return r.error();
+        std::vector<sql_value> started{account_id, openid, agent};
+        auto r = db.execute(
+            "INSERT INTO chat_sessions (account_id, openid, agent_id) VALUES (?, ?, ?)", started);
+        if (!r) return r.error();
+        return db.commit();
+    };
+    co_return co_await mysql_.run(fn);
+}
+
+asio::awaitable<result<void>> agent_repository::session_ended(std::uint64_t account_id,
+                                                              std::string openid,
+                                                              std::string reason) {
+    std::vector<sql_value> p{std::move(reason), account_id, std::move(openid)};
+    auto n = co_await mysql_.execute(end_open_session, std::move(p));
+    if (!n) co_return n.error();
+    co_return result<void>{};
+}
+
 asio::awaitable<result<std::vector<backlog_entry>>> agent_repository::backlog(backlog_query q) {
     // A message is waiting while no agent reply (an outbox row of origin agent:…) to its fan was
     // created after it. Receipts name the clinic and the rule; the fan row names store and

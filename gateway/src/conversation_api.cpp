@@ -54,6 +54,24 @@ awaitable<http_response> holder_conflict(impl_ptr self, std::uint64_t clinic, st
     co_return r;
 }
 
+// Session history after a lock change; a failure is logged (the lock in Redis is what counts).
+awaitable<void> record_session(impl_ptr self, const conversation& c, routing::lock_status status) {
+    result<void> r;
+    if (status == routing::lock_status::acquired) {
+        r = co_await self->repo.session_started(c.path.account_id, c.path.openid, c.agent.row.id,
+                                                "silence");
+    } else if (status == routing::lock_status::taken_over) {
+        r = co_await self->repo.session_started(c.path.account_id, c.path.openid, c.agent.row.id,
+                                                "offline");
+    }
+    if (!r) log::warn("conversation.session_not_recorded", {{"reason", r.error().message()}});
+}
+
+awaitable<void> record_session_end(impl_ptr self, const conversation& c, std::string reason) {
+    auto r = co_await self->repo.session_ended(c.path.account_id, c.path.openid, std::move(reason));
+    if (!r) log::warn("conversation.session_not_recorded", {{"reason", r.error().message()}});
+}
+
 // accept: take (or keep) the session lock.
 awaitable<http_response> accept(impl_ptr self, conversation c) {
     auto l = co_await self->live.acquire_lock(c.clinic(), c.path.openid, c.me(), self->now());
@@ -61,6 +79,7 @@ awaitable<http_response> accept(impl_ptr self, conversation c) {
     if (l->status == routing::lock_status::refused) {
         co_return co_await holder_conflict(self, c.clinic(), l->holder, "该顾客正在由{name}接待");
     }
+    co_await record_session(self, c, l->status);
     log::info("conversation.accepted", {{"clinic", c.clinic()},
                                         {"account", c.path.account_id},
                                         {"agent", c.agent.row.id},
@@ -123,6 +142,7 @@ awaitable<http_response> send(impl_ptr self, conversation c, std::string text) {
     m.origin = "agent:" + me;
     auto queued = co_await self->outbox.enqueue(std::move(m));
     if (!queued) co_return unavailable("conversation.send_unavailable", queued.error());
+    co_await record_session(self, c, l->status);
 
     // The reply's effects. Failures are logged: the message is queued, and repeating it would
     // send it twice.
@@ -195,6 +215,7 @@ awaitable<http_response> end(impl_ptr self, conversation c) {
         co_await self->live.release_lock(c.clinic(), c.path.openid, c.me(), own.lock->token);
     if (!released) co_return unavailable("conversation.unavailable", released.error());
     if (!*released) co_return json_error(409, "会话状态已变化，请刷新后重试");
+    co_await record_session_end(self, c, "ended");
     log::info("conversation.ended",
               {{"clinic", c.clinic()}, {"account", c.path.account_id}, {"agent", c.agent.row.id}});
     co_return ok_json("{\"ended\":true}");
@@ -224,6 +245,11 @@ awaitable<http_response> transfer_to_agent(impl_ptr self, conversation c, routin
         co_return co_await holder_conflict(self, clinic, moved->holder,
                                            "该会话已由{name}接待，无法转接");
     }
+    {
+        auto r = co_await self->repo.session_started(c.path.account_id, c.path.openid, to,
+                                                     "transferred");
+        if (!r) log::warn("conversation.session_not_recorded", {{"reason", r.error().message()}});
+    }
     // The new holder's console hears of it at once (any instance).
     std::string note =
         "{\"type\":\"transfer\",\"account_id\":" + std::to_string(c.path.account_id) +
@@ -249,6 +275,7 @@ awaitable<http_response> transfer_to_store(impl_ptr self, conversation c, routin
     auto released = co_await self->live.release_lock(clinic, c.path.openid, c.me(), lock.token);
     if (!released) co_return unavailable("conversation.unavailable", released.error());
     if (!*released) co_return json_error(409, "会话状态已变化，请刷新后重试");
+    co_await record_session_end(self, c, "transferred");
     auto bound = co_await self->repo.set_store(c.path.account_id, c.path.openid, store);
     if (!bound) co_return unavailable("conversation.unavailable", bound.error());
     log::info("conversation.transferred", {{"clinic", clinic},

@@ -706,6 +706,12 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
         if (auto held = co_await live.lock_of(clinic_id, openid); held && *held) {
             (void)co_await live.release_lock(clinic_id, openid, (*held)->holder, (*held)->token);
         }
+        std::vector<sql_value> p{account_id, openid};
+        auto ended = co_await mysql.execute(
+            "UPDATE chat_sessions SET ended_at = CURRENT_TIMESTAMP(3), end_reason = 'unsubscribed' "
+            "WHERE account_id = ? AND openid = ? AND ended_at IS NULL",
+            std::move(p));
+        if (!ended) log::warn("routing.session_not_recorded", {{"message", message_id}});
     }
 
     // The welcome or the auto-reply: passive while WeChat waits, else through the outbox.
@@ -895,6 +901,15 @@ awaitable<result<std::size_t>> routing_stage::impl::run_timers() {
         auto reaped = co_await live.reap_offline(c, now);
         if (!reaped) co_return reaped.error();
         for (const auto& gone : *reaped) {
+            if (const auto agent_id = to_u64(gone.agent)) {
+                std::vector<sql_value> p{c, *agent_id};
+                auto ended = co_await mysql.execute(
+                    "UPDATE chat_sessions s JOIN official_accounts a ON a.id = s.account_id "
+                    "SET s.ended_at = CURRENT_TIMESTAMP(3), s.end_reason = 'offline' "
+                    "WHERE a.clinic_id = ? AND s.agent_id = ? AND s.ended_at IS NULL",
+                    std::move(p));
+                if (!ended) log::warn("routing.session_not_recorded", {{"clinic", c}});
+            }
             log::info("routing.agent_offline",
                       {{"clinic", c},
                        {"agent", gone.agent},

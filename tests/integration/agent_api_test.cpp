@@ -413,6 +413,13 @@ TEST_CASE("accept, send, end and transfer: one holder at a time, named in every 
     r = h.act(ta, fan, "transfer", "{\"to_agent\":" + std::to_string(b) + "}");
     CHECK(r.status == 409);
     CHECK(has(r.body, "当前不在线"));
+
+    // The session history (chat_sessions): 甲 accepted and ended; 乙 took it by replying and
+    // transferred it to 甲, whose session is still open.
+    CHECK(c.value("SELECT GROUP_CONCAT(CONCAT(a.name, ':', IFNULL(s.end_reason, 'open')) ORDER BY "
+                  "s.id SEPARATOR ' ') FROM chat_sessions s JOIN agents a ON a.id = s.agent_id "
+                  "WHERE s.account_id = ? AND s.openid = ?",
+                  {c.account, fan}) == "甲:ended 乙:transferred 甲:open");
 }
 
 TEST_CASE("send: a closed window is refused with its reason, an agent's reply counts as one") {

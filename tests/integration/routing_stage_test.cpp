@@ -92,7 +92,7 @@ struct clinic_fixture {
         const std::vector<storage::sql_value> c{clinic};
         (void)db.execute("DELETE FROM routing_receipts WHERE clinic_id = ?", c);
         for (const char* table :
-             {"inbound_media", "outbox", "inbound_messages", "dead_letters", "fans"}) {
+             {"inbound_media", "outbox", "inbound_messages", "dead_letters", "fans", "chat_sessions"}) {
             (void)db.execute(std::string("DELETE FROM ") + table + " WHERE account_id = ?", a);
         }
         (void)db.execute("DELETE FROM official_accounts WHERE id = ?", a);
@@ -577,7 +577,16 @@ TEST_CASE("unsubscribe ends the fan's session: lock released, timer cancelled, l
     REQUIRE(h.sync(h.live->timer_of(c.clinic, "oLeaving")).value().has_value());
     REQUIRE(h.sync(h.live->read_loads(c.clinic, {a1})).value()[0].load == 1);
 
+    {
+        storage::mysql_session db(db_options(c.cfg));
+        REQUIRE(db.execute("INSERT INTO chat_sessions (account_id, openid, agent_id) VALUES "
+                           "(?, 'oLeaving', ?)",
+                           {c.account, a1})
+                    .has_value());
+    }
     REQUIRE(h.event("oLeaving", "unsubscribe", "").status == 200);
+    CHECK(c.query("SELECT IFNULL(end_reason, 'open') FROM chat_sessions WHERE account_id = ?",
+                  {c.account}) == "unsubscribed");
     CHECK_FALSE(h.sync(h.live->lock_of(c.clinic, "oLeaving")).value().has_value());
     CHECK_FALSE(h.sync(h.live->timer_of(c.clinic, "oLeaving")).value().has_value());
     CHECK(h.sync(h.live->read_loads(c.clinic, {a1})).value()[0].load == 0);
@@ -593,9 +602,19 @@ TEST_CASE("the timer worker takes agents offline once their presence runs out, e
     REQUIRE(h.sync(h.stage->run_timers_once()).has_value());
     CHECK(h.sync(h.live->lock_of(c.clinic, "oHeld")).value().has_value());  // still online
 
+    {
+        storage::mysql_session db(db_options(c.cfg));
+        REQUIRE(db.execute("INSERT INTO chat_sessions (account_id, openid, agent_id) VALUES "
+                           "(?, 'oHeld', ?)",
+                           {c.account, a1})
+                    .has_value());
+    }
+
     h.offset_ms = 61'000;  // no heartbeat for longer than the TTL
     REQUIRE(h.sync(h.stage->run_timers_once()).has_value());
     CHECK_FALSE(h.sync(h.live->lock_of(c.clinic, "oHeld")).value().has_value());
+    CHECK(c.query("SELECT IFNULL(end_reason, 'open') FROM chat_sessions WHERE account_id = ?",
+                  {c.account}) == "offline");
     CHECK(h.sync(h.live->online_agents(c.clinic, h.clock())).value().empty());
 }
 

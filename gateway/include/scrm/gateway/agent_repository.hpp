@@ -77,6 +77,16 @@ public:
         std::uint64_t account_id, std::string openid);
     // Whether store `store` belongs to `clinic`.
     boost::asio::awaitable<result<bool>> store_in_clinic(std::uint64_t clinic, std::uint64_t store);
+    // Session history (chat_sessions; the live lock itself is in Redis). A new holding of the
+    // fan's lock by `agent`: the fan's open session, if any, ends with `previous_reason` (silence:
+    // its lock ran out; offline: it was taken over from an offline holder; transferred), and
+    // `agent`'s starts — one transaction.
+    boost::asio::awaitable<result<void>> session_started(std::uint64_t account_id,
+                                                         std::string openid, std::uint64_t agent,
+                                                         std::string previous_reason);
+    // The fan's open session ends with `reason` (ended, transferred).
+    boost::asio::awaitable<result<void>> session_ended(std::uint64_t account_id, std::string openid,
+                                                       std::string reason);
     // fans.exclusive_agent_id = agent where it is still NULL; true when this call set it.
     boost::asio::awaitable<result<bool>> set_exclusive_if_none(std::uint64_t account_id,
                                                                std::string openid,

@@ -367,6 +367,27 @@ std::optional<load_error> apply_env(config& cfg, const std::map<std::string, std
                                    *v + "\"");
         }
     }
+    auto ids = [&](const char* name, std::vector<std::uint64_t>& out) {
+        const auto* v = get(name);
+        if (!v) return;
+        std::vector<std::uint64_t> parsed;
+        std::size_t at = 0;
+        while (at <= v->size()) {
+            const auto comma = std::min(v->find(',', at), v->size());
+            unsigned long long n = 0;
+            if (!parse_uint(v->substr(at, comma - at), n) || n == 0) {
+                err.problems.push_back(std::string(name) +
+                                       ": must be ids (positive integers) separated by commas, got \"" +
+                                       *v + "\"");
+                return;
+            }
+            parsed.push_back(n);
+            at = comma + 1;
+        }
+        out = std::move(parsed);
+    };
+    ids("SCRM_WORKER_CLINICS", cfg.worker_clinics);
+    ids("SCRM_WORKER_ACCOUNTS", cfg.worker_accounts);
     text("SCRM_WECHAT_API_BASE_URL", cfg.wechat_api_base_url, false);
     text("SCRM_WECHAT_CA_FILE", cfg.wechat_ca_file, true);
     validate(cfg, err.problems);

@@ -113,9 +113,13 @@ int main(int argc, char** argv) {
     endpoint.base_url = cfg.wechat_api_base_url;
     endpoint.ca_file = cfg.wechat_ca_file;
     gateway::wechat_clients clients(accounts, deps.redis_ptr(), endpoint);
-    wechat::outbox outbox(io.get_executor(), deps.mysql(), deps.redis_ptr(), clients.lookup());
+    wechat::outbox_options outbox_opts;
+    outbox_opts.accounts = cfg.worker_accounts;
+    wechat::outbox outbox(io.get_executor(), deps.mysql(), deps.redis_ptr(), clients.lookup(),
+                          outbox_opts);
     gateway::media_fetch_options media_opts;
     media_opts.dir = cfg.media_dir;
+    media_opts.accounts = cfg.worker_accounts;
     std::error_code media_ec;
     std::filesystem::create_directories(media_opts.dir, media_ec);
     if (media_ec) {
@@ -129,7 +133,10 @@ int main(int argc, char** argv) {
     live_opts.presence_ttl = cfg.agents.presence_ttl;
     live_opts.reconnect_grace = cfg.agents.reconnect_grace;
     routing::live_state live(deps.redis_ptr(), live_opts);
-    gateway::routing_stage stage(io.get_executor(), deps.mysql(), deps.redis_ptr(), live, outbox);
+    gateway::routing_stage_options stage_opts;
+    stage_opts.clinics = cfg.worker_clinics;
+    gateway::routing_stage stage(io.get_executor(), deps.mysql(), deps.redis_ptr(), live, outbox,
+                                 stage_opts);
     stats->add_gauge("scrm_messages_stored_total", "Inbound messages stored and handed on.", "",
                      [&stage] { return static_cast<double>(stage.stats().stored); });
     stats->add_gauge("scrm_routing_wait_seconds_total",

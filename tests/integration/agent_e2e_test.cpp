@@ -4,21 +4,13 @@
 // told who; the logs hold no password, token or message text; SIGTERM closes consoles cleanly.
 #include <catch2/catch.hpp>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
 #include <csignal>
 #include <thread>
 
 #include "clinic_fixture.hpp"
-#include "gateway_process.hpp"
 #include "http_client.hpp"
 #include "scrm/gateway/agent_requests.hpp"
-#include "scrm/gateway/http.hpp"
-#include "scrm/gateway/services.hpp"
-#include "scrm/storage/redis.hpp"
-#include "test_env.hpp"
+#include "two_gateways.hpp"
 #include "ws_client.hpp"
 
 using namespace scrm;
@@ -34,85 +26,13 @@ bool has(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
 }
 
-// Two instances of the gateway for one clinic, each with its own log.
-struct two_gateways {
-    explicit two_gateways(const clinic_fixture& c)
-        : fx(c),
-          dir(std::filesystem::temp_directory_path() / unique_name("scrm_agents_e2e")),
-          a(start("a")),
-          b(start("b")) {}
-    ~two_gateways() {
-        // The clinic's live state and the sessions signed in (the gateways' key root is "scrm").
-        namespace asio = boost::asio;
-        asio::io_context io;
-        auto work = asio::make_work_guard(io);
-        std::thread runner([&io] { io.run(); });
-        auto redis = storage::redis_client::create(
-            io.get_executor(), gateway::redis_options_from(services_config().redis));
-        redis->start();
-        if (asio::co_spawn(io, redis->wait_connected(5s), asio::use_future).get()) {
-            delete_keys_under(io, *redis, "scrm:{c" + std::to_string(fx.clinic) + "}");
-            std::vector<std::string> sessions;
-            for (const auto& t : tokens) {
-                sessions.push_back("scrm:agent_session:" + gateway::token_digest(t));
-            }
-            if (!sessions.empty()) {
-                (void)asio::co_spawn(io, redis->del(std::move(sessions)), asio::use_future).get();
-            }
-        }
-        redis->stop();
-        work.reset();
-        runner.join();
-        std::filesystem::remove_all(dir);
-    }
-    std::unique_ptr<gateway_process> start(const std::string& name) {
-        std::filesystem::create_directories(dir);
-        return std::make_unique<gateway_process>(
-            gateway_bin, services_config_path(), dir, name,
-            std::vector<std::string>{"SCRM_MASTER_KEY=" + clinic_fixture::master_hex});
-    }
-
-    std::string sign_in(std::uint16_t port, const std::string& name) {
-        const auto r = http_call(port, "POST", "/api/agent/sign-in",
-                                 "{\"clinic\":" + gateway::json_quote(fx.name) +
-                                     ",\"name\":" + gateway::json_quote(name) + ",\"password\":\"" +
-                                     password + "\"}");
-        INFO(r.body);
-        REQUIRE(r.status == 200);
-        const auto at = r.body.find("\"token\":\"") + 9;
-        tokens.push_back(r.body.substr(at, 64));
-        return tokens.back();
-    }
-    std::unique_ptr<ws_client> connect(std::uint16_t port, const std::string& token) {
-        auto c = std::make_unique<ws_client>(
-            port, "/api/agent/ws",
-            std::vector<std::pair<std::string, std::string>>{{"Authorization", "Bearer " + token}});
-        REQUIRE(c->status() == 101);
-        REQUIRE(c->wait_for("\"type\":\"hello\"").has_value());
-        return c;
-    }
-    http_reply act(std::uint16_t port, const std::string& token, const std::string& openid,
-                   const std::string& action, const std::string& body = "{}") {
-        return http_call(
-            port, "POST",
-            "/api/conversations/" + std::to_string(fx.account) + "/" + openid + "/" + action, body,
-            {{"Authorization", "Bearer " + token}});
-    }
-    std::string logs() const { return a->proc.output() + b->proc.output(); }
-
-    const clinic_fixture& fx;
-    std::filesystem::path dir;
-    std::unique_ptr<gateway_process> a, b;
-    std::vector<std::string> tokens;
-};
-
 }  // namespace
 
 TEST_CASE("an agent connected to one instance receives what the webhook delivered to the other") {
     clinic_fixture c;
     c.add_agent("张顾问", password);
-    two_gateways g(c);
-    const std::string token = g.sign_in(g.a->port, "张顾问");
+    two_gateways g(c, gateway_bin);
+    const std::string token = g.sign_in(g.a->port, "张顾问", password);
     auto console = g.connect(g.a->port, token);
 
     const std::string secret_text = "我的牙龈出血三天了";
@@ -147,9 +67,9 @@ TEST_CASE("two agents on two instances race for one fan: exactly one wins, the o
     clinic_fixture c;
     const auto x = c.add_agent("甲", password);
     const auto y = c.add_agent("乙", password);
-    two_gateways g(c);
-    const std::string tx = g.sign_in(g.a->port, "甲");
-    const std::string ty = g.sign_in(g.b->port, "乙");
+    two_gateways g(c, gateway_bin);
+    const std::string tx = g.sign_in(g.a->port, "甲", password);
+    const std::string ty = g.sign_in(g.b->port, "乙", password);
     auto cx = g.connect(g.a->port, tx);
     auto cy = g.connect(g.b->port, ty);
 

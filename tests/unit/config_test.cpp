@@ -227,6 +227,25 @@ TEST_CASE("media_dir and background_workers: defaults, file, environment, bad va
     CHECK(bad->message() == "SCRM_BACKGROUND_WORKERS: must be 1, 0, true or false, got \"maybe\"");
 }
 
+TEST_CASE("workers kept to some clinics and accounts: SCRM_WORKER_CLINICS and SCRM_WORKER_ACCOUNTS") {
+    config c;
+    CHECK(c.worker_clinics.empty());
+    CHECK(c.worker_accounts.empty());
+    CHECK_FALSE(
+        apply_env(c, {{"SCRM_WORKER_CLINICS", "7"}, {"SCRM_WORKER_ACCOUNTS", "3,12"}}).has_value());
+    CHECK(c.worker_clinics == std::vector<std::uint64_t>{7});
+    CHECK(c.worker_accounts == std::vector<std::uint64_t>{3, 12});
+    for (const std::string v : {"", "1,", "a", "0", "1,,2"}) {
+        CAPTURE(v);
+        const auto bad = apply_env(c, {{"SCRM_WORKER_CLINICS", v}});
+        REQUIRE(bad.has_value());
+        CHECK(bad->message() ==
+              "SCRM_WORKER_CLINICS: must be ids (positive integers) separated by commas, got \"" +
+                  v + "\"");
+    }
+    CHECK(c.worker_clinics == std::vector<std::uint64_t>{7});
+}
+
 TEST_CASE("WebSocket limits and the agents section: defaults, file values, bad values") {
     auto d = parse_config("{}");
     REQUIRE(std::holds_alternative<config>(d));

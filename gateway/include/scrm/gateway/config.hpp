@@ -81,6 +81,11 @@ struct config {
     // safely); an operator may keep them to some instances, and tests of the webhook alone that
     // share a database with other suites turn them off.
     bool background_workers = true;
+    // Keep those workers to these clinics (routing's timers and sweeper) and these official
+    // accounts (outbox, media fetcher); empty: all. For tests sharing a database with other
+    // suites (env only: SCRM_WORKER_CLINICS, SCRM_WORKER_ACCOUNTS, comma-separated ids).
+    std::vector<std::uint64_t> worker_clinics;
+    std::vector<std::uint64_t> worker_accounts;
     std::string log_level = "info";
     // The WeChat API (wechat::http_endpoint): https://host[:port][/prefix], or http:// to a
     // loopback host (a local fake). No trailing slash (one given is dropped).

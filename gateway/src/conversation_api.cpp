@@ -74,7 +74,8 @@ awaitable<void> record_session_end(impl_ptr self, const conversation& c, std::st
 
 // accept: take (or keep) the session lock.
 awaitable<http_response> accept(impl_ptr self, conversation c) {
-    auto l = co_await self->live.acquire_lock(c.clinic(), c.path.openid, c.me(), self->now());
+    auto l = co_await self->live.acquire_lock(c.clinic(), c.path.openid, c.me(), self->now(),
+                                              c.settings->lock_ttl);
     if (!l) co_return unavailable("conversation.unavailable", l.error());
     if (l->status == routing::lock_status::refused) {
         co_return co_await holder_conflict(self, c.clinic(), l->holder, "该顾客正在由{name}接待");
@@ -106,7 +107,8 @@ awaitable<http_response> send(impl_ptr self, conversation c, std::string text) {
     const std::uint64_t clinic = c.clinic();
     const std::string& openid = c.path.openid;
     const std::string me = c.me();
-    auto l = co_await self->live.acquire_lock(clinic, openid, me, self->now());
+    auto l = co_await self->live.acquire_lock(clinic, openid, me, self->now(),
+                                              c.settings->lock_ttl);
     if (!l) co_return unavailable("conversation.unavailable", l.error());
     if (l->status == routing::lock_status::refused) {
         co_return co_await holder_conflict(self, clinic, l->holder,
@@ -125,7 +127,8 @@ awaitable<http_response> send(impl_ptr self, conversation c, std::string text) {
         co_return r;
     }
     // The fence: still this holding (not expired and taken by another meanwhile).
-    auto fenced = co_await self->live.renew_lock_as(clinic, openid, me, l->token);
+    auto fenced =
+        co_await self->live.renew_lock_as(clinic, openid, me, l->token, c.settings->lock_ttl);
     if (!fenced) co_return unavailable("conversation.unavailable", fenced.error());
     if (!*fenced) {
         auto now_held = co_await self->live.lock_of(clinic, openid);
@@ -239,7 +242,7 @@ awaitable<http_response> transfer_to_agent(impl_ptr self, conversation c, routin
         co_return json_error(409, "目标客服「" + t.name + "」当前不在线");
     }
     auto moved = co_await self->live.transfer_lock(clinic, c.path.openid, c.me(), lock.token,
-                                                   std::to_string(to));
+                                                   std::to_string(to), c.settings->lock_ttl);
     if (!moved) co_return unavailable("conversation.unavailable", moved.error());
     if (moved->status == routing::lock_status::refused) {
         co_return co_await holder_conflict(self, clinic, moved->holder,

@@ -654,7 +654,7 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
         base.fan.store = fan->store;
         // The message opens the customer-service window and renews the fan's session lock, in
         // the snapshot's script (both change nothing when the message is routed twice).
-        routing::fan_activity activity{routing::window_kind::message, arrived, true};
+        routing::fan_activity activity{routing::window_kind::message, arrived, true, s.lock_ttl};
         auto decided = co_await decide_and_commit(clinic_id, base, s, activity, used);
         if (!decided) co_return decided.error();
         d = std::move(*decided);

@@ -164,34 +164,36 @@ result<bool> to_bool(const result<redis_reply>& r) {
 
 }  // namespace
 
-asio::awaitable<result<lock_result>> live_state::acquire_lock(std::uint64_t clinic, std::string fan,
-                                                              std::string agent, instant now) {
+asio::awaitable<result<lock_result>> live_state::acquire_lock(
+    std::uint64_t clinic, std::string fan, std::string agent, instant now,
+    std::optional<std::chrono::milliseconds> ttl) {
     if (fan.empty() || agent.empty()) co_return fail<lock_result>(errc::bad_input);
     const std::string p = key_prefix(clinic);
     std::vector<std::string> keys{p + "lock:" + fan};
     std::vector<std::string> args{p, std::move(fan), std::move(agent), ms_text(now),
-                                  ms_text(opts_.lock_ttl)};
+                                  ms_text(ttl.value_or(opts_.lock_ttl))};
     auto r = co_await redis_->eval(acquire_script(), std::move(keys), std::move(args));
     co_return to_lock_result(r);
 }
 
-asio::awaitable<result<std::optional<lock_info>>> live_state::renew_lock(std::uint64_t clinic,
-                                                                         std::string fan) {
+asio::awaitable<result<std::optional<lock_info>>> live_state::renew_lock(
+    std::uint64_t clinic, std::string fan, std::optional<std::chrono::milliseconds> ttl) {
     if (fan.empty()) co_return fail<std::optional<lock_info>>(errc::bad_input);
     const std::string p = key_prefix(clinic);
     std::vector<std::string> keys{p + "lock:" + fan};
-    std::vector<std::string> args{p, std::move(fan), ms_text(opts_.lock_ttl)};
+    std::vector<std::string> args{p, std::move(fan), ms_text(ttl.value_or(opts_.lock_ttl))};
     auto r = co_await redis_->eval(renew_script(), std::move(keys), std::move(args));
     co_return to_lock_info(r);
 }
 
-asio::awaitable<result<bool>> live_state::renew_lock_as(std::uint64_t clinic, std::string fan,
-                                                        std::string agent, std::int64_t token) {
+asio::awaitable<result<bool>> live_state::renew_lock_as(
+    std::uint64_t clinic, std::string fan, std::string agent, std::int64_t token,
+    std::optional<std::chrono::milliseconds> ttl) {
     if (fan.empty() || agent.empty()) co_return fail<bool>(errc::bad_input);
     const std::string p = key_prefix(clinic);
     std::vector<std::string> keys{p + "lock:" + fan};
     std::vector<std::string> args{p, std::move(fan), std::move(agent), std::to_string(token),
-                                  ms_text(opts_.lock_ttl)};
+                                  ms_text(ttl.value_or(opts_.lock_ttl))};
     auto r = co_await redis_->eval(renew_as_script(), std::move(keys), std::move(args));
     co_return to_bool(r);
 }
@@ -206,9 +208,9 @@ asio::awaitable<result<bool>> live_state::release_lock(std::uint64_t clinic, std
     co_return to_bool(r);
 }
 
-asio::awaitable<result<lock_result>> live_state::transfer_lock(std::uint64_t clinic,
-                                                               std::string fan, std::string agent,
-                                                               std::int64_t token, std::string to) {
+asio::awaitable<result<lock_result>> live_state::transfer_lock(
+    std::uint64_t clinic, std::string fan, std::string agent, std::int64_t token, std::string to,
+    std::optional<std::chrono::milliseconds> ttl) {
     if (fan.empty() || agent.empty() || to.empty()) co_return fail<lock_result>(errc::bad_input);
     const std::string p = key_prefix(clinic);
     std::vector<std::string> keys{p + "lock:" + fan};
@@ -217,7 +219,7 @@ asio::awaitable<result<lock_result>> live_state::transfer_lock(std::uint64_t cli
                                   std::move(agent),
                                   std::to_string(token),
                                   std::move(to),
-                                  ms_text(opts_.lock_ttl)};
+                                  ms_text(ttl.value_or(opts_.lock_ttl))};
     auto r = co_await redis_->eval(transfer_script(), std::move(keys), std::move(args));
     co_return to_lock_result(r);
 }

@@ -86,7 +86,9 @@ asio::awaitable<result<live_snapshot>> live_state::load_snapshot(
     const bool opens = activity && activity->opens;
     args.push_back(!opens ? "" : *activity->opens == window_kind::message ? "m" : "e");
     args.push_back(opens ? ms_text(activity->at) : "");
-    args.push_back(activity && activity->renews_lock ? ms_text(opts_.lock_ttl) : "");
+    args.push_back(activity && activity->renews_lock
+                       ? ms_text(activity->lock_ttl.value_or(opts_.lock_ttl))
+                       : "");
     args.push_back(ms_text(fan_marks_ttl()));
     for (const auto& a : base.agents) args.push_back(a.id);
     auto r = co_await redis_->eval(snapshot_script(), std::move(keys), std::move(args));

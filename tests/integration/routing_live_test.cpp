@@ -1240,7 +1240,7 @@ TEST_CASE("snapshot: a fan message's activity opens its window and renews its lo
         auto l = a.run(a.live->lock_of(clinic, "fan1"));
         return l.has_value() && *l && (*l)->ttl < 9800ms;
     }));
-    scrm::routing::fan_activity act{window_kind::message, t0 + 1s, true};
+    scrm::routing::fan_activity act{window_kind::message, t0 + 1s, true, std::nullopt};
     auto got = a.run(a.live->load_snapshot(clinic, static_parts("fan1", false), t0 + 2s, act));
     REQUIRE(got.has_value());
     REQUIRE(got->lock.has_value());
@@ -1257,7 +1257,7 @@ TEST_CASE("snapshot: a fan message's activity opens its window and renews its lo
     REQUIRE(w2.has_value());
     CHECK_FALSE((*w2)[0].open);
     // An event's activity opens the event window and leaves the lock alone.
-    scrm::routing::fan_activity ev{window_kind::event, t0 + 3s, false};
+    scrm::routing::fan_activity ev{window_kind::event, t0 + 3s, false, std::nullopt};
     REQUIRE(a.run(a.live->load_snapshot(clinic, static_parts("fan2", false), t0 + 3s, ev))
                 .has_value());
     auto w3 = a.run(a.live->windows_of(clinic, "fan2", t0 + 3s));
@@ -1322,4 +1322,33 @@ TEST_CASE("route effects: owner, stale lock, timer and auto-reply claim in one c
           make_error_code(errc::bad_input));
     CHECK(a.run(a.live->apply_route(clinic, "", scrm::routing::route_effects{})).error() ==
           make_error_code(errc::bad_input));
+}
+
+TEST_CASE("locks: an operation given a TTL (the clinic's) uses it instead of the default",
+          "[routing_live][locks]") {
+    live_options o;
+    o.presence_ttl = 1h;
+    fixture f(o);  // default lock TTL: 10 minutes
+    auto& a = f.a;
+    bring_online(a, four);
+    auto ttl_of = [&](const std::string& fan) {
+        auto l = a.run(a.live->lock_of(clinic, fan));
+        REQUIRE(l.has_value());
+        REQUIRE(l->has_value());
+        return (*l)->ttl;
+    };
+    auto l = a.run(a.live->acquire_lock(clinic, "fan1", "a1", t0, 30s));
+    REQUIRE(l.has_value());
+    CHECK(ttl_of("fan1") <= 30s);
+    REQUIRE(a.run(a.live->renew_lock(clinic, "fan1")).has_value());
+    CHECK(ttl_of("fan1") > 60s);  // without one: the default
+    REQUIRE(a.run(a.live->renew_lock_as(clinic, "fan1", "a1", l->token, 20s)).value());
+    CHECK(ttl_of("fan1") <= 20s);
+    auto moved = a.run(a.live->transfer_lock(clinic, "fan1", "a1", l->token, "a2", 40s));
+    REQUIRE(moved.has_value());
+    CHECK(moved->status == lock_status::acquired);
+    CHECK(ttl_of("fan1") <= 40s);
+    CHECK(ttl_of("fan1") > 20s);
+    REQUIRE(a.run(a.live->renew_lock(clinic, "fan1", 15s)).has_value());
+    CHECK(ttl_of("fan1") <= 15s);
 }

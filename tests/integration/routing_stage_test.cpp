@@ -618,6 +618,21 @@ TEST_CASE("the timer worker takes agents offline once their presence runs out, e
     CHECK(h.sync(h.live->online_agents(c.clinic, h.clock())).value().empty());
 }
 
+TEST_CASE("a fan message renews the session lock for the clinic's own lock TTL") {
+    clinic_fixture c("lock_ttl_s, " + texts_columns, "30, " + texts_values);
+    const auto a1 = c.add_agent("a1");
+    harness h(c);
+    h.online(a1);
+    // Taken with the live state's default (10 minutes), then renewed by the fan's message.
+    REQUIRE(h.sync(h.live->acquire_lock(c.clinic, "oTtl", a1, h.clock())).has_value());
+    REQUIRE(h.sync(h.live->lock_of(c.clinic, "oTtl")).value()->ttl > 60s);
+    REQUIRE(h.text("oTtl", 1).status == 200);
+    const auto lock = h.sync(h.live->lock_of(c.clinic, "oTtl")).value();
+    REQUIRE(lock.has_value());
+    CHECK(lock->ttl <= 30s);
+    CHECK(lock->ttl > 20s);
+}
+
 TEST_CASE("changed settings reach routing within the cache age, reloaded in the background") {
     clinic_fixture c(texts_columns, texts_values);
     harness h(c, [](routing_stage_options& o) { o.cache_max_age = 300ms; });

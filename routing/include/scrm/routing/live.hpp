@@ -189,6 +189,7 @@ struct fan_activity {
     std::optional<window_kind> opens;
     instant at{};
     bool renews_lock = false;
+    std::optional<std::chrono::milliseconds> lock_ttl;  // the clinic's; default live_options'
 };
 
 // What routing one message changes in Redis once its receipt is committed (apply_route), each
@@ -296,29 +297,33 @@ public:
     // One lock per fan: the agent talking to the fan. Each acquisition (and each transfer) gets
     // a new fencing token from a per-clinic counter, strictly increasing, so a token names one
     // holding; a writer presents it (check_fence) and a stale holder — whose lock expired and was
-    // taken by someone else, or by itself again — is refused. Expiry is Redis's PX (lock_ttl).
+    // taken by someone else, or by itself again — is refused. Expiry is Redis's PX: `ttl` where
+    // an operation takes one (the clinic's setting), else live_options::lock_ttl.
 
     // The agent replies to or accepts the fan's conversation at `now` (presence is judged at
     // `now`): acquired if free, renewed if already the caller's, taken over if the holder is
     // offline, refused (naming the holder) otherwise.
-    boost::asio::awaitable<result<lock_result>> acquire_lock(std::uint64_t clinic, std::string fan,
-                                                             std::string agent, instant now);
+    boost::asio::awaitable<result<lock_result>> acquire_lock(
+        std::uint64_t clinic, std::string fan, std::string agent, instant now,
+        std::optional<std::chrono::milliseconds> ttl = std::nullopt);
     // A fan message: restarts the TTL of whatever lock the fan has; the lock, or nullopt.
-    boost::asio::awaitable<result<std::optional<lock_info>>> renew_lock(std::uint64_t clinic,
-                                                                        std::string fan);
+    boost::asio::awaitable<result<std::optional<lock_info>>> renew_lock(
+        std::uint64_t clinic, std::string fan,
+        std::optional<std::chrono::milliseconds> ttl = std::nullopt);
     // An agent message: restarts the TTL if `agent` holds the lock with `token`; false if not
     // (a stale holder).
-    boost::asio::awaitable<result<bool>> renew_lock_as(std::uint64_t clinic, std::string fan,
-                                                       std::string agent, std::int64_t token);
+    boost::asio::awaitable<result<bool>> renew_lock_as(
+        std::uint64_t clinic, std::string fan, std::string agent, std::int64_t token,
+        std::optional<std::chrono::milliseconds> ttl = std::nullopt);
     // The holder ends the session. False (nothing changed) unless `agent` holds it with `token`.
     boost::asio::awaitable<result<bool>> release_lock(std::uint64_t clinic, std::string fan,
                                                       std::string agent, std::int64_t token);
     // Atomic hand-over: if `agent` holds the lock with `token`, `to` holds it now with a new
     // token and a fresh TTL (status acquired, holder `to`). Otherwise refused, naming the
     // current holder ("" when free). Presence of `to` is the caller's business.
-    boost::asio::awaitable<result<lock_result>> transfer_lock(std::uint64_t clinic, std::string fan,
-                                                              std::string agent, std::int64_t token,
-                                                              std::string to);
+    boost::asio::awaitable<result<lock_result>> transfer_lock(
+        std::uint64_t clinic, std::string fan, std::string agent, std::int64_t token,
+        std::string to, std::optional<std::chrono::milliseconds> ttl = std::nullopt);
     // Releases every lock `agent` holds (it went offline); the fans, sorted.
     boost::asio::awaitable<result<std::vector<std::string>>> release_agent_locks(
         std::uint64_t clinic, std::string agent);

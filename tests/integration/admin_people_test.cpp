@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include "child_process.hpp"
+#include "clinic_fixture.hpp"
+#include "scrm/gateway/audit_log.hpp"
 #include "scrm/gateway/password.hpp"
 #include "scrm/gateway/services.hpp"
 #include "scrm/storage/mysql.hpp"
@@ -78,8 +80,7 @@ std::string live_exclusive(const std::string& clinic_id, const std::string& open
     const auto& r = services_config().redis;
     std::vector<std::string> argv{"/usr/bin/redis-cli", "-h", r.host, "-p", std::to_string(r.port)};
     if (!r.password.empty()) argv.insert(argv.end(), {"-a", r.password, "--no-auth-warning"});
-    argv.insert(argv.end(),
-                {"HGET", "scrm:{c" + clinic_id + "}:fan:" + openid, "exclusive"});
+    argv.insert(argv.end(), {"HGET", "scrm:{c" + clinic_id + "}:fan:" + openid, "exclusive"});
     auto out = run(std::move(argv), {});
     REQUIRE(out.code == 0);
     while (!out.output.empty() && out.output.back() == '\n') out.output.pop_back();
@@ -722,7 +723,8 @@ TEST_CASE("routing set refuses bad values, naming the field and the rule, and ch
     CHECK(rows("SELECT * FROM clinic_routing WHERE clinic_id = ?", {c.id()}) == before);
 }
 
-TEST_CASE("account add, agent add and fan set-owner run side by side in two clinics without failing") {
+TEST_CASE(
+    "account add, agent add and fan set-owner run side by side in two clinics without failing") {
     // Under REPEATABLE READ, the lookups of rows not there yet locked the same index gap, and
     // concurrent adds in different clinics deadlocked (exit 1). Started together, all must pass.
     test_clinic a("clinic_x");
@@ -754,11 +756,11 @@ TEST_CASE("account add, agent add and fan set-owner run side by side in two clin
     std::vector<started> all;
     for (const auto* c : {&a, &b}) {
         for (int i = 0; i < 3; ++i) {
-            all.push_back(start({"account", "add", "--clinic", c->name, "--appid", make_appid(),
-                                 "--original-id", "gh_0123456789ab", "--token", "token1",
-                                 "--aes-key", std::string(43, 'k'), "--secret",
-                                 "0123456789abcdef0123456789abcdef"},
-                                {master_key}));
+            all.push_back(
+                start({"account", "add", "--clinic", c->name, "--appid", make_appid(),
+                       "--original-id", "gh_0123456789ab", "--token", "token1", "--aes-key",
+                       std::string(43, 'k'), "--secret", "0123456789abcdef0123456789abcdef"},
+                      {master_key}));
         }
     }
     finish_all(all);
@@ -784,4 +786,38 @@ TEST_CASE("account add, agent add and fan set-owner run side by side in two clin
     CHECK(scalar("SELECT COUNT(*) FROM fans f JOIN official_accounts o ON o.id = f.account_id "
                  "WHERE o.appid IN (?, ?) AND f.exclusive_agent_id IS NOT NULL",
                  {appid_a, appid_b}) == "6");
+}
+
+TEST_CASE("the audit log: an entry commits or rolls back with the change it records") {
+    clinic_fixture c;
+    const auto agent = c.add_agent("审计员", "");
+    storage::mysql_session s(gateway::mysql_options_from(c.cfg.mysql));
+    const auto count = [&] {
+        return c.value("SELECT COUNT(*) FROM audit_log WHERE clinic_id = ?", {c.clinic});
+    };
+
+    REQUIRE(s.begin().has_value());
+    REQUIRE(gateway::append_audit(
+                s, {c.clinic, agent, "agent", "fan.owner", "1/oA", R"({"before":null,"after":7})"})
+                .has_value());
+    REQUIRE(s.rollback().has_value());
+    CHECK(count() == "0");
+
+    REQUIRE(s.begin().has_value());
+    REQUIRE(gateway::append_audit(
+                s, {c.clinic, agent, "agent", "fan.owner", "1/oA", R"({"before":null,"after":7})"})
+                .has_value());
+    REQUIRE(gateway::append_audit(s, {c.clinic, std::nullopt, "scrm-admin", "routing.set", "", ""})
+                .has_value());
+    REQUIRE(s.commit().has_value());
+    CHECK(count() == "2");
+    CHECK(c.value("SELECT CONCAT_WS('|', actor_agent_id, actor, action, subject, detail) FROM "
+                  "audit_log WHERE clinic_id = ? AND action = 'fan.owner'",
+                  {c.clinic}) ==
+          std::to_string(agent) + R"(|agent|fan.owner|1/oA|{"before":null,"after":7})");
+    CHECK(c.value("SELECT CONCAT(IFNULL(actor_agent_id, 'none'), ' ', IFNULL(detail, 'none')) "
+                  "FROM audit_log WHERE clinic_id = ? AND action = 'routing.set'",
+                  {c.clinic}) == "none none");
+    // A clinic that does not exist is refused by the foreign key.
+    CHECK_FALSE(gateway::append_audit(s, {0, std::nullopt, "system", "x", "", ""}).has_value());
 }

@@ -81,11 +81,13 @@ clinic_fixture::~clinic_fixture() {
     const std::vector<storage::sql_value> a{account};
     const std::vector<storage::sql_value> c{clinic};
     (void)db.execute("DELETE FROM routing_receipts WHERE clinic_id = ?", c);
-    for (const char* table :
-         {"inbound_media", "outbox", "inbound_messages", "dead_letters", "fans", "chat_sessions"}) {
+    for (const char* table : {"fan_patients", "inbound_media", "outbox", "inbound_messages",
+                              "dead_letters", "fans", "chat_sessions"}) {
         (void)db.execute(std::string("DELETE FROM ") + table + " WHERE account_id = ?", a);
     }
     (void)db.execute("DELETE FROM official_accounts WHERE id = ?", a);
+    (void)db.execute("DELETE FROM audit_log WHERE clinic_id = ?", c);
+    (void)db.execute("DELETE FROM patients WHERE clinic_id = ?", c);
     (void)db.execute("DELETE FROM agents WHERE clinic_id = ?", c);
     (void)db.execute("DELETE FROM stores WHERE clinic_id = ?", c);
     (void)db.execute("DELETE FROM clinic_routing WHERE clinic_id = ?", c);

@@ -23,6 +23,7 @@
 #include <tuple>
 
 #include "scrm/common/log.hpp"
+#include "scrm/gateway/agent_repository.hpp"
 #include "scrm/gateway/http.hpp"
 #include "scrm/routing/decide.hpp"
 #include "scrm/routing/scenario_json.hpp"
@@ -265,26 +266,12 @@ std::size_t receipt_bytes(const receipt_job& j) {
     return 2 * (j.receipt.size() + j.targets.size() + j.openid.size()) + 160;
 }
 
-void lit(std::string& out, std::string_view v) {
-    storage::append_sql_string(out, v);
-}
-void lit(std::string& out, std::uint64_t v) {
-    storage::append_sql_literal(out, v);
-}
-template <class T>
-void lit(std::string& out, const std::optional<T>& v) {
-    if (v) {
-        lit(out, *v);
-    } else {
-        out += "NULL";
-    }
-}
-
 // One transaction for a batch of receipts; per job, whether it won — its message had no
 // routed_at, so this job routed it and only its caller may act on the decision. Locks in the
 // order the message store does — fans (sorted), then messages (by id) — so the two batches never
 // deadlock. A pick is written to the fan whether the job wins or not: Redis committed it.
-result<std::vector<bool>> commit_receipts(mysql_session& db, const std::vector<receipt_job>& batch) {
+result<std::vector<bool>> commit_receipts(mysql_session& db,
+                                          const std::vector<receipt_job>& batch) {
     if (auto b = db.begin(); !b) return b.error();
     std::vector<const receipt_job*> picks;
     for (const auto& j : batch) {
@@ -310,7 +297,7 @@ result<std::vector<bool>> commit_receipts(mysql_session& db, const std::vector<r
     std::string ids;
     for (const std::uint64_t id : distinct) {
         if (!ids.empty()) ids += ',';
-        lit(ids, id);
+        storage::sql_lit(ids, id);
     }
     // The common case in one statement: every message of the batch was still unrouted, and now
     // is ours. Otherwise (a sweep and a late request raced) undo it and find out which are.
@@ -341,21 +328,21 @@ result<std::vector<bool>> commit_receipts(mysql_session& db, const std::vector<r
         unrouted.erase(it);  // a message twice in one batch: the first job wins
         won[i] = true;
         if (!won_ids.empty()) won_ids += ',';
-        lit(won_ids, j.message_id);
+        storage::sql_lit(won_ids, j.message_id);
         values += values.empty() ? "(" : ",(";
-        lit(values, j.message_id);
+        storage::sql_lit(values, j.message_id);
         values += ',';
-        lit(values, j.clinic_id);
+        storage::sql_lit(values, j.clinic_id);
         values += ',';
-        lit(values, std::string_view(j.rule));
+        storage::sql_lit(values, std::string_view(j.rule));
         values += ',';
-        lit(values, j.owner);
+        storage::sql_lit(values, j.owner);
         values += ',';
-        lit(values, std::string_view(j.targets));
+        storage::sql_lit(values, std::string_view(j.targets));
         values += ',';
-        lit(values, j.auto_reply);
+        storage::sql_lit(values, j.auto_reply);
         values += ',';
-        lit(values, std::string_view(j.receipt));
+        storage::sql_lit(values, std::string_view(j.receipt));
         values += ')';
     }
     if (!won_ids.empty()) {
@@ -453,7 +440,8 @@ struct routing_stage::impl : std::enable_shared_from_this<routing_stage::impl> {
 // A clinic's settings and agents. A cached copy older than cache_max_age is still served while
 // one reload runs in the background (no request waits for it, and a burst of requests at expiry
 // does not become a burst of reloads); only a clinic never loaded waits for MySQL.
-awaitable<result<std::shared_ptr<const clinic_data>>> routing_stage::impl::clinic(std::uint64_t id) {
+awaitable<result<std::shared_ptr<const clinic_data>>> routing_stage::impl::clinic(
+    std::uint64_t id) {
     if (opts.cache_max_age.count() <= 0) co_return co_await load(id);
     const auto now = std::chrono::steady_clock::now();
     {
@@ -462,7 +450,8 @@ awaitable<result<std::shared_ptr<const clinic_data>>> routing_stage::impl::clini
             cached& c = it->second;
             if (now - c.loaded >= opts.cache_max_age && !c.refreshing && !stopping) {
                 c.refreshing = true;
-                auto refresh = [](std::shared_ptr<impl> self, std::uint64_t clinic) -> awaitable<void> {
+                auto refresh = [](std::shared_ptr<impl> self,
+                                  std::uint64_t clinic) -> awaitable<void> {
                     (void)co_await self->load(clinic);
                 };
                 asio::co_spawn(ex, refresh(shared_from_this(), id), asio::detached);
@@ -492,8 +481,10 @@ awaitable<result<std::shared_ptr<const clinic_data>>> routing_stage::impl::load(
     co_return data;
 }
 
-// decide(), then commit an `assigned` pick: on stale_pick decide again from a fresh snapshot (the
-// last attempt without the load re-check); on lost the winner is the fan's exclusive agent.
+// decide(), then commit an `assigned` pick: on stale_pick decide again from a fresh snapshot; the
+// last attempt lets the commit pick again itself from the current loads (repick), and the
+// decision is then made again from those loads so that its receipt tells the pick that was
+// committed. On lost the winner is the fan's exclusive agent.
 awaitable<result<routing::decision>> routing_stage::impl::decide_and_commit(
     std::uint64_t clinic, const routing::snapshot& base, const clinic_settings& s,
     routing::fan_activity activity, routing::live_snapshot& used) {
@@ -508,11 +499,31 @@ awaitable<result<routing::decision>> routing_stage::impl::decide_and_commit(
         used = *ls;
         if (d.rule != routing::route_rule::assigned || !d.assign_exclusive) co_return d;
         const bool last = attempt + 1 == attempts;
-        std::vector<std::string> pool = last ? std::vector<std::string>{} : d.receipt->candidates;
-        auto c = co_await live.commit_exclusive(clinic, base.fan.openid, std::nullopt,
-                                                *d.assign_exclusive, now, std::move(pool));
+        auto c =
+            co_await live.commit_exclusive(clinic, base.fan.openid, std::nullopt,
+                                           *d.assign_exclusive, now, d.receipt->candidates, last);
         if (!c) co_return c.error();
         switch (c->status) {
+            case routing::assign_status::repicked:
+                // Decide again from the loads the commit picked from: the same order picks the
+                // same agent, and the receipt tells why.
+                for (const auto& l : c->loads) {
+                    for (auto& a : used.input.agents) {
+                        if (a.id == l.agent) {
+                            a.load = l.load;
+                            a.last_assigned = l.last_assigned;
+                        }
+                    }
+                }
+                d = routing::decide(used.input, routing::with_receipt::yes);
+                if (d.assign_exclusive != c->exclusive_agent) {
+                    // Not expected (the orders agree); the commit is what holds.
+                    d.targets = {*c->exclusive_agent};
+                    d.owner = c->exclusive_agent;
+                    d.assign_exclusive = c->exclusive_agent;
+                }
+                used.input.fan.exclusive_agent = c->exclusive_agent;
+                co_return d;
             case routing::assign_status::assigned:
             case routing::assign_status::already_assigned:
                 used.input.fan.exclusive_agent = d.assign_exclusive;
@@ -623,8 +634,8 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
     if (owners_known) {
         fan->consultant = m.fan->consultant;
         fan->exclusive = m.fan->exclusive_agent;
-        fan->store = fan->bound_store ? std::optional(std::to_string(*fan->bound_store))
-                                      : m.fan->store;
+        fan->store =
+            fan->bound_store ? std::optional(std::to_string(*fan->bound_store)) : m.fan->store;
     }
 
     // When the fan acted: WeChat's CreateTime, unless our clock is behind it.
@@ -706,11 +717,8 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
         if (auto held = co_await live.lock_of(clinic_id, openid); held && *held) {
             (void)co_await live.release_lock(clinic_id, openid, (*held)->holder, (*held)->token);
         }
-        std::vector<sql_value> p{account_id, openid};
-        auto ended = co_await mysql.execute(
-            "UPDATE chat_sessions SET ended_at = CURRENT_TIMESTAMP(3), end_reason = 'unsubscribed' "
-            "WHERE account_id = ? AND openid = ? AND ended_at IS NULL",
-            std::move(p));
+        agent_repository sessions(mysql);
+        auto ended = co_await sessions.session_ended(account_id, openid, "unsubscribed");
         if (!ended) log::warn("routing.session_not_recorded", {{"message", message_id}});
     }
 
@@ -752,12 +760,12 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
         }
         if (!d.targets.empty()) {
             fx.push_to = d.targets;
-            fx.push_payload =
-                "{\"type\":\"message\",\"message_id\":" + std::to_string(message_id) +
-                ",\"account_id\":" + std::to_string(account_id) +
-                ",\"openid\":" + json_quote(openid) + ",\"msg_type\":" +
-                json_quote(m.message.msg_type) + ",\"rule\":" + json_quote(rule_text) +
-                ",\"owner\":" + (d.owner ? *d.owner : std::string("null"));
+            fx.push_payload = "{\"type\":\"message\",\"message_id\":" + std::to_string(message_id) +
+                              ",\"account_id\":" + std::to_string(account_id) +
+                              ",\"openid\":" + json_quote(openid) +
+                              ",\"msg_type\":" + json_quote(m.message.msg_type) +
+                              ",\"rule\":" + json_quote(rule_text) +
+                              ",\"owner\":" + (d.owner ? *d.owner : std::string("null"));
             if (const auto* t = std::get_if<wechat::text_message>(&m.message.body)) {
                 fx.push_payload += ",\"content\":" + json_quote(t->content);
             }
@@ -902,12 +910,8 @@ awaitable<result<std::size_t>> routing_stage::impl::run_timers() {
         if (!reaped) co_return reaped.error();
         for (const auto& gone : *reaped) {
             if (const auto agent_id = to_u64(gone.agent)) {
-                std::vector<sql_value> p{c, *agent_id};
-                auto ended = co_await mysql.execute(
-                    "UPDATE chat_sessions s JOIN official_accounts a ON a.id = s.account_id "
-                    "SET s.ended_at = CURRENT_TIMESTAMP(3), s.end_reason = 'offline' "
-                    "WHERE a.clinic_id = ? AND s.agent_id = ? AND s.ended_at IS NULL",
-                    std::move(p));
+                agent_repository sessions(mysql);
+                auto ended = co_await sessions.agent_sessions_ended(c, *agent_id, "offline");
                 if (!ended) log::warn("routing.session_not_recorded", {{"clinic", c}});
             }
             log::info("routing.agent_offline",

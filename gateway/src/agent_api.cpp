@@ -80,6 +80,11 @@ std::string agent_json(const agent_row& a) {
            ",\"can_receive\":" + (a.can_receive ? "true" : "false") + "}";
 }
 
+std::string iso_utc(std::string sql_time) {
+    if (sql_time.size() > 10 && sql_time[10] == ' ') sql_time[10] = 'T';
+    return sql_time + "Z";
+}
+
 agent_api::impl::impl(asio::any_io_executor e, storage::mysql_pool& m,
                       std::shared_ptr<storage::redis_client> r, routing::live_state& l,
                       wechat::outbox& o, routing_stage& s, agent_push& p, agent_api_options op)
@@ -272,12 +277,6 @@ awaitable<http_response> accepting(impl_ptr self, http_request req) {
     co_return json_ok(std::string("{\"accepting\":") + (on ? "true" : "false") +
                       ",\"came_online\":" + (changed->came_online ? "true" : "false") +
                       ",\"released\":" + released + "]}");
-}
-
-// "YYYY-MM-DD hh:mm:ss[.ffffff]" (UTC) as ISO 8601 with a Z.
-std::string iso_utc(std::string sql_time) {
-    if (sql_time.size() > 10 && sql_time[10] == ' ') sql_time[10] = 'T';
-    return sql_time + "Z";
 }
 
 awaitable<http_response> backlog(impl_ptr self, http_request req) {

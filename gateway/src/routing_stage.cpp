@@ -213,6 +213,26 @@ struct fan_row {
     std::optional<std::uint64_t> bound_store;  // this message's scene bound the fan to it
 };
 
+// The snapshot's static part (MySQL): settings, active agents and the fan's owners.
+routing::snapshot base_snapshot(const clinic_data& data, const std::string& openid,
+                                const fan_row& fan) {
+    auto known = [&](const std::optional<std::string>& id) -> std::optional<std::string> {
+        if (!id) return std::nullopt;
+        for (const auto& a : data.agents) {
+            if (a.id == *id) return id;
+        }
+        return std::nullopt;  // a deactivated or deleted agent owns nothing
+    };
+    routing::snapshot base;
+    base.config = data.settings->config;
+    base.agents = data.agents;
+    base.fan.openid = openid;
+    base.fan.consultant = known(fan.consultant);
+    base.fan.exclusive_agent = known(fan.exclusive);
+    base.fan.store = fan.store;
+    return base;
+}
+
 enum class event_class { message, window_event, subscribe, unsubscribe, other_event };
 
 event_class classify(const wechat::inbound_message& m) {
@@ -439,7 +459,10 @@ struct routing_stage::impl : std::enable_shared_from_this<routing_stage::impl> {
 
 // A clinic's settings and agents. A cached copy older than cache_max_age is still served while
 // one reload runs in the background (no request waits for it, and a burst of requests at expiry
-// does not become a burst of reloads); only a clinic never loaded waits for MySQL.
+// does not become a burst of reloads); a clinic never loaded waits for MySQL, and so does one
+// whose copy is older than twice cache_max_age — after a quiet hour the first message must not
+// be routed with the settings of an hour ago: every message routed more than twice
+// cache_max_age after an admin's change sees it.
 awaitable<result<std::shared_ptr<const clinic_data>>> routing_stage::impl::clinic(
     std::uint64_t id) {
     if (opts.cache_max_age.count() <= 0) co_return co_await load(id);
@@ -448,7 +471,8 @@ awaitable<result<std::shared_ptr<const clinic_data>>> routing_stage::impl::clini
         std::lock_guard lock(mutex);
         if (auto it = cache.find(id); it != cache.end()) {
             cached& c = it->second;
-            if (now - c.loaded >= opts.cache_max_age && !c.refreshing && !stopping) {
+            const bool stale = now - c.loaded >= 2 * opts.cache_max_age;
+            if (!stale && now - c.loaded >= opts.cache_max_age && !c.refreshing && !stopping) {
                 c.refreshing = true;
                 auto refresh = [](std::shared_ptr<impl> self,
                                   std::uint64_t clinic) -> awaitable<void> {
@@ -456,7 +480,7 @@ awaitable<result<std::shared_ptr<const clinic_data>>> routing_stage::impl::clini
                 };
                 asio::co_spawn(ex, refresh(shared_from_this(), id), asio::detached);
             }
-            co_return c.data;
+            if (!stale) co_return c.data;
         }
     }
     co_return co_await load(id);
@@ -649,20 +673,7 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
     std::string rule_text = "event";
     const bool routable = kind == event_class::message;
     if (routable) {
-        auto known = [&](const std::optional<std::string>& id) -> std::optional<std::string> {
-            if (!id) return std::nullopt;
-            for (const auto& a : data->agents) {
-                if (a.id == *id) return id;
-            }
-            return std::nullopt;  // a deactivated or deleted agent owns nothing
-        };
-        routing::snapshot base;
-        base.config = s.config;
-        base.agents = data->agents;
-        base.fan.openid = openid;
-        base.fan.consultant = known(fan->consultant);
-        base.fan.exclusive_agent = known(fan->exclusive);
-        base.fan.store = fan->store;
+        routing::snapshot base = base_snapshot(*data, openid, *fan);
         // The message opens the customer-service window and renews the fan's session lock, in
         // the snapshot's script (both change nothing when the message is routed twice).
         routing::fan_activity activity{routing::window_kind::message, arrived, true, s.lock_ttl};
@@ -1030,6 +1041,48 @@ awaitable<result<std::size_t>> routing_stage::sweep_once() {
 
 awaitable<result<std::size_t>> routing_stage::run_timers_once() {
     co_return co_await impl_->run_timers();
+}
+
+awaitable<result<route_preview>> routing_stage::preview(std::uint64_t clinic, std::uint64_t account,
+                                                        std::string openid) {
+    auto loaded = co_await impl_->load(clinic);
+    if (!loaded) co_return loaded.error();
+    const std::shared_ptr<const clinic_data> data = *loaded;
+    auto read_fan = [account, openid](mysql_session& db) -> result<std::optional<fan_row>> {
+        std::vector<sql_value> fp{account, openid};
+        auto rows = db.query(
+            "SELECT consultant_agent_id, exclusive_agent_id, store_id FROM fans "
+            "WHERE account_id = ? AND openid = ?",
+            fp);
+        if (!rows) return rows.error();
+        if (rows->rows.empty()) return std::optional<fan_row>{};
+        fan_row f;
+        f.consultant = rows->rows[0][0];
+        f.exclusive = rows->rows[0][1];
+        f.store = rows->rows[0][2];
+        return std::optional<fan_row>(std::move(f));
+    };
+    auto fan = co_await impl_->mysql.run(read_fan);
+    if (!fan) co_return fan.error();
+    route_preview out;
+    out.fan_known = fan->has_value();
+    const clinic_settings& s = *data->settings;
+    // No fan activity: load_snapshot's script then only reads (routing_live_test shows it).
+    const auto now = impl_->opts.now();
+    const fan_row owners = fan->has_value() ? **fan : fan_row();
+    routing::snapshot base = base_snapshot(*data, openid, owners);
+    auto ls = co_await impl_->live.load_snapshot(clinic, std::move(base), now);
+    if (!ls) co_return ls.error();
+    ls->input.auto_reply_suppressed = routing::suppressed(ls->marks, now, s.suppression_window);
+    const auto d = routing::decide(ls->input, routing::with_receipt::yes);
+    out.decision_json = receipt_json(d);
+    if (d.auto_reply) {
+        const std::string& text = auto_reply_text(s, *d.auto_reply);
+        if (!text.empty()) out.auto_reply_text = text;
+    }
+    out.input = std::move(ls->input);
+    out.lock = std::move(ls->lock);
+    co_return out;
 }
 
 awaitable<result<std::shared_ptr<const clinic_settings>>> routing_stage::settings(

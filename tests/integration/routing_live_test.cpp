@@ -1402,3 +1402,56 @@ TEST_CASE("locks: an operation given a TTL (the clinic's) uses it instead of the
     REQUIRE(a.run(a.live->renew_lock(clinic, "fan1", 15s)).has_value());
     CHECK(ttl_of("fan1") <= 15s);
 }
+
+TEST_CASE("events: pushes are kept per agent and a console resumes after the last one it saw",
+          "[routing_live][events]") {
+    fixture f;
+    auto& a = f.a;
+    std::vector<std::string> ids;
+    for (int i = 0; i < 5; ++i) {
+        auto id = a.run(
+            a.live->push(clinic, "a1", R"({"type":"message","n":)" + std::to_string(i) + "}"));
+        REQUIRE(id.has_value());
+        ids.push_back(*id);
+    }
+    REQUIRE(a.run(a.live->push(clinic, "a2", R"({"type":"other"})")).has_value());
+    CHECK(ids[0] < ids[4]);  // same millisecond or later: increasing either way
+
+    auto after = a.run(a.live->events_after(clinic, "a1", ids[1]));
+    REQUIRE(after.has_value());
+    CHECK_FALSE(after->gap);
+    CHECK_FALSE(after->more);
+    REQUIRE(after->events.size() == 3);
+    CHECK(after->events[0] ==
+          scrm::routing::agent_event{ids[2],
+                                     R"({"event_id":")" + ids[2] + R"(","type":"message","n":2})"});
+    CHECK(after->events[2].id == ids[4]);
+    // Paged by the limit, oldest first.
+    auto page = a.run(a.live->events_after(clinic, "a1", ids[0], 2));
+    REQUIRE(page.has_value());
+    CHECK(page->more);
+    REQUIRE(page->events.size() == 2);
+    CHECK(page->events[1].id == ids[2]);
+    // Up to date: nothing, no gap.
+    auto none = a.run(a.live->events_after(clinic, "a1", ids[4]));
+    REQUIRE(none.has_value());
+    CHECK(none->events.empty());
+    CHECK_FALSE(none->gap);
+    // An id older than everything kept: a gap (the console reloads).
+    auto old = a.run(a.live->events_after(clinic, "a1", "1-0"));
+    REQUIRE(old.has_value());
+    CHECK(old->gap);
+    CHECK(old->events.size() == 5);
+    // The stream gone (expired): a gap and nothing.
+    std::vector<std::string> del{"DEL", a.live->key_prefix(clinic) + "events:a1"};
+    REQUIRE(a.run(a.client->command(std::move(del))).has_value());
+    auto gone = a.run(a.live->events_after(clinic, "a1", ids[4]));
+    REQUIRE(gone.has_value());
+    CHECK(gone->gap);
+    CHECK(gone->events.empty());
+    // Bad input.
+    CHECK_FALSE(a.run(a.live->push(clinic, "", "{}")).has_value());
+    CHECK_FALSE(a.run(a.live->push(clinic, "a1", "not json")).has_value());
+    CHECK_FALSE(a.run(a.live->events_after(clinic, "a1", "123")).has_value());
+    CHECK_FALSE(a.run(a.live->events_after(clinic, "a1", "1-x")).has_value());
+}

@@ -207,9 +207,26 @@ struct route_effects {
     std::string timer_payload;
     std::optional<instant> claim_at;  // claim_auto_reply(fan, claim_at, claim_window)
     std::chrono::milliseconds claim_window{0};
-    // PUBLISH push_payload on "<key_prefix>agent:<id>" for each id: the agents' consoles.
+    // push(id, push_payload) for each id: the agents' consoles.
     std::vector<std::string> push_to;
     std::string push_payload;
+};
+
+// A console push as kept in an agent's event stream: its id (a Redis stream id,
+// "<ms>-<seq>", increasing) and the payload as delivered, with "event_id" first.
+struct agent_event {
+    std::string id;
+    std::string payload;
+    friend bool operator==(const agent_event&, const agent_event&) = default;
+};
+
+struct agent_events {
+    std::vector<agent_event> events;  // after the id asked for, oldest first
+    // Some events after the id asked for are no longer kept (the stream was trimmed or expired):
+    // the console must reload what it shows.
+    bool gap = false;
+    // More events than the limit: those returned are the oldest; ask again after the last.
+    bool more = false;
 };
 
 struct route_outcome {
@@ -469,6 +486,22 @@ public:
     // instead of one per effect). bad_input for an empty fan, owner, holder or push target.
     boost::asio::awaitable<result<route_outcome>> apply_route(std::uint64_t clinic, std::string fan,
                                                               route_effects effects);
+
+    // ---- console pushes ----------------------------------------------------------------------
+
+    // `payload` (a JSON object) to the agent's consoles on every instance: PUBLISHed on
+    // "<key_prefix>agent:<id>" and kept in the agent's event stream ("<key_prefix>events:<id>",
+    // the last ~1000 events, for a day) with "event_id" added first, so a console that reconnects
+    // can ask for what it missed (events_after). The routing effects push the same way.
+    // bad_input for an empty agent or a payload that is not an object ("{…}").
+    boost::asio::awaitable<result<std::string>> push(std::uint64_t clinic, std::string agent,
+                                                     std::string payload);
+    // The agent's events after `last_id` (an id from an earlier event), at most `limit`.
+    // bad_input for an empty agent or a malformed id.
+    boost::asio::awaitable<result<agent_events>> events_after(std::uint64_t clinic,
+                                                              std::string agent,
+                                                              std::string last_id,
+                                                              std::size_t limit = 500);
 
 private:
     std::chrono::milliseconds fan_marks_ttl() const;

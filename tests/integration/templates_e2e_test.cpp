@@ -508,7 +508,7 @@ TEST_CASE("refused events change nothing") {
              "未知的通知类型"},
             {"missing required field",
              R"({"kind":"appointment_created","idempotency_key":"k","patient":{"record_no":"x"}})",
-             400, "预约时间"},
+             400, R"("field":"data.appointment_time")"},
         }));
         CAPTURE(r.name);
         const auto reply = h.post_event(r.body);

@@ -1,6 +1,6 @@
 // scrm-admin: the operator's command line. Each command is a small function over the configured
-// stores: schema migrations, official accounts, clinics, stores, agents, fan owners and routing
-// settings.
+// stores: schema migrations, official accounts, clinics, stores, agents, fan owners, routing
+// settings, template notifications and API keys.
 #include <iostream>
 #include <string>
 #include <vector>
@@ -57,6 +57,20 @@ constexpr const char* usage =
     "        (1 = Monday; end not after start = overnight; [] = always open)\n"
     "      --closed-dates JSON   [\"2027-01-01\"]\n"
     "      --timeout-after, --suppression-window, --lock-ttl: seconds\n"
+    "  template kinds        the notification kinds and the fields their events carry\n"
+    "  template list --clinic NAME       the clinic's template notifications\n"
+    "  template set --clinic NAME --kind KIND [--template-id ID] [--keywords JSON]\n"
+    "            [--url URL | --no-url] [--miniprogram wx… --page PATH | --no-miniprogram]\n"
+    "            [--enabled on|off]\n"
+    "                        add or change one kind's setting (only what is given; a new one\n"
+    "                        needs --template-id and --keywords). JSON maps the template's\n"
+    "                        keywords to short texts with {{field}} placeholders:\n"
+    "                        '{\"time1\":\"{{appointment_time}}\",\"thing2\":\"{{doctor}}\"}'\n"
+    "                        (first/remark are refused: WeChat ignores them since 2023)\n"
+    "  apikey add --clinic NAME --name NAME   a key for the clinic's own system; printed once\n"
+    "                        (stdout), stored hashed. An existing name: nothing changed\n"
+    "  apikey list --clinic NAME        names and prefixes, never keys\n"
+    "  apikey revoke --clinic NAME --name NAME   the key stops working at once\n"
     "  help                  this text\n"
     "Exit status: 0 done (or already so), 1 the operation failed, 2 bad input (nothing changed).\n";
 
@@ -106,6 +120,8 @@ int main(int argc, char** argv) {
     if (command == "agent") return gateway::cmd_agent(*cli.cfg, cli.rest);
     if (command == "fan") return gateway::cmd_fan(*cli.cfg, cli.rest);
     if (command == "routing") return gateway::cmd_routing(*cli.cfg, cli.rest);
+    if (command == "template") return gateway::cmd_template(*cli.cfg, cli.rest);
+    if (command == "apikey") return gateway::cmd_apikey(*cli.cfg, cli.rest);
     std::cerr << "scrm-admin: unknown command " << command << "\n" << usage;
     return 2;
 }

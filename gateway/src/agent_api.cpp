@@ -516,6 +516,17 @@ agent_api::agent_api(asio::any_io_executor ex, storage::mysql_pool& mysql,
 
 agent_api::~agent_api() = default;
 
+awaitable<signed_in_agent> agent_api::authenticate(http_request req) {
+    auto auth = co_await impl_->authenticate(req);
+    signed_in_agent out;
+    if (auth.agent) {
+        out.agent = std::move(auth.agent->row);
+    } else {
+        out.refusal = std::move(auth.refusal);
+    }
+    co_return out;
+}
+
 void agent_api::add_routes(router& routes) {
     // Handlers are plain functions taking the state by value (a coroutine lambda's captures would
     // dangle once the lambda object is gone).

@@ -18,6 +18,7 @@
 #include "scrm/gateway/cli.hpp"
 #include "scrm/gateway/health.hpp"
 #include "scrm/gateway/http.hpp"
+#include "scrm/gateway/integration_api.hpp"
 #include "scrm/gateway/media_fetcher.hpp"
 #include "scrm/gateway/metrics.hpp"
 #include "scrm/gateway/routing_stage.hpp"
@@ -27,6 +28,7 @@
 #include "scrm/gateway/wechat_clients.hpp"
 #include "scrm/storage/redis.hpp"
 #include "scrm/storage/spool.hpp"
+#include "scrm/templates/notifier.hpp"
 #include "scrm/wechat/outbox.hpp"
 
 namespace asio = boost::asio;
@@ -134,8 +136,15 @@ int main(int argc, char** argv) {
     live_opts.presence_ttl = cfg.agents.presence_ttl;
     live_opts.reconnect_grace = cfg.agents.reconnect_grace;
     routing::live_state live(deps.redis_ptr(), live_opts);
+    // Template notifications: events of the clinics' systems, their sends and the send log,
+    // whose delivery reports (TEMPLATESENDJOBFINISH) the routing stage hands over.
+    templates::notifier notifier(deps.mysql(), outbox);
     gateway::routing_stage_options stage_opts;
     stage_opts.clinics = cfg.worker_clinics;
+    stage_opts.on_template_finished = [&notifier](std::uint64_t account, std::string openid,
+                                                  std::uint64_t msgid, std::string status) {
+        return notifier.record_delivery(account, std::move(openid), msgid, std::move(status));
+    };
     gateway::routing_stage stage(io.get_executor(), deps.mysql(), deps.redis_ptr(), live, outbox,
                                  stage_opts);
     stats->add_gauge("scrm_messages_stored_total", "Inbound messages stored and handed on.", "",
@@ -178,6 +187,8 @@ int main(int argc, char** argv) {
     // The clinic administration endpoints, on the agents' sessions (admin role).
     gateway::admin_api admin(agents, deps.mysql());
     admin.add_routes(routes);
+    gateway::integration_api integration(notifier, agents);
+    integration.add_routes(routes);
     asio::co_spawn(io, hook.replay_loop(std::chrono::seconds(1)), asio::detached);
 
     gateway::http_server server(io.get_executor(), cfg.http, std::move(routes), stats);

@@ -655,6 +655,12 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
     if (!owners_known || scene_store) fan = co_await mysql.run(load_fan);
     if (!fan) co_return fan.error();
     if (fan->routed) co_return std::optional<passive_reply>{};
+    const auto* finished = std::get_if<wechat::template_send_job_finish_event>(&m.message.body);
+    if (finished && opts.on_template_finished) {
+        auto report = opts.on_template_finished;
+        auto reported = co_await report(account_id, openid, finished->msg_id, finished->status);
+        if (!reported) co_return reported.error();
+    }
     if (owners_known) {
         fan->consultant = m.fan->consultant;
         fan->exclusive = m.fan->exclusive_agent;

@@ -469,21 +469,29 @@ outbox::~outbox() {
     impl_->notify();
 }
 
-awaitable<result<std::uint64_t>> outbox::enqueue(outbound_message m) {
+result<std::uint64_t> enqueue_on(storage::mysql_session& db, const outbound_message& m) {
     if (m.account_id == 0 || m.openid.empty() || m.openid.size() > 128 || m.kind.empty() ||
         m.kind.size() > 32 || m.api_path.rfind("/cgi-bin/", 0) != 0 || m.api_path.size() > 255 ||
         m.body.empty() || m.origin.size() > 64) {
-        co_return errc::bad_input;
+        return make_error_code(errc::bad_input);
     }
-    auto fn = [&m](storage::mysql_session& db) {
-        return db.query(
-            "INSERT INTO outbox (account_id, openid, kind, api_path, body, origin) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            {m.account_id, m.openid, m.kind, m.api_path, m.body, m.origin});
-    };
+    auto r = db.query(
+        "INSERT INTO outbox (account_id, openid, kind, api_path, body, origin) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        {m.account_id, m.openid, m.kind, m.api_path, m.body, m.origin});
+    if (!r) return r.error();
+    return r->last_insert_id;
+}
+
+void outbox::wake() {
+    impl_->notify();
+}
+
+awaitable<result<std::uint64_t>> outbox::enqueue(outbound_message m) {
+    auto fn = [&m](storage::mysql_session& db) { return enqueue_on(db, m); };
     auto r = co_await impl_->mysql.run(fn);
     if (!r) co_return r.error();
-    const std::uint64_t id = r->last_insert_id;
+    const std::uint64_t id = *r;
     impl_->notify();
     co_await impl_->publish(id, m.account_id, m.openid, outbox_state::queued, 0, {});
     co_return id;

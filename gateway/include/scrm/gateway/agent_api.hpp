@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "scrm/gateway/agent_repository.hpp"
 #include "scrm/gateway/config.hpp"
 #include "scrm/gateway/http.hpp"
 #include "scrm/routing/live.hpp"
@@ -42,6 +43,13 @@ struct agent_api_options {
     std::function<routing::instant()> now;
 };
 
+// The agent a request is signed in as (for other endpoint groups: the template log, admin
+// pages), or the answer that refuses it.
+struct signed_in_agent {
+    std::optional<agent_row> agent;  // active; password_hash empty
+    http_response refusal;           // 401, 403 or 503 as for the agent endpoints
+};
+
 // Thread-safe. Every dependency must outlive the routes it added (the router holds the state).
 // Presence heartbeats go to `live` with its own presence_ttl/reconnect_grace: build it from the
 // same agent_settings. Pushes reach this instance's WebSockets through `push`. Errors of Redis or
@@ -60,6 +68,10 @@ public:
     // /api/agent/backlog; WebSocket /api/agent/ws; POST /api/conversations/{account}/{openid}/
     // accept|send|end|transfer.
     void add_routes(router& routes);
+
+    // The session behind the request's bearer token or cookie, checked as for the agent
+    // endpoints (docs/api.md "Authentication"). The agent_api must outlive the call.
+    boost::asio::awaitable<signed_in_agent> authenticate(http_request req);
 
     struct impl;
     // The sessions and the state behind them, for endpoint families built on the agents'

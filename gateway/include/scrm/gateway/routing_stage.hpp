@@ -85,6 +85,12 @@ struct routing_stage_options {
     std::vector<std::uint64_t> clinics;
     // The clock (injected in tests).
     std::function<routing::instant()> now;
+    // Called for each TEMPLATESENDJOBFINISH event before its receipt is written, with the
+    // account id, the fan's openid, MsgID and Status (the send log's delivery report). An error
+    // leaves the event unrouted: the sweeper hands it on again. Empty: nothing is called.
+    std::function<boost::asio::awaitable<result<void>>(std::uint64_t, std::string, std::uint64_t,
+                                                       std::string)>
+        on_template_finished;
 };
 
 // "Who would get this now?" (DESIGN.md §5): what routing would decide for a fan's message at this

@@ -31,6 +31,7 @@
 
 namespace scrm::storage {
 class mysql_pool;
+class mysql_session;
 class redis_client;
 }  // namespace scrm::storage
 
@@ -98,6 +99,12 @@ struct outbox_stats {
     std::uint64_t sent = 0, failed = 0, uncertain = 0, retried = 0, orphans = 0;
 };
 
+// Stores `m` on the caller's session — inside its transaction, if one is open, so the message is
+// committed (or rolled back) with the caller's other rows — and returns its id. The worker finds
+// it within poll_interval, or at once after outbox::wake(). Nothing is published on Redis for it
+// until the worker changes its state. errc::bad_input as for outbox::enqueue; MySQL's errors.
+result<std::uint64_t> enqueue_on(storage::mysql_session& db, const outbound_message& m);
+
 // Thread-safe. start() runs the worker on `ex`; stop() must complete before the MySQL pool and
 // Redis client stop. `redis` may be null (no publishing).
 class outbox {
@@ -113,6 +120,10 @@ public:
     // a message without account, openid, kind, /cgi-bin/ path or body; MySQL's errors otherwise
     // (then nothing is stored).
     boost::asio::awaitable<result<std::uint64_t>> enqueue(outbound_message m);
+
+    // Wakes the worker: rows committed with enqueue_on are claimed now rather than at the next
+    // poll. Never blocks.
+    void wake();
 
     // The row, or errc::not_found.
     boost::asio::awaitable<result<outbox_entry>> get(std::uint64_t id);

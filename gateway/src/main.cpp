@@ -16,6 +16,7 @@
 #include "scrm/gateway/agent_api.hpp"
 #include "scrm/gateway/agent_push.hpp"
 #include "scrm/gateway/cli.hpp"
+#include "scrm/gateway/evaluations.hpp"
 #include "scrm/gateway/health.hpp"
 #include "scrm/gateway/http.hpp"
 #include "scrm/gateway/media_fetcher.hpp"
@@ -140,11 +141,10 @@ int main(int argc, char** argv) {
                                  stage_opts);
     stats->add_gauge("scrm_messages_stored_total", "Inbound messages stored and handed on.", "",
                      [&stage] { return static_cast<double>(stage.stats().stored); });
-    stats->add_gauge("scrm_routing_wait_seconds_total",
-                     "Time webhook requests spent waiting for routing (passive reply), summed.", "",
-                     [&stage] {
-                         return std::chrono::duration<double>(stage.stats().waited).count();
-                     });
+    stats->add_gauge(
+        "scrm_routing_wait_seconds_total",
+        "Time webhook requests spent waiting for routing (passive reply), summed.", "",
+        [&stage] { return std::chrono::duration<double>(stage.stats().waited).count(); });
     gateway::webhook hook(accounts, store, deps.redis(), deps.mysql(), stage, spool.get(), {},
                           [] { return static_cast<std::int64_t>(std::time(nullptr)); });
     if (cfg.background_workers) {
@@ -178,6 +178,12 @@ int main(int argc, char** argv) {
     // The clinic administration endpoints, on the agents' sessions (admin role).
     gateway::admin_api admin(agents, deps.mysql());
     admin.add_routes(routes);
+    // Patient evaluations: the signed links' page and API, and their admin endpoints.
+    gateway::evaluation_options eval_opts;
+    eval_opts.token_key = box->derive_key(gateway::evaluation_key_label);
+    eval_opts.link_ttl = cfg.evaluation_link_ttl;
+    gateway::evaluation_api evaluations(agents, deps.mysql(), eval_opts);
+    evaluations.add_routes(routes);
     asio::co_spawn(io, hook.replay_loop(std::chrono::seconds(1)), asio::detached);
 
     gateway::http_server server(io.get_executor(), cfg.http, std::move(routes), stats);
@@ -200,8 +206,7 @@ int main(int argc, char** argv) {
     signals.async_wait([&](const boost::system::error_code& ec, int) {
         if (ec) return;
         workers w{stage, outbox, media, push};
-        asio::co_spawn(io,
-                       shutdown(server, hook, store, w, deps, cfg.http.shutdown_grace, work),
+        asio::co_spawn(io, shutdown(server, hook, store, w, deps, cfg.http.shutdown_grace, work),
                        asio::detached);
     });
 

@@ -288,8 +288,10 @@ result<invitation_row> insert_invitation(storage::mysql_session& db, const evalu
     if (!account) return account.error();
     if (account->rows.empty()) return make_error_code(errc::not_found);
     std::vector<sql_value> key{in.clinic, in.visit_ref};
-    const char* find =
-        "SELECT id, expires_at FROM evaluations WHERE clinic_id = ? AND visit_ref = ? FOR UPDATE";
+    // A plain read first: a locking read of a missing row would take a gap lock, and two
+    // concurrent invitations of one visit would then deadlock on their inserts.
+    const std::string find =
+        "SELECT id, expires_at FROM evaluations WHERE clinic_id = ? AND visit_ref = ?";
     auto existing = db.query(find, key);
     if (!existing) return existing.error();
     invitation_row out;
@@ -310,11 +312,15 @@ result<invitation_row> insert_invitation(storage::mysql_session& db, const evalu
             "attributes, expires_at) VALUES (?, ?, ?, ?, ?, ?, "
             "CURRENT_TIMESTAMP(3) + INTERVAL ? SECOND)",
             row);
-        if (!ins) return ins.error();
-        existing = db.query(find, key);
+        // A concurrent invitation of the same visit inserted first (the duplicate key waited
+        // for its commit): the read below sees its row.
+        if (!ins && ins.error() != make_error_code(errc::conflict)) return ins.error();
+        out.created = ins.has_value();
+        // Latest committed data, with a shared lock: the losers of a race already hold one on
+        // the winner's row from their duplicate-key check (an exclusive one would deadlock).
+        existing = db.query(find + " LOCK IN SHARE MODE", key);
         if (!existing) return existing.error();
         if (existing->rows.empty()) return make_error_code(errc::not_found);
-        out.created = true;
     }
     out.id = sql_u64(existing->rows[0][0]);
     out.expires_at = existing->rows[0][1].value_or("");

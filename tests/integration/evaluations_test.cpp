@@ -6,6 +6,7 @@
 // evaluations out of reach, the statistics and both exports read back (the .xlsx with openpyxl).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -558,4 +559,56 @@ TEST_CASE("evaluations: per-attribute statistics and the CSV and Excel exports")
     CHECK(has(cells, "|差|好|好|好|好|=HYPERLINK(\"x\"),\"很好\"||\n"));
     CHECK(has(cells, "\n" + std::to_string(e1.id) + "|已评价|好||oStat1|s-1|"));
     CHECK(has(cells, "|好|好|好|好|好|满意||\n"));
+}
+
+TEST_CASE(
+    "evaluations: racing invitations of one visit make one evaluation and racing "
+    "submissions of one link store one") {
+    clinic_fixture c;
+    two_gateways g(c, gateway_bin);
+    constexpr int racers = 8;
+    std::vector<gateway::evaluation_invitation> made(racers);
+    {
+        std::vector<std::thread> threads;
+        for (int i = 0; i < racers; ++i) {
+            threads.emplace_back([&, i] {
+                storage::mysql_session db(gateway::mysql_options_from(c.cfg.mysql));
+                gateway::evaluation_invite in{c.clinic, c.account, "oRace", std::nullopt, "race-1"};
+                auto r = gateway::create_evaluation_invitation(db, tokens(), in, 1h);
+                if (r) {
+                    made[static_cast<std::size_t>(i)] = *r;
+                } else {
+                    made[static_cast<std::size_t>(i)].token = r.error().message();
+                }
+            });
+        }
+        for (auto& t : threads) t.join();
+    }
+    int created = 0;
+    for (const auto& m : made) {
+        CAPTURE(m.token);
+        CHECK(m.id != 0);
+        CHECK(m.path == made[0].path);
+        created += m.created ? 1 : 0;
+    }
+    CHECK(created == 1);
+    CHECK(c.value("SELECT COUNT(*) FROM evaluations WHERE clinic_id = ?", {c.clinic}) == "1");
+
+    std::vector<int> status(racers);
+    {
+        std::vector<std::thread> threads;
+        for (int i = 0; i < racers; ++i) {
+            threads.emplace_back([&, i] {
+                status[static_cast<std::size_t>(i)] =
+                    http_call(i % 2 ? g.a->port : g.b->port, "POST",
+                              "/api/eval/" + token_of(made[0]), ratings_with("专业水平"))
+                        .status;
+            });
+        }
+        for (auto& t : threads) t.join();
+    }
+    CHECK(std::count(status.begin(), status.end(), 200) == 1);
+    CHECK(std::count(status.begin(), status.end(), 409) == racers - 1);
+    CHECK(c.value("SELECT COUNT(*) FROM evaluation_ratings WHERE evaluation_id = ?",
+                  {made[0].id}) == "4");
 }

@@ -382,9 +382,9 @@ std::optional<load_error> apply_env(config& cfg, const std::map<std::string, std
             const auto comma = std::min(v->find(',', at), v->size());
             unsigned long long n = 0;
             if (!parse_uint(v->substr(at, comma - at), n) || n == 0) {
-                err.problems.push_back(
-                    std::string(name) +
-                    ": must be ids (positive integers) separated by commas, got \"" + *v + "\"");
+                err.problems.push_back(std::string(name) +
+                                       ": must be ids (positive integers) separated by commas, got \"" +
+                                       *v + "\"");
                 return;
             }
             parsed.push_back(n);

@@ -141,10 +141,11 @@ int main(int argc, char** argv) {
                                  stage_opts);
     stats->add_gauge("scrm_messages_stored_total", "Inbound messages stored and handed on.", "",
                      [&stage] { return static_cast<double>(stage.stats().stored); });
-    stats->add_gauge(
-        "scrm_routing_wait_seconds_total",
-        "Time webhook requests spent waiting for routing (passive reply), summed.", "",
-        [&stage] { return std::chrono::duration<double>(stage.stats().waited).count(); });
+    stats->add_gauge("scrm_routing_wait_seconds_total",
+                     "Time webhook requests spent waiting for routing (passive reply), summed.", "",
+                     [&stage] {
+                         return std::chrono::duration<double>(stage.stats().waited).count();
+                     });
     gateway::webhook hook(accounts, store, deps.redis(), deps.mysql(), stage, spool.get(), {},
                           [] { return static_cast<std::int64_t>(std::time(nullptr)); });
     if (cfg.background_workers) {

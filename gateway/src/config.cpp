@@ -226,8 +226,8 @@ std::variant<config, load_error> parse_config(const std::string& json_text) {
     reader r(err.problems);
     r.check_keys(
         doc, "",
-        {"http", "agents", "redis", "mysql", "io_threads", "log_level", "spool_dir", "media_dir",
-         "background_workers", "wechat_api_base_url", "wechat_ca_file", "services"});
+        {"http", "agents", "evaluations", "redis", "mysql", "io_threads", "log_level", "spool_dir",
+         "media_dir", "background_workers", "wechat_api_base_url", "wechat_ca_file", "services"});
     r.get_string(doc, "spool_dir", "", cfg.spool_dir);
     r.get_string(doc, "media_dir", "", cfg.media_dir);
     r.get_bool(doc, "background_workers", "", cfg.background_workers);
@@ -274,6 +274,12 @@ std::variant<config, load_error> parse_config(const std::string& json_text) {
         ag.signin_lockout = std::chrono::seconds(lockout);
         r.get_ms(*a, "signin_failure_delay_ms", "agents.", ag.signin_failure_delay, 0, 10000);
         r.get_bool(*a, "cookie_secure", "agents.", ag.cookie_secure);
+    }
+    if (const Value* ev = r.section(doc, "evaluations")) {
+        r.check_keys(*ev, "evaluations.", {"link_ttl_s"});
+        std::int64_t ttl = cfg.evaluation_link_ttl.count();
+        r.get_int(*ev, "link_ttl_s", "evaluations.", ttl, 60, 366 * 24 * 3600);
+        cfg.evaluation_link_ttl = std::chrono::seconds(ttl);
     }
     if (const Value* rs = r.section(doc, "redis")) {
         r.check_keys(*rs, "redis.",

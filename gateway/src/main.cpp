@@ -16,6 +16,7 @@
 #include "scrm/gateway/agent_api.hpp"
 #include "scrm/gateway/agent_push.hpp"
 #include "scrm/gateway/cli.hpp"
+#include "scrm/gateway/evaluations.hpp"
 #include "scrm/gateway/health.hpp"
 #include "scrm/gateway/http.hpp"
 #include "scrm/gateway/integration_api.hpp"
@@ -189,6 +190,12 @@ int main(int argc, char** argv) {
     admin.add_routes(routes);
     gateway::integration_api integration(notifier, agents);
     integration.add_routes(routes);
+    // Patient evaluations: the signed links' page and API, and their admin endpoints.
+    gateway::evaluation_options eval_opts;
+    eval_opts.token_key = box->derive_key(gateway::evaluation_key_label);
+    eval_opts.link_ttl = cfg.evaluation_link_ttl;
+    gateway::evaluation_api evaluations(agents, deps.mysql(), eval_opts);
+    evaluations.add_routes(routes);
     asio::co_spawn(io, hook.replay_loop(std::chrono::seconds(1)), asio::detached);
 
     gateway::http_server server(io.get_executor(), cfg.http, std::move(routes), stats);
@@ -211,8 +218,7 @@ int main(int argc, char** argv) {
     signals.async_wait([&](const boost::system::error_code& ec, int) {
         if (ec) return;
         workers w{stage, outbox, media, push};
-        asio::co_spawn(io,
-                       shutdown(server, hook, store, w, deps, cfg.http.shutdown_grace, work),
+        asio::co_spawn(io, shutdown(server, hook, store, w, deps, cfg.http.shutdown_grace, work),
                        asio::detached);
     });
 

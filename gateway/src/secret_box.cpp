@@ -2,6 +2,7 @@
 #include "scrm/gateway/secret_box.hpp"
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <cstdlib>
@@ -112,6 +113,14 @@ result<std::string> secret_box::open(std::string_view sealed, std::string_view c
         return errc::conflict;
     }
     return plain;
+}
+
+std::array<unsigned char, 32> secret_box::derive_key(std::string_view label) const {
+    std::array<unsigned char, 32> out{};
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
+         reinterpret_cast<const unsigned char*>(label.data()), label.size(), out.data(), &len);
+    return out;
 }
 
 }  // namespace scrm::gateway

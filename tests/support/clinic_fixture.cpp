@@ -81,6 +81,12 @@ clinic_fixture::~clinic_fixture() {
     const std::vector<storage::sql_value> a{account};
     const std::vector<storage::sql_value> c{clinic};
     (void)db.execute("DELETE FROM routing_receipts WHERE clinic_id = ?", c);
+    (void)db.execute(
+        "DELETE r FROM evaluation_ratings r JOIN evaluations e ON e.id = r.evaluation_id "
+        "WHERE e.clinic_id = ?",
+        c);
+    (void)db.execute("DELETE FROM evaluations WHERE clinic_id = ?", c);
+    (void)db.execute("DELETE FROM evaluation_attributes WHERE clinic_id = ?", c);
     for (const char* table : {"fan_patients", "inbound_media", "outbox", "inbound_messages",
                               "dead_letters", "fans", "chat_sessions"}) {
         (void)db.execute(std::string("DELETE FROM ") + table + " WHERE account_id = ?", a);

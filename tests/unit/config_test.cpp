@@ -283,3 +283,15 @@ TEST_CASE("WebSocket limits and the agents section: defaults, file values, bad v
     CHECK(bad.find("agents.cookie_secure: must be true or false") != std::string::npos);
     CHECK(bad.find("agents.tokens: unknown key") != std::string::npos);
 }
+
+TEST_CASE("evaluation links' lifetime: default 7 days, file value, bad values") {
+    auto r = parse_config("{}");
+    REQUIRE(std::holds_alternative<config>(r));
+    CHECK(std::get<config>(r).evaluation_link_ttl == std::chrono::seconds(7 * 24 * 3600));
+    r = parse_config(R"({"evaluations":{"link_ttl_s":3600}})");
+    REQUIRE(std::holds_alternative<config>(r));
+    CHECK(std::get<config>(r).evaluation_link_ttl == std::chrono::seconds(3600));
+    const auto bad = problems_of(parse_config(R"({"evaluations":{"link_ttl_s":5,"ttl":1}})"));
+    CHECK(bad.find("evaluations.link_ttl_s: must be an integer 60-31622400") != std::string::npos);
+    CHECK(bad.find("evaluations.ttl: unknown key") != std::string::npos);
+}

@@ -72,6 +72,8 @@ struct agent_settings {
 struct config {
     http_settings http;
     agent_settings agents;
+    // Evaluation links (/eval/<token>) can be answered this long after the visit's invitation.
+    std::chrono::seconds evaluation_link_ttl{7 * 24 * 3600};
     redis_settings redis;
     mysql_settings mysql;
     unsigned io_threads = 0;          // 0 = number of cores

@@ -25,6 +25,9 @@ public:
     // errc::bad_input for a malformed value, errc::conflict when authentication fails (wrong
     // key, wrong context, tampered value).
     result<std::string> open(std::string_view sealed, std::string_view context) const;
+    // A key for another purpose, derived from the master key: HMAC-SHA-256(master, label). Keys of
+    // different labels are independent (e.g. "scrm evaluation links v1" signs evaluation links).
+    std::array<unsigned char, 32> derive_key(std::string_view label) const;
 
 private:
     explicit secret_box(const std::array<unsigned char, 32>& key) : key_(key) {}

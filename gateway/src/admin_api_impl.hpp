@@ -10,8 +10,9 @@
 namespace scrm::gateway {
 
 struct admin_api::impl {
-    std::shared_ptr<agent_api::impl> agents;  // sessions, live state, routing stage
+    std::shared_ptr<agent_api::impl> agents;  // sessions, live state, routing stage, hash pool
     storage::mysql_pool& mysql;
+    wechat_clients& clients;  // the accounts' WeChat clients (stores' QR codes)
 
     // The request's agent if it is an admin; else the refusal (401 as agent_api's, 403 for other
     // roles, 503).
@@ -22,6 +23,17 @@ using admin_ptr = std::shared_ptr<admin_api::impl>;
 
 // {"id":…,"name":…} of an agent.
 std::string agent_ref_json(std::uint64_t id, const std::string& name);
+
+// The id in "<prefix><id><suffix>" (suffix may be empty), nullopt when the path is not so.
+std::optional<std::uint64_t> path_id(std::string_view path, std::string_view prefix,
+                                     std::string_view suffix);
+
+// admin_people_api.cpp: agents and stores (GET|POST /api/admin/agents, PUT …/{id}, GET|POST
+// /api/admin/stores, PUT …/{id}, POST …/{id}/qr) and the password reset below.
+void add_people_routes(const admin_ptr& self, router& routes);
+// POST /api/admin/agents/{id}/password (admin_api.cpp routes it with deactivate).
+boost::asio::awaitable<http_response> reset_password(admin_ptr self, http_request req,
+                                                     std::uint64_t agent);
 
 // admin_reassign.cpp
 boost::asio::awaitable<http_response> reassign(admin_ptr self, http_request req, bool apply);

@@ -140,11 +140,10 @@ int main(int argc, char** argv) {
                                  stage_opts);
     stats->add_gauge("scrm_messages_stored_total", "Inbound messages stored and handed on.", "",
                      [&stage] { return static_cast<double>(stage.stats().stored); });
-    stats->add_gauge("scrm_routing_wait_seconds_total",
-                     "Time webhook requests spent waiting for routing (passive reply), summed.", "",
-                     [&stage] {
-                         return std::chrono::duration<double>(stage.stats().waited).count();
-                     });
+    stats->add_gauge(
+        "scrm_routing_wait_seconds_total",
+        "Time webhook requests spent waiting for routing (passive reply), summed.", "",
+        [&stage] { return std::chrono::duration<double>(stage.stats().waited).count(); });
     gateway::webhook hook(accounts, store, deps.redis(), deps.mysql(), stage, spool.get(), {},
                           [] { return static_cast<std::int64_t>(std::time(nullptr)); });
     if (cfg.background_workers) {
@@ -176,7 +175,7 @@ int main(int argc, char** argv) {
                               stage, push, agent_opts);
     agents.add_routes(routes);
     // The clinic administration endpoints, on the agents' sessions (admin role).
-    gateway::admin_api admin(agents, deps.mysql());
+    gateway::admin_api admin(agents, deps.mysql(), clients);
     admin.add_routes(routes);
     asio::co_spawn(io, hook.replay_loop(std::chrono::seconds(1)), asio::detached);
 
@@ -200,8 +199,7 @@ int main(int argc, char** argv) {
     signals.async_wait([&](const boost::system::error_code& ec, int) {
         if (ec) return;
         workers w{stage, outbox, media, push};
-        asio::co_spawn(io,
-                       shutdown(server, hook, store, w, deps, cfg.http.shutdown_grace, work),
+        asio::co_spawn(io, shutdown(server, hook, store, w, deps, cfg.http.shutdown_grace, work),
                        asio::detached);
     });
 

@@ -1,0 +1,16 @@
+-- Stores' permanent WeChat QR codes (issue 6): one per store and official account, created once
+-- through WeChat's qrcode/create (QR_LIMIT_STR_SCENE, scene "store_<store id>") and kept, since a
+-- permanent code never changes and WeChat caps how many an account may create. The ticket opens
+-- the printable image at https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=<ticket>.
+CREATE TABLE IF NOT EXISTS store_qr_codes (
+    store_id BIGINT UNSIGNED NOT NULL,
+    account_id BIGINT UNSIGNED NOT NULL,
+    scene VARCHAR(64) CHARACTER SET ascii NOT NULL,
+    ticket VARCHAR(255) CHARACTER SET ascii NOT NULL,
+    url VARCHAR(255) CHARACTER SET ascii NOT NULL,
+    created_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+    PRIMARY KEY (store_id, account_id),
+    KEY ix_store_qr_codes_account (account_id),
+    CONSTRAINT fk_store_qr_codes_store FOREIGN KEY (store_id) REFERENCES stores (id),
+    CONSTRAINT fk_store_qr_codes_account FOREIGN KEY (account_id) REFERENCES official_accounts (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

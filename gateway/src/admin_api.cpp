@@ -32,12 +32,6 @@ awaitable<auth_result> admin_api::impl::admin(const http_request& req) {
 
 namespace {
 
-http_response ok_json(std::string body) {
-    http_response r;
-    r.body = std::move(body);
-    return r;
-}
-
 std::string settings_json(const std::vector<std::optional<std::string>>& values) {
     std::string out = "{";
     const auto all = routing_settings();
@@ -219,8 +213,18 @@ std::optional<std::uint64_t> path_id(std::string_view path, std::string_view pre
     return parse_id(path.substr(prefix.size(), path.size() - prefix.size() - suffix.size()));
 }
 
+namespace {
+
+std::optional<secret_box> master_box() {
+    auto box = secret_box::from_env();
+    if (!box) return std::nullopt;
+    return std::move(*box);
+}
+
+}  // namespace
+
 admin_api::admin_api(agent_api& agents, storage::mysql_pool& mysql, wechat_clients& clients)
-    : impl_(std::make_shared<impl>(impl{agents.state(), mysql, clients})) {}
+    : impl_(std::make_shared<impl>(impl{agents.state(), mysql, clients, master_box()})) {}
 
 admin_api::~admin_api() = default;
 
@@ -241,6 +245,7 @@ void admin_api::add_routes(router& routes) {
     routes.exact("GET", "/api/admin/audit",
                  [self](http_request r) { return audit_handler(self, std::move(r)); });
     add_people_routes(self, routes);
+    add_account_routes(self, routes);
 }
 
 }  // namespace scrm::gateway

@@ -21,21 +21,44 @@ namespace asio = boost::asio;
 using asio::awaitable;
 using storage::mysql_session;
 
-namespace {
-
-http_response ok_json(std::string body, unsigned status = 200) {
+http_response ok_json(std::string body, unsigned status) {
     http_response r;
     r.status = status;
     r.body = std::move(body);
     return r;
 }
 
-std::string id_json(const std::optional<std::uint64_t>& id) {
-    return id ? std::to_string(*id) : "null";
+http_response answer(const change_result& r, unsigned ok_status) {
+    if (r.refused) return json_error(r.refused->first, r.refused->second);
+    return ok_json(r.body, ok_status);
+}
+
+change_result refuse_change(unsigned status, std::string text) {
+    change_result r;
+    r.refused = std::make_pair(status, std::move(text));
+    return r;
+}
+
+change_result answered(std::string body) {
+    change_result out;
+    out.body = std::move(body);
+    return out;
+}
+
+result<change_result> audited_commit(mysql_session& db, const audit_entry& e, std::string body) {
+    if (auto r = append_audit(db, e); !r) return r.error();
+    if (auto c = db.commit(); !c) return c.error();
+    return answered(std::move(body));
 }
 
 std::string bool_json(bool b) {
     return b ? "true" : "false";
+}
+
+namespace {
+
+std::string id_json(const std::optional<std::uint64_t>& id) {
+    return id ? std::to_string(*id) : "null";
 }
 
 std::string listing_json(const agent_listing& a) {
@@ -62,36 +85,6 @@ awaitable<std::optional<std::string>> hashed(const admin_ptr& self, std::string 
     auto task = hash_task(std::move(password));
     co_return co_await asio::co_spawn(self->agents->hash_pool, std::move(task),
                                       asio::use_awaitable);
-}
-
-// An outcome of a change in one transaction: a refusal, or the JSON answer.
-struct change_result {
-    std::optional<std::pair<unsigned, std::string>> refused;
-    std::string body;
-};
-
-http_response answer(const change_result& r, unsigned ok_status = 200) {
-    if (r.refused) return json_error(r.refused->first, r.refused->second);
-    return ok_json(r.body, ok_status);
-}
-
-change_result refusal(unsigned status, std::string text) {
-    change_result r;
-    r.refused = std::make_pair(status, std::move(text));
-    return r;
-}
-
-change_result answered(std::string body) {
-    change_result out;
-    out.body = std::move(body);
-    return out;
-}
-
-// Appends the audit row, commits, and answers `body`.
-result<change_result> audited_commit(mysql_session& db, const audit_entry& e, std::string body) {
-    if (auto r = append_audit(db, e); !r) return r.error();
-    if (auto c = db.commit(); !c) return c.error();
-    return answered(std::move(body));
 }
 
 const char* const no_store = "门店不存在（store_id 须为本诊所的门店编号）";
@@ -132,11 +125,11 @@ awaitable<http_response> create_agent(admin_ptr self, http_request req) {
         if (a.store) {
             auto has = clinic_has_store(db, clinic, *a.store);
             if (!has) return has.error();
-            if (!*has) return refusal(422, no_store);
+            if (!*has) return refuse_change(422, no_store);
         }
         auto id = insert_agent(db, clinic, a, stored);
         if (!id) return id.error();
-        if (!*id) return refusal(409, "本诊所已有同名的客服");
+        if (!*id) return refuse_change(409, "本诊所已有同名的客服");
         agent_listing made{**id, a.name, a.role, a.store, a.can_receive, true};
         audit_entry e{clinic,
                       admin,
@@ -175,7 +168,7 @@ awaitable<http_response> update_agent_handler(admin_ptr self, http_request req) 
         rollback_guard undo{db};
         auto rows = clinic_agents(db, clinic, agent, true);
         if (!rows) return rows.error();
-        if (rows->empty()) return refusal(404, "客服不存在");
+        if (rows->empty()) return refuse_change(404, "客服不存在");
         const agent_listing before = rows->front();
         agent_listing after = before;
         if (u.role) after.role = *u.role;
@@ -184,7 +177,7 @@ awaitable<http_response> update_agent_handler(admin_ptr self, http_request req) 
         if (after.store && after.store != before.store) {
             auto has = clinic_has_store(db, clinic, *after.store);
             if (!has) return has.error();
-            if (!*has) return refusal(422, no_store);
+            if (!*has) return refuse_change(422, no_store);
         }
         std::string changes;
         change(changes, "role", json_quote(before.role), json_quote(after.role));
@@ -228,7 +221,7 @@ awaitable<http_response> reset_password(admin_ptr self, http_request req, std::u
         rollback_guard undo{db};
         auto rows = clinic_agents(db, clinic, agent, true);
         if (!rows) return rows.error();
-        if (rows->empty()) return refusal(404, "客服不存在");
+        if (rows->empty()) return refuse_change(404, "客服不存在");
         if (auto w = set_agent_password(db, clinic, agent, stored); !w) return w.error();
         // The detail says that it happened, never what the password is.
         audit_entry e{clinic, admin, "agent", "agent.password", "agent:" + std::to_string(agent),
@@ -315,7 +308,7 @@ awaitable<http_response> create_store(admin_ptr self, http_request req) {
         rollback_guard undo{db};
         auto id = insert_store(db, clinic, name);
         if (!id) return id.error();
-        if (!*id) return refusal(409, "本诊所已有同名的门店");
+        if (!*id) return refuse_change(409, "本诊所已有同名的门店");
         audit_entry e{clinic,
                       admin,
                       "agent",
@@ -345,7 +338,7 @@ awaitable<http_response> rename_store_handler(admin_ptr self, http_request req,
         rollback_guard undo{db};
         auto rows = clinic_stores(db, clinic, store, true);
         if (!rows) return rows.error();
-        if (rows->empty()) return refusal(404, "门店不存在");
+        if (rows->empty()) return refuse_change(404, "门店不存在");
         store_listing s = rows->front();
         std::string changes;
         change(changes, "name", json_quote(s.name), json_quote(name));
@@ -355,7 +348,7 @@ awaitable<http_response> rename_store_handler(admin_ptr self, http_request req,
         if (changes == "{}") return answered(std::move(body));
         auto renamed = rename_store(db, clinic, store, name);
         if (!renamed) return renamed.error();
-        if (!*renamed) return refusal(409, "本诊所已有同名的门店");
+        if (!*renamed) return refuse_change(409, "本诊所已有同名的门店");
         audit_entry e{clinic, admin, "agent", "store.rename", "store:" + std::to_string(store),
                       changes};
         return audited_commit(db, e, std::move(body));
@@ -427,7 +420,7 @@ awaitable<http_response> store_qr_handler(admin_ptr self, http_request req, std:
         rollback_guard undo{db};
         auto rows = clinic_stores(db, clinic, store, true);
         if (!rows) return rows.error();
-        if (rows->empty()) return refusal(404, "门店不存在");
+        if (rows->empty()) return refuse_change(404, "门店不存在");
         if (auto w = save_store_qr(db, store, q); !w) return w.error();
         audit_entry e{clinic,
                       admin,

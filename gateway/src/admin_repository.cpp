@@ -273,6 +273,27 @@ result<void> save_store_qr(storage::mysql_session& db, std::uint64_t store, cons
     return {};
 }
 
+result<std::vector<account_listing>> clinic_accounts(storage::mysql_session& db,
+                                                     std::uint64_t clinic,
+                                                     std::optional<std::uint64_t> only) {
+    std::vector<sql_value> p{clinic};
+    std::string sql =
+        "SELECT id, appid, original_id, safe_mode_only, aes_key_previous_sealed IS NOT NULL, "
+        "updated_at FROM official_accounts WHERE clinic_id = ?";
+    if (only) {
+        sql += " AND id = ?";
+        p.emplace_back(*only);
+    }
+    auto rows = db.query(sql + " ORDER BY appid", p);
+    if (!rows) return rows.error();
+    std::vector<account_listing> out;
+    for (const auto& r : rows->rows) {
+        out.push_back({sql_u64(r[0]), r[1].value_or(""), r[2].value_or(""), sql_u64(r[3]) != 0,
+                       sql_u64(r[4]) != 0, r[5].value_or("")});
+    }
+    return out;
+}
+
 result<std::vector<audit_row>> audit_page(storage::mysql_session& db, std::uint64_t clinic,
                                           const audit_query& q) {
     std::string sql =

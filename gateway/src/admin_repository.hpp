@@ -111,6 +111,18 @@ result<std::optional<std::string>> clinic_account_appid(storage::mysql_session& 
                                                         std::uint64_t account);
 result<void> save_store_qr(storage::mysql_session& db, std::uint64_t store, const store_qr& qr);
 
+struct account_listing {
+    std::uint64_t id = 0;
+    std::string appid, original_id;
+    bool safe_mode_only = false;
+    bool previous_aes_key = false;  // a rotation's previous EncodingAESKey is kept
+    std::string updated_at;         // UTC "YYYY-MM-DD hh:mm:ss[.ffffff]"
+};
+// The clinic's official accounts by appid (only `only` when given) — never their secrets.
+result<std::vector<account_listing>> clinic_accounts(
+    storage::mysql_session& db, std::uint64_t clinic,
+    std::optional<std::uint64_t> only = std::nullopt);
+
 struct audit_row {
     std::uint64_t id = 0;
     std::string at;  // UTC "YYYY-MM-DD hh:mm:ss[.ffffff]"

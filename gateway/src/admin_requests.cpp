@@ -466,6 +466,39 @@ parsed<std::uint64_t> parse_qr_request(std::string_view body) {
     return out;
 }
 
+parsed<account_body> parse_account_body(std::string_view body, bool update) {
+    auto doc = parse_object(body);
+    if (!doc) return refused<account_body>("请求内容须为 JSON 对象");
+    if (update && doc->HasMember("appid")) {
+        return refused<account_body>("AppID（appid）不能修改；其他公众号请新增");
+    }
+    const auto unknown =
+        update
+            ? unknown_member(*doc, {"original_id", "token", "aes_key", "secret", "safe_mode_only"})
+            : unknown_member(*doc, {"appid", "original_id", "token", "aes_key", "aes_key_previous",
+                                    "secret", "safe_mode_only"});
+    if (unknown) return refused<account_body>("未知的字段：" + *unknown);
+    bool bad = false;
+    account_body a;
+    const std::pair<const char*, std::optional<std::string>*> texts[] = {
+        {"appid", &a.appid},   {"original_id", &a.original_id},
+        {"token", &a.token},   {"aes_key", &a.aes_key},
+        {"secret", &a.secret}, {"aes_key_previous", &a.aes_key_previous}};
+    for (const auto& [name, out] : texts) {
+        *out = string_member(*doc, name, bad);
+        if (bad) return refused<account_body>(std::string(name) + " 须为字符串");
+    }
+    a.safe_mode_only = bool_member(*doc, "safe_mode_only", bad);
+    if (bad) return refused<account_body>("仅安全模式（safe_mode_only）须为 true 或 false");
+    if (update && !a.original_id && !a.token && !a.aes_key && !a.secret && !a.safe_mode_only) {
+        return refused<account_body>(
+            "请至少填写一项：original_id、token、aes_key、secret 或 safe_mode_only");
+    }
+    parsed<account_body> out;
+    out.value = std::move(a);
+    return out;
+}
+
 parsed<audit_query> parse_audit_query(std::string_view query) {
     parsed<audit_query> out;
     audit_query q;

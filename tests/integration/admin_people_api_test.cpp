@@ -12,6 +12,7 @@
 #include "clinic_fixture.hpp"
 #include "http_client.hpp"
 #include "scrm/fakes/fake_wechat.hpp"
+#include "scrm/gateway/secret_box.hpp"
 #include "test_env.hpp"
 #include "two_gateways.hpp"
 
@@ -423,4 +424,156 @@ TEST_CASE("a store's permanent QR code is made once through WeChat and kept for 
     CHECK(audit_count(c, "store.qr") == "1");
     const auto list = call(g.a->port, admin, "GET", "/api/admin/stores");
     CHECK(has(list.body, "\"qr_codes\":[" + r.body.substr(6, r.body.size() - 7) + "]"));
+}
+
+namespace {
+
+// A sealed column of the account, opened with the fixture's master key.
+std::string opened(const clinic_fixture& c, const std::string& appid, const std::string& field) {
+    const auto sealed = c.value(
+        "SELECT IFNULL(" + field + "_sealed, 'none') FROM official_accounts WHERE appid = ?",
+        {appid});
+    if (sealed == "none") return sealed;
+    auto box = gateway::secret_box::from_hex(clinic_fixture::master_hex);
+    REQUIRE(box.has_value());
+    auto plain = box->open(sealed, "official_accounts." + field + ":" + appid);
+    REQUIRE(plain.has_value());
+    return *plain;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "official accounts: listed without secrets and added or updated with secrets write-only") {
+    clinic_fixture c;
+    const auto admin_id = c.add_agent("管理员", password, false, std::nullopt, true, "admin");
+    clinic_fixture other;
+    two_gateways g(c, gateway_bin);
+    const auto admin = g.sign_in(g.a->port, "管理员", password);
+    const std::string fixture_secret = "0123456789abcdef0123456789abcdef";
+
+    auto r = call(g.a->port, admin, "GET", "/api/admin/accounts");
+    REQUIRE(r.status == 200);
+    CHECK(has(r.body,
+              "{\"accounts\":[{\"id\":" + std::to_string(c.account) + ",\"appid\":\"" + c.appid +
+                  "\",\"original_id\":\"" + clinic_fixture::original_id +
+                  "\",\"safe_mode_only\":false,\"previous_aes_key\":false,\"updated_at\":\""));
+    CHECK_FALSE(has(r.body, other.appid));
+    CHECK_FALSE(has(r.body, fixture_secret));
+    CHECK_FALSE(has(r.body, clinic_fixture::token));
+    CHECK_FALSE(has(r.body, "v1."));
+
+    std::string appid = c.appid;
+    appid[2] = 'a';  // unique as the fixture's
+    const std::string aes1(43, 'A'), aes2(43, 'B');
+    const std::string good =
+        R"({"appid":")" + appid +
+        R"(","original_id":"gh_abcdef123456","token":"NewToken42","aes_key":")" + aes1 +
+        R"(","secret":"fedcba9876543210fedcba9876543210"})";
+    struct bad {
+        std::string body, error;
+        int status = 400;
+    };
+    const std::vector<bad> bads{
+        {"[]", "请求内容须为 JSON 对象"},
+        {"{}", "AppID（appid）须为 wx 加16位字母或数字"},
+        {R"({"appid":"wx1","original_id":"gh_abcdef123456","token":"NewToken42","aes_key":")" +
+             aes1 + R"(","secret":"fedcba9876543210fedcba9876543210"})",
+         "AppID（appid）"},
+        {R"({"appid":")" + appid +
+             R"(","original_id":"gh_abcdef123456","token":"NewToken42","aes_key":"short","secret":"fedcba9876543210fedcba9876543210"})",
+         "消息加解密密钥（aes_key"},
+        {R"({"appid":")" + appid +
+             R"(","original_id":"gh_abcdef123456","token":"NewToken42","aes_key":")" + aes1 +
+             R"(","secret":"tiny"})",
+         "开发者密码（secret"},
+        {good.substr(0, good.size() - 1) + R"(,"safe_mode_only":"yes"})", "safe_mode_only"},
+        {good.substr(0, good.size() - 1) + R"(,"clinic":"x"})", "未知的字段：clinic"},
+        {R"({"appid":")" + other.appid +
+             R"(","original_id":"gh_abcdef123456","token":"NewToken42","aes_key":")" + aes1 +
+             R"(","secret":"fedcba9876543210fedcba9876543210"})",
+         "该公众号（appid）已登记在其他诊所", 409},
+    };
+    for (const auto& b : bads) {
+        CAPTURE(b.body);
+        r = call(g.a->port, admin, "POST", "/api/admin/accounts", b.body);
+        CHECK(r.status == b.status);
+        CHECK(has(r.body, "{\"error\":\""));
+        CHECK(has(r.body, b.error));
+        CHECK_FALSE(has(r.body, "fedcba9876543210"));
+    }
+    CHECK(count(c, "official_accounts") == "1");
+    CHECK(other.value(
+              "SELECT CONCAT(clinic_id, ' ', original_id) FROM official_accounts WHERE id = ?",
+              {other.account}) == std::to_string(other.clinic) + " " + clinic_fixture::original_id);
+    CHECK(opened(other, other.appid, "secret") == fixture_secret);
+    CHECK(audit_count(c, "account.add") == "0");
+
+    r = call(g.a->port, admin, "POST", "/api/admin/accounts", good);
+    REQUIRE(r.status == 200);
+    const std::string id = number_after(r.body, "id");
+    CHECK(has(r.body, "\"appid\":\"" + appid + "\",\"original_id\":\"gh_abcdef123456\""));
+    CHECK_FALSE(has(r.body, "NewToken42"));
+    CHECK_FALSE(has(r.body, "fedcba9876543210"));
+    CHECK(c.value("SELECT clinic_id FROM official_accounts WHERE id = ?", {id}) ==
+          std::to_string(c.clinic));
+    // Sealed with the master key: the columns hold no plain text and open to what was sent.
+    CHECK(c.value("SELECT COUNT(*) FROM official_accounts WHERE id = ? AND (secret_sealed LIKE "
+                  "'%fedcba%' OR token_sealed LIKE '%NewToken%')",
+                  {id}) == "0");
+    CHECK(opened(c, appid, "secret") == "fedcba9876543210fedcba9876543210");
+    CHECK(opened(c, appid, "token") == "NewToken42");
+    CHECK(opened(c, appid, "aes_key") == aes1);
+    CHECK(opened(c, appid, "aes_key_previous") == "none");
+    CHECK(c.value("SELECT CONCAT(actor_agent_id, ' ', subject, ' ', detail) FROM audit_log WHERE "
+                  "clinic_id = ? AND action = 'account.add'",
+                  {c.clinic}) ==
+          std::to_string(admin_id) + " account:" + id + " {\"appid\":\"" + appid +
+              "\",\"fields\":[\"original_id\",\"token\",\"aes_key\",\"secret\"]}");
+
+    // Updates: only the fields given; a new EncodingAESKey keeps the replaced one as previous.
+    const std::string target = "/api/admin/accounts/" + id;
+    for (const auto& [body, error] : std::vector<std::pair<std::string, std::string>>{
+             {"{}", "请至少填写一项"},
+             {R"({"appid":"wx0000000000000000"})", "AppID（appid）不能修改"},
+             {R"({"token":"x"})", "令牌（token）须为3至32位字母或数字"},
+             {R"({"aes_key_previous":")" + aes2 + "\"}", "未知的字段：aes_key_previous"}}) {
+        CAPTURE(body);
+        r = call(g.a->port, admin, "PUT", target, body);
+        CHECK(r.status == 400);
+        CHECK(has(r.body, error));
+    }
+    r = call(g.a->port, admin, "PUT", "/api/admin/accounts/" + std::to_string(other.account),
+             R"({"safe_mode_only":true})");
+    CHECK(r.status == 404);
+    CHECK(r.body == R"({"error":"公众号不存在"})");
+    CHECK(other.value("SELECT safe_mode_only FROM official_accounts WHERE id = ?",
+                      {other.account}) == "0");
+    CHECK(opened(c, appid, "token") == "NewToken42");
+    CHECK(audit_count(c, "account.update") == "0");
+
+    r = call(g.a->port, admin, "PUT", target,
+             R"({"aes_key":")" + aes2 + R"(","secret":"0000111122223333","safe_mode_only":true})");
+    REQUIRE(r.status == 200);
+    CHECK(has(r.body, "\"safe_mode_only\":true,\"previous_aes_key\":true"));
+    CHECK_FALSE(has(r.body, "0000111122223333"));
+    CHECK(opened(c, appid, "aes_key") == aes2);
+    CHECK(opened(c, appid, "aes_key_previous") == aes1);
+    CHECK(opened(c, appid, "secret") == "0000111122223333");
+    CHECK(opened(c, appid, "token") == "NewToken42");
+    CHECK(c.value("SELECT CONCAT(original_id, ' ', safe_mode_only) FROM official_accounts WHERE "
+                  "id = ?",
+                  {id}) == "gh_abcdef123456 1");
+    CHECK(c.value("SELECT detail FROM audit_log WHERE clinic_id = ? AND action = 'account.update'",
+                  {c.clinic}) ==
+          "{\"appid\":\"" + appid + "\",\"fields\":[\"aes_key\",\"secret\",\"safe_mode_only\"]}");
+    // No secret in the gateways' logs or the audit.
+    const auto logs = g.logs();
+    for (const std::string& secret : std::vector<std::string>{"NewToken42", "fedcba9876543210",
+                                                              "0000111122223333", aes1, aes2}) {
+        CAPTURE(secret);
+        CHECK_FALSE(has(logs, secret));
+        CHECK(c.value("SELECT COUNT(*) FROM audit_log WHERE clinic_id = ? AND detail LIKE ?",
+                      {c.clinic, "%" + secret + "%"}) == "0");
+    }
 }

@@ -132,6 +132,17 @@ parsed<std::string> parse_store_name(std::string_view body);
 // POST /api/admin/stores/{id}/qr: {"account_id":id} — the official account the code is for.
 parsed<std::uint64_t> parse_qr_request(std::string_view body);
 
+// POST /api/admin/accounts: "appid", "original_id", "token", "aes_key", "secret" and optionally
+// "aes_key_previous", "safe_mode_only"; PUT /api/admin/accounts/{id} (`update`): any of
+// "original_id", "token", "aes_key", "secret", "safe_mode_only" (the appid is the account's
+// identity and never changes). Only the JSON shape is checked here: the values' rules are
+// account.hpp's account_problems, applied to the whole account as it would be stored.
+struct account_body {
+    std::optional<std::string> appid, original_id, token, aes_key, aes_key_previous, secret;
+    std::optional<bool> safe_mode_only;
+};
+parsed<account_body> parse_account_body(std::string_view body, bool update);
+
 // ---- the audit log: GET /api/admin/audit?action=&before=&limit= -----------------------------
 
 struct audit_query {

@@ -14,3 +14,8 @@ CREATE TABLE IF NOT EXISTS store_qr_codes (
     CONSTRAINT fk_store_qr_codes_store FOREIGN KEY (store_id) REFERENCES stores (id),
     CONSTRAINT fk_store_qr_codes_account FOREIGN KEY (account_id) REFERENCES official_accounts (id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Account health (GET /api/admin/health): each account's outbox rows whose last attempt ended
+-- with an errcode that needs a person, recent first, without scanning the account's whole outbox.
+ALTER TABLE outbox
+    ADD INDEX IF NOT EXISTS ix_outbox_account_errcode (account_id, last_errcode, updated_at);

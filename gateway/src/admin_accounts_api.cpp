@@ -1,5 +1,6 @@
 // The admin API's official accounts: list (never a secret), add and update with the rules and the
-// writer of scrm-admin account add (account.hpp, account_writer.hpp). Secrets are write-only:
+// writer of scrm-admin account add (account.hpp, account_writer.hpp), and their health (the
+// WeChat errors that need a person, from the outbox). Secrets are write-only:
 // sealed with the master key before they reach MySQL, never answered, logged or audited — the
 // audit names which fields changed. The gateway's account registry picks a change up within its
 // cache bound (5 s).
@@ -166,6 +167,48 @@ awaitable<http_response> update_account(admin_ptr self, http_request req) {
     co_return answer(*done);
 }
 
+// GET /api/admin/health?days=: every account of the clinic with the errors that need a person.
+awaitable<http_response> health_handler(admin_ptr self, http_request req) {
+    auto auth = co_await self->admin(req);
+    if (!auth.agent) co_return auth.refusal;
+    auto q = parse_health_query(req.query);
+    if (!q.value) co_return json_error(400, q.problem);
+    const std::uint64_t clinic = auth.agent->row.clinic;
+    const std::uint32_t days = *q.value;
+    struct health {
+        std::vector<account_listing> accounts;
+        std::vector<health_row> rows;
+    };
+    auto read = [clinic, days](mysql_session& db) -> result<health> {
+        auto accounts = clinic_accounts(db, clinic);
+        if (!accounts) return accounts.error();
+        auto rows = account_health(db, clinic, days);
+        if (!rows) return rows.error();
+        return health{std::move(*accounts), std::move(*rows)};
+    };
+    auto found = co_await self->mysql.run(read);
+    if (!found) co_return unavailable("admin.health_unavailable", found.error());
+    std::string body = "{\"days\":" + std::to_string(days) + ",\"accounts\":[";
+    for (std::size_t i = 0; i < found->accounts.size(); ++i) {
+        const account_listing& a = found->accounts[i];
+        std::string problems;
+        for (const health_row& h : found->rows) {
+            const person_needed* p = person_needed_error(h.errcode);
+            if (h.account_id != a.id || !p) continue;
+            problems +=
+                std::string(problems.empty() ? "" : ",") +
+                "{\"errcode\":" + std::to_string(h.errcode) + ",\"kind\":" + json_quote(p->kind) +
+                ",\"advice\":" + json_quote(p->advice) + ",\"count\":" + std::to_string(h.count) +
+                ",\"last_at\":" + json_quote(iso_utc(h.last_at)) +
+                ",\"last_error\":" + json_quote(h.last_error) + "}";
+        }
+        body += std::string(i ? "," : "") + "{\"id\":" + std::to_string(a.id) +
+                ",\"appid\":" + json_quote(a.appid) + ",\"ok\":" + bool_json(problems.empty()) +
+                ",\"problems\":[" + problems + "]}";
+    }
+    co_return ok_json(body + "]}");
+}
+
 }  // namespace
 
 void add_account_routes(const admin_ptr& self, router& routes) {
@@ -175,6 +218,8 @@ void add_account_routes(const admin_ptr& self, router& routes) {
                  [self](http_request r) { return add_account(self, std::move(r)); });
     routes.prefix("PUT", "/api/admin/accounts/", "/api/admin/accounts/{id}",
                   [self](http_request r) { return update_account(self, std::move(r)); });
+    routes.exact("GET", "/api/admin/health",
+                 [self](http_request r) { return health_handler(self, std::move(r)); });
 }
 
 }  // namespace scrm::gateway

@@ -57,7 +57,8 @@ void add_people_routes(const admin_ptr& self, router& routes);
 boost::asio::awaitable<http_response> reset_password(admin_ptr self, http_request req,
                                                      std::uint64_t agent);
 
-// admin_accounts_api.cpp: GET|POST /api/admin/accounts, PUT /api/admin/accounts/{id}.
+// admin_accounts_api.cpp: GET|POST /api/admin/accounts, PUT /api/admin/accounts/{id}, GET
+// /api/admin/health.
 void add_account_routes(const admin_ptr& self, router& routes);
 
 // admin_reassign.cpp

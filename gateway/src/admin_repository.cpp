@@ -294,6 +294,32 @@ result<std::vector<account_listing>> clinic_accounts(storage::mysql_session& db,
     return out;
 }
 
+result<std::vector<health_row>> account_health(storage::mysql_session& db, std::uint64_t clinic,
+                                               std::uint32_t days) {
+    std::string codes;
+    for (const auto& e : person_needed_errors()) {
+        codes += (codes.empty() ? "" : ",") + std::to_string(e.errcode);  // integers only
+    }
+    std::vector<sql_value> p{clinic, std::int64_t{days}};
+    auto rows = db.query(
+        "SELECT o.account_id, o.last_errcode, COUNT(*), MAX(o.updated_at), "
+        "SUBSTRING_INDEX(GROUP_CONCAT(IFNULL(o.last_error, '') ORDER BY o.updated_at DESC, o.id "
+        "DESC SEPARATOR '\\n'), '\\n', 1) "
+        "FROM outbox o JOIN official_accounts a ON a.id = o.account_id "
+        "WHERE a.clinic_id = ? AND o.last_errcode IN (" +
+            codes +
+            ") AND o.updated_at >= NOW(3) - INTERVAL ? DAY "
+            "GROUP BY o.account_id, o.last_errcode ORDER BY o.account_id, MAX(o.updated_at) DESC",
+        p);
+    if (!rows) return rows.error();
+    std::vector<health_row> out;
+    for (const auto& r : rows->rows) {
+        out.push_back({sql_u64(r[0]), static_cast<int>(sql_u64(r[1])), sql_u64(r[2]),
+                       r[3].value_or(""), r[4].value_or("")});
+    }
+    return out;
+}
+
 result<std::vector<audit_row>> audit_page(storage::mysql_session& db, std::uint64_t clinic,
                                           const audit_query& q) {
     std::string sql =

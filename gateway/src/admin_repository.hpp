@@ -123,6 +123,18 @@ result<std::vector<account_listing>> clinic_accounts(
     storage::mysql_session& db, std::uint64_t clinic,
     std::optional<std::uint64_t> only = std::nullopt);
 
+struct health_row {
+    std::uint64_t account_id = 0;
+    int errcode = 0;
+    std::uint64_t count = 0;  // outbox rows whose last attempt ended with it
+    std::string last_at;      // UTC "YYYY-MM-DD hh:mm:ss[.ffffff]"
+    std::string last_error;   // the latest such row's reason (WeChat's errmsg; no message text)
+};
+// The errcodes of person_needed_errors() the clinic's outbox rows ended their last attempt with
+// in the last `days` days, per account, newest first.
+result<std::vector<health_row>> account_health(storage::mysql_session& db, std::uint64_t clinic,
+                                               std::uint32_t days);
+
 struct audit_row {
     std::uint64_t id = 0;
     std::string at;  // UTC "YYYY-MM-DD hh:mm:ss[.ffffff]"

@@ -499,6 +499,51 @@ parsed<account_body> parse_account_body(std::string_view body, bool update) {
     return out;
 }
 
+const std::vector<person_needed>& person_needed_errors() {
+    static const char* const token =
+        "access_token 被判无效：请确认没有其他系统在用同一 AppSecret 刷新 access_token";
+    static const char* const credentials =
+        "AppID 或开发者密码（AppSecret）不正确：请在公众号设置中更新开发者密码";
+    static const char* const templates = "模板无效或无权发送：请在微信公众平台检查模板消息设置";
+    static const std::vector<person_needed> all{
+        {40164, "ip_not_allowlisted",
+         "网关的出口 IP 不在公众号的 IP 白名单中：请在微信公众平台「设置与开发 → 基本配置」中添加"},
+        {48001, "unauthorized",
+         "公众号没有该接口的权限（未认证或权限被收回）：请在微信公众平台检查"},
+        {45009, "daily_quota", "接口调用次数已达今日上限：请在微信公众平台查看配额或次日再试"},
+        {40001, "token_invalid", token},
+        {40014, "token_invalid", token},
+        {42001, "token_invalid", token},
+        {40013, "bad_credentials", credentials},
+        {40125, "bad_credentials", credentials},
+        {40037, "template_rights", templates},
+        {43116, "template_rights", templates},
+    };
+    return all;
+}
+
+const person_needed* person_needed_error(int errcode) noexcept {
+    for (const auto& e : person_needed_errors()) {
+        if (e.errcode == errcode) return &e;
+    }
+    return nullptr;
+}
+
+parsed<std::uint32_t> parse_health_query(std::string_view query) {
+    parsed<std::uint32_t> out;
+    std::uint32_t days = 7;
+    if (auto d = query_param(query, "days"); d && !d->empty()) {
+        const auto n = parse_id(*d);
+        if (!n || *n > 90) {
+            out.problem = "days 须为 1 至 90 之间的整数";
+            return out;
+        }
+        days = static_cast<std::uint32_t>(*n);
+    }
+    out.value = days;
+    return out;
+}
+
 parsed<audit_query> parse_audit_query(std::string_view query) {
     parsed<audit_query> out;
     audit_query q;

@@ -577,3 +577,56 @@ TEST_CASE(
                       {c.clinic, "%" + secret + "%"}) == "0");
     }
 }
+
+TEST_CASE("account health: the recent WeChat errors that need a person per account") {
+    clinic_fixture c;
+    c.add_agent("管理员", password, false, std::nullopt, true, "admin");
+    clinic_fixture other;
+    two_gateways g(c, gateway_bin);
+    const auto admin = g.sign_in(g.a->port, "管理员", password);
+
+    auto r = call(g.a->port, admin, "GET", "/api/admin/health");
+    REQUIRE(r.status == 200);
+    CHECK(r.body == "{\"days\":7,\"accounts\":[{\"id\":" + std::to_string(c.account) +
+                        ",\"appid\":\"" + c.appid + "\",\"ok\":true,\"problems\":[]}]}");
+
+    // Outbox rows as the outbox leaves them (none due: no worker picks them up).
+    const auto row = [](const clinic_fixture& f, const std::string& state, const std::string& code,
+                        const std::string& error, const std::string& age) {
+        f.execute(
+            "INSERT INTO outbox (account_id, openid, kind, api_path, body, state, "
+            "next_attempt_at, last_errcode, last_error, updated_at) VALUES (?, 'oHealth', "
+            "'text', '/cgi-bin/message/custom/send', '{}', ?, NOW(3) + INTERVAL 1 DAY, " +
+                code + ", ?, NOW(3) - INTERVAL " + age + ")",
+            {f.account, state, error});
+    };
+    row(c, "failed", "40164", "invalid ip 203.0.113.7, not in whitelist (older)", "2 HOUR");
+    row(c, "failed", "40164", "invalid ip 203.0.113.9, not in whitelist", "1 HOUR");
+    row(c, "queued", "45009", "reach max api daily quota limit", "30 MINUTE");
+    row(c, "failed", "45015", "response out of time limit", "10 MINUTE");  // the fan's window
+    row(c, "sent", "NULL", "", "5 MINUTE");
+    row(c, "failed", "48001", "api unauthorized", "8 DAY");  // older than the window
+    row(other, "failed", "40164", "other clinic", "1 HOUR");
+
+    r = call(g.a->port, admin, "GET", "/api/admin/health");
+    REQUIRE(r.status == 200);
+    CHECK(has(r.body, "\"ok\":false"));
+    CHECK(has(r.body, "{\"errcode\":45009,\"kind\":\"daily_quota\",\"advice\":\""));
+    CHECK(has(r.body, "{\"errcode\":40164,\"kind\":\"ip_not_allowlisted\",\"advice\":\""));
+    CHECK(has(r.body, "\"count\":2,"));
+    CHECK(has(r.body, "\"last_error\":\"invalid ip 203.0.113.9, not in whitelist\"}"));
+    CHECK(r.body.find("45009") < r.body.find("40164"));  // newest first
+    CHECK_FALSE(has(r.body, "45015"));
+    CHECK_FALSE(has(r.body, "48001"));
+    CHECK_FALSE(has(r.body, "other clinic"));
+
+    r = call(g.a->port, admin, "GET", "/api/admin/health?days=9");
+    CHECK(has(r.body, "{\"errcode\":48001,\"kind\":\"unauthorized\""));
+    for (const std::string& q :
+         {std::string("?days=0"), std::string("?days=91"), std::string("?days=x")}) {
+        CAPTURE(q);
+        r = call(g.a->port, admin, "GET", "/api/admin/health" + q);
+        CHECK(r.status == 400);
+        CHECK(r.body == R"({"error":"days 须为 1 至 90 之间的整数"})");
+    }
+}

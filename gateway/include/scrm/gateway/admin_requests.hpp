@@ -143,6 +143,22 @@ struct account_body {
 };
 parsed<account_body> parse_account_body(std::string_view body, bool update);
 
+// ---- account health: GET /api/admin/health?days= ------------------------------------------
+
+// A WeChat errcode that needs a person (an allowlist, a permission, a quota, credentials, template
+// rights) — not one that retrying or the fan fixes: its kind and what to do, in Chinese.
+struct person_needed {
+    int errcode = 0;
+    const char* kind = "";    // "ip_not_allowlisted", "unauthorized", …
+    const char* advice = "";  // Chinese
+};
+// Every such errcode (the health query's list), and the one for `errcode` (nullptr: none).
+const std::vector<person_needed>& person_needed_errors();
+const person_needed* person_needed_error(int errcode) noexcept;
+
+// days: 1–90, default 7.
+parsed<std::uint32_t> parse_health_query(std::string_view query);
+
 // ---- the audit log: GET /api/admin/audit?action=&before=&limit= -----------------------------
 
 struct audit_query {

@@ -19,3 +19,8 @@ CREATE TABLE IF NOT EXISTS store_qr_codes (
 -- with an errcode that needs a person, recent first, without scanning the account's whole outbox.
 ALTER TABLE outbox
     ADD INDEX IF NOT EXISTS ix_outbox_account_errcode (account_id, last_errcode, updated_at);
+
+-- Retention: how long a clinic keeps a fan's messages after the fan unfollows (NULL: for ever);
+-- the retention worker finds due fans by when they unfollowed.
+ALTER TABLE clinics ADD COLUMN IF NOT EXISTS message_retention_days INT UNSIGNED NULL;
+ALTER TABLE fans ADD INDEX IF NOT EXISTS ix_fans_unsubscribed (subscribed, unsubscribed_at);

@@ -1,9 +1,9 @@
 // The admin API's official accounts: list (never a secret), add and update with the rules and the
 // writer of scrm-admin account add (account.hpp, account_writer.hpp), and their health (the
-// WeChat errors that need a person, from the outbox). Secrets are write-only:
-// sealed with the master key before they reach MySQL, never answered, logged or audited — the
-// audit names which fields changed. The gateway's account registry picks a change up within its
-// cache bound (5 s).
+// WeChat errors that need a person, from the outbox), and the clinic's retention setting. Secrets
+// are write-only: sealed with the master key before they reach MySQL, never answered, logged or
+// audited — the audit names which fields changed. The gateway's account registry picks a change up
+// within its cache bound (5 s).
 #include "admin_api_impl.hpp"
 #include "admin_repository.hpp"
 #include "scrm/common/log.hpp"
@@ -209,6 +209,53 @@ awaitable<http_response> health_handler(admin_ptr self, http_request req) {
     co_return ok_json(body + "]}");
 }
 
+// ---- GET|PUT /api/admin/retention ---------------------------------------------------------
+
+std::string days_json(const std::optional<std::uint32_t>& d) {
+    return d ? std::to_string(*d) : "null";
+}
+
+awaitable<http_response> get_retention(admin_ptr self, http_request req) {
+    auto auth = co_await self->admin(req);
+    if (!auth.agent) co_return auth.refusal;
+    const std::uint64_t clinic = auth.agent->row.clinic;
+    auto read = [clinic](mysql_session& db) { return clinic_retention(db, clinic); };
+    auto days = co_await self->mysql.run(read);
+    if (!days) co_return unavailable("admin.retention_unavailable", days.error());
+    co_return ok_json("{\"message_retention_days\":" + days_json(*days) + "}");
+}
+
+awaitable<http_response> put_retention(admin_ptr self, http_request req) {
+    auto auth = co_await self->admin(req);
+    if (!auth.agent) co_return auth.refusal;
+    auto parsed = parse_retention(req.body);
+    if (!parsed.value) co_return json_error(400, parsed.problem);
+    const std::optional<std::uint32_t> days = *parsed.value;
+    const std::uint64_t clinic = auth.agent->row.clinic;
+    const std::uint64_t admin = auth.agent->row.id;
+    auto work = [clinic, admin, days](mysql_session& db) -> result<change_result> {
+        if (auto s = begin_clinic_change(db, clinic); !s) return s.error();
+        rollback_guard undo{db};
+        auto before = clinic_retention(db, clinic, true);
+        if (!before) return before.error();
+        std::string changed = "{}";
+        if (*before != days) {
+            changed = "{\"message_retention_days\":{\"before\":" + days_json(*before) +
+                      ",\"after\":" + days_json(days) + "}}";
+        }
+        std::string body =
+            "{\"message_retention_days\":" + days_json(days) + ",\"changed\":" + changed + "}";
+        if (changed == "{}") return answered(std::move(body));
+        if (auto w = set_clinic_retention(db, clinic, days); !w) return w.error();
+        audit_entry e{clinic, admin, "agent", "retention.set", "retention", changed};
+        return audited_commit(db, e, std::move(body));
+    };
+    auto done = co_await self->mysql.run(work);
+    if (!done) co_return unavailable("admin.retention_unavailable", done.error());
+    log::info("admin.retention_set", {{"clinic", clinic}, {"agent", admin}});
+    co_return answer(*done);
+}
+
 }  // namespace
 
 void add_account_routes(const admin_ptr& self, router& routes) {
@@ -218,6 +265,10 @@ void add_account_routes(const admin_ptr& self, router& routes) {
                  [self](http_request r) { return add_account(self, std::move(r)); });
     routes.prefix("PUT", "/api/admin/accounts/", "/api/admin/accounts/{id}",
                   [self](http_request r) { return update_account(self, std::move(r)); });
+    routes.exact("GET", "/api/admin/retention",
+                 [self](http_request r) { return get_retention(self, std::move(r)); });
+    routes.exact("PUT", "/api/admin/retention",
+                 [self](http_request r) { return put_retention(self, std::move(r)); });
     routes.exact("GET", "/api/admin/health",
                  [self](http_request r) { return health_handler(self, std::move(r)); });
 }

@@ -58,7 +58,7 @@ boost::asio::awaitable<http_response> reset_password(admin_ptr self, http_reques
                                                      std::uint64_t agent);
 
 // admin_accounts_api.cpp: GET|POST /api/admin/accounts, PUT /api/admin/accounts/{id}, GET
-// /api/admin/health.
+// /api/admin/health, GET|PUT /api/admin/retention.
 void add_account_routes(const admin_ptr& self, router& routes);
 
 // admin_reassign.cpp

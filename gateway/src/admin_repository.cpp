@@ -320,6 +320,27 @@ result<std::vector<health_row>> account_health(storage::mysql_session& db, std::
     return out;
 }
 
+result<std::optional<std::uint32_t>> clinic_retention(storage::mysql_session& db,
+                                                      std::uint64_t clinic, bool lock) {
+    std::vector<sql_value> p{clinic};
+    auto rows = db.query(std::string("SELECT message_retention_days FROM clinics WHERE id = ?") +
+                             (lock ? " FOR UPDATE" : ""),
+                         p);
+    if (!rows) return rows.error();
+    if (rows->rows.empty()) return make_error_code(errc::not_found);
+    if (!rows->rows[0][0]) return std::optional<std::uint32_t>();
+    return std::optional<std::uint32_t>(static_cast<std::uint32_t>(sql_u64(rows->rows[0][0])));
+}
+
+result<void> set_clinic_retention(storage::mysql_session& db, std::uint64_t clinic,
+                                  std::optional<std::uint32_t> days) {
+    std::vector<sql_value> p{days ? sql_value(std::uint64_t{*days}) : sql_value(std::monostate{}),
+                             clinic};
+    auto r = db.execute("UPDATE clinics SET message_retention_days = ? WHERE id = ?", p);
+    if (!r) return r.error();
+    return {};
+}
+
 result<std::vector<audit_row>> audit_page(storage::mysql_session& db, std::uint64_t clinic,
                                           const audit_query& q) {
     std::string sql =

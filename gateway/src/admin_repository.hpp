@@ -135,6 +135,12 @@ struct health_row {
 result<std::vector<health_row>> account_health(storage::mysql_session& db, std::uint64_t clinic,
                                                std::uint32_t days);
 
+// The clinic's message retention in days (nullopt: for ever), locked for update when `lock`.
+result<std::optional<std::uint32_t>> clinic_retention(storage::mysql_session& db,
+                                                      std::uint64_t clinic, bool lock = false);
+result<void> set_clinic_retention(storage::mysql_session& db, std::uint64_t clinic,
+                                  std::optional<std::uint32_t> days);
+
 struct audit_row {
     std::uint64_t id = 0;
     std::string at;  // UTC "YYYY-MM-DD hh:mm:ss[.ffffff]"

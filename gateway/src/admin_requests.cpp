@@ -544,6 +544,30 @@ parsed<std::uint32_t> parse_health_query(std::string_view query) {
     return out;
 }
 
+parsed<std::optional<std::uint32_t>> parse_retention(std::string_view body) {
+    using days = std::optional<std::uint32_t>;
+    auto doc = parse_object(body);
+    if (!doc) return refused<days>("请求内容须为 JSON 对象");
+    if (auto u = unknown_member(*doc, {"message_retention_days"})) {
+        return refused<days>("未知的字段：" + *u);
+    }
+    const auto it = doc->FindMember("message_retention_days");
+    if (it == doc->MemberEnd())
+        return refused<days>("请填写消息保留天数（message_retention_days）");
+    parsed<days> out;
+    if (it->value.IsNull()) {
+        out.value = days();
+        return out;
+    }
+    if (!it->value.IsUint() || it->value.GetUint() == 0 ||
+        it->value.GetUint() > max_retention_days) {
+        return refused<days>(
+            "消息保留天数（message_retention_days）须为 1 至 3650 之间的整数，或 null（永久保留）");
+    }
+    out.value = days(it->value.GetUint());
+    return out;
+}
+
 parsed<audit_query> parse_audit_query(std::string_view query) {
     parsed<audit_query> out;
     audit_query q;

@@ -20,6 +20,7 @@
 #include "scrm/gateway/http.hpp"
 #include "scrm/gateway/media_fetcher.hpp"
 #include "scrm/gateway/metrics.hpp"
+#include "scrm/gateway/retention.hpp"
 #include "scrm/gateway/routing_stage.hpp"
 #include "scrm/gateway/secret_box.hpp"
 #include "scrm/gateway/services.hpp"
@@ -45,6 +46,7 @@ struct workers {
     wechat::outbox& outbox;
     gateway::media_fetcher& media;
     gateway::agent_push& push;
+    gateway::retention_worker& retention;
 };
 
 asio::awaitable<void> shutdown(gateway::http_server& server, gateway::webhook& hook,
@@ -60,6 +62,7 @@ asio::awaitable<void> shutdown(gateway::http_server& server, gateway::webhook& h
     // Sends in flight record their outcome first (a row left 'sending' would turn uncertain).
     co_await w.outbox.stop(grace);
     co_await w.media.stop(grace);
+    co_await w.retention.stop();
     deps.stop();
     work.reset();
     log::info("gateway.stopped");
@@ -146,10 +149,16 @@ int main(int argc, char** argv) {
         [&stage] { return std::chrono::duration<double>(stage.stats().waited).count(); });
     gateway::webhook hook(accounts, store, deps.redis(), deps.mysql(), stage, spool.get(), {},
                           [] { return static_cast<std::int64_t>(std::time(nullptr)); });
+    // Retention: removes unfollowed fans' data once their clinic's period has passed.
+    gateway::retention_options retention_opts;
+    retention_opts.clinics = cfg.worker_clinics;
+    retention_opts.media_dir = media_opts.dir;
+    gateway::retention_worker retention(io.get_executor(), deps.mysql(), retention_opts);
     if (cfg.background_workers) {
         outbox.start();
         media.start();
         stage.start_workers();
+        retention.start();
     } else {
         log::info("gateway.workers_off");
     }
@@ -198,7 +207,7 @@ int main(int argc, char** argv) {
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int) {
         if (ec) return;
-        workers w{stage, outbox, media, push};
+        workers w{stage, outbox, media, push, retention};
         asio::co_spawn(io, shutdown(server, hook, store, w, deps, cfg.http.shutdown_grace, work),
                        asio::detached);
     });

@@ -6,7 +6,12 @@
 // changes nothing; every change has its audit row and no password reaches the log or the audit.
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "clinic_fixture.hpp"
@@ -629,4 +634,117 @@ TEST_CASE("account health: the recent WeChat errors that need a person per accou
         CHECK(r.status == 400);
         CHECK(r.body == R"({"error":"days 须为 1 至 90 之间的整数"})");
     }
+}
+
+namespace {
+
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() >= until) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return true;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "retention: a clinic setting and the worker removes unfollowed fans' data once it passed") {
+    clinic_fixture c("auto_reply_enabled", "0");
+    const auto admin_id = c.add_agent("管理员", password, false, std::nullopt, true, "admin");
+    clinic_fixture other;
+    two_gateways g(c, gateway_bin);
+    const auto admin = g.sign_in(g.a->port, "管理员", password);
+
+    auto r = call(g.a->port, admin, "GET", "/api/admin/retention");
+    CHECK(r.status == 200);
+    CHECK(r.body == R"({"message_retention_days":null})");
+    for (const std::string& body :
+         {std::string("{}"), std::string("x"), std::string(R"({"message_retention_days":0})"),
+          std::string(R"({"message_retention_days":3651})"),
+          std::string(R"({"message_retention_days":"30"})"),
+          std::string(R"({"message_retention_days":1.5})"),
+          std::string(R"({"message_retention_days":30,"purge":true})")}) {
+        CAPTURE(body);
+        r = call(g.a->port, admin, "PUT", "/api/admin/retention", body);
+        CHECK(r.status == 400);
+        CHECK(has(r.body, "{\"error\":\""));
+    }
+    CHECK(c.value("SELECT IFNULL(message_retention_days, 'none') FROM clinics WHERE id = ?",
+                  {c.clinic}) == "none");
+    r = call(g.a->port, admin, "PUT", "/api/admin/retention", R"({"message_retention_days":30})");
+    REQUIRE(r.status == 200);
+    CHECK(
+        r.body ==
+        R"({"message_retention_days":30,"changed":{"message_retention_days":{"before":null,"after":30}}})");
+    CHECK(c.value("SELECT CONCAT(actor_agent_id, ' ', subject, ' ', detail) FROM audit_log WHERE "
+                  "clinic_id = ? AND action = 'retention.set'",
+                  {c.clinic}) ==
+          std::to_string(admin_id) +
+              R"( retention {"message_retention_days":{"before":null,"after":30}})");
+    CHECK(call(g.a->port, admin, "GET", "/api/admin/retention").body ==
+          R"({"message_retention_days":30})");
+
+    // Fans with messages through the webhook: one unfollowed 40 days ago (due), one 10 days ago,
+    // one still following; and another clinic's fan unfollowed long ago (that clinic keeps all).
+    std::uint64_t msg = 9'100'000'000ULL + c.clinic * 100;
+    for (const std::string openid : {"oGone", "oGone", "oGone", "oRecent", "oFollowing"}) {
+        REQUIRE(c.deliver(g.a->port, c.text_xml(openid, ++msg)).status == 200);
+    }
+    REQUIRE(other.deliver(g.a->port, other.text_xml("oOther", ++msg)).status == 200);
+    const auto unfollow = [](const clinic_fixture& f, const std::string& openid, int days) {
+        f.execute("UPDATE fans SET subscribed = 0, unsubscribed_at = NOW(3) - INTERVAL " +
+                      std::to_string(days) + " DAY WHERE account_id = ? AND openid = ?",
+                  {f.account, openid});
+    };
+    unfollow(c, "oGone", 40);
+    unfollow(c, "oRecent", 10);
+    unfollow(other, "oOther", 400);
+    const std::string gone_message =
+        c.value("SELECT MIN(id) FROM inbound_messages WHERE account_id = ? AND openid = 'oGone'",
+                {c.account});
+    const auto media_dir = g.dir / "w-media";
+    const std::string relative = c.appid + "/" + gone_message + ".jpg";
+    std::filesystem::create_directories(media_dir / c.appid);
+    std::ofstream(media_dir / relative) << "jpeg bytes";
+    c.execute(
+        "INSERT INTO inbound_media (message_id, account_id, media_id, kind, state, "
+        "expires_at, path) VALUES (?, ?, 'm1', 'image', 'fetched', NOW(3), ?)",
+        {gone_message, c.account, relative});
+    c.execute(
+        "INSERT INTO outbox (account_id, openid, kind, api_path, body, state) VALUES (?, "
+        "'oGone', 'text', '/cgi-bin/message/custom/send', '{}', 'sent')",
+        {c.account});
+    const auto count_of = [&](const clinic_fixture& f, const std::string& table,
+                              const std::string& openid) {
+        return f.value("SELECT COUNT(*) FROM " + table + " WHERE account_id = ? AND openid = ?",
+                       {f.account, openid});
+    };
+    CHECK(count_of(c, "inbound_messages", "oGone") == "3");
+    CHECK(c.value("SELECT COUNT(*) FROM routing_receipts r JOIN inbound_messages m ON m.id = "
+                  "r.message_id WHERE m.account_id = ? AND m.openid = 'oGone'",
+                  {c.account}) == "3");
+
+    // An instance running the workers (for this clinic only) purges within seconds of starting.
+    g.env.push_back("SCRM_BACKGROUND_WORKERS=1");
+    g.env.push_back("SCRM_WORKER_CLINICS=" + std::to_string(c.clinic));
+    g.env.push_back("SCRM_WORKER_ACCOUNTS=" + std::to_string(c.account));
+    g.env.push_back("SCRM_WECHAT_API_BASE_URL=http://127.0.0.1:" + std::to_string(free_port()));
+    auto worker = g.start("w");
+    CHECK(
+        eventually([&] { return count_of(c, "fans", "oGone") == "0"; }, std::chrono::seconds(20)));
+    CHECK(count_of(c, "inbound_messages", "oGone") == "0");
+    CHECK(count_of(c, "outbox", "oGone") == "0");
+    CHECK(c.value("SELECT COUNT(*) FROM inbound_media WHERE message_id = ?", {gone_message}) ==
+          "0");
+    CHECK(c.value("SELECT COUNT(*) FROM routing_receipts WHERE message_id = ?", {gone_message}) ==
+          "0");
+    CHECK_FALSE(std::filesystem::exists(media_dir / relative));
+    // Not yet due, still following, or another clinic's: kept.
+    CHECK(count_of(c, "fans", "oRecent") == "1");
+    CHECK(count_of(c, "inbound_messages", "oRecent") == "1");
+    CHECK(count_of(c, "inbound_messages", "oFollowing") == "1");
+    CHECK(count_of(other, "inbound_messages", "oOther") == "1");
+    CHECK(count_of(other, "fans", "oOther") == "1");
 }

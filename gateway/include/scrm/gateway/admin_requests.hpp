@@ -159,6 +159,13 @@ const person_needed* person_needed_error(int errcode) noexcept;
 // days: 1–90, default 7.
 parsed<std::uint32_t> parse_health_query(std::string_view query);
 
+// ---- retention: PUT /api/admin/retention ----------------------------------------------------
+
+// {"message_retention_days": 1–3650 | null (for ever)}: how long after a fan unfollows their
+// messages and other data are kept.
+inline constexpr std::uint32_t max_retention_days = 3650;
+parsed<std::optional<std::uint32_t>> parse_retention(std::string_view body);
+
 // ---- the audit log: GET /api/admin/audit?action=&before=&limit= -----------------------------
 
 struct audit_query {

@@ -50,24 +50,36 @@ result<account_written> write_account(storage::mysql_session& db, const secret_b
     if (!secret) return secret.error();
     if (!prev_sealed) return prev_sealed.error();
     const sql_value prev_value = previous ? sql_value(*prev_sealed) : sql_value(std::monostate{});
-    std::vector<sql_value> p{
-        clinic, in.appid,   in.original_id, *token,
-        *aes,   prev_value, *secret,        std::int64_t{in.safe_mode_only ? 1 : 0}};
-    auto stored = db.query(
-        "INSERT INTO official_accounts (clinic_id, appid, original_id, token_sealed, "
-        "aes_key_sealed, aes_key_previous_sealed, secret_sealed, safe_mode_only) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id), original_id = VALUES(original_id), "
-        "token_sealed = VALUES(token_sealed), aes_key_sealed = VALUES(aes_key_sealed), "
-        "aes_key_previous_sealed = VALUES(aes_key_previous_sealed), "
-        "secret_sealed = VALUES(secret_sealed), safe_mode_only = VALUES(safe_mode_only)",
+    if (existing->rows.empty()) {
+        // A plain INSERT: an appid another transaction stored meanwhile (there is no gap lock
+        // under READ COMMITTED) fails with errc::conflict instead of overwriting that account.
+        std::vector<sql_value> p{
+            clinic, in.appid,   in.original_id, *token,
+            *aes,   prev_value, *secret,        std::int64_t{in.safe_mode_only ? 1 : 0}};
+        auto added = db.query(
+            "INSERT INTO official_accounts (clinic_id, appid, original_id, token_sealed, "
+            "aes_key_sealed, aes_key_previous_sealed, secret_sealed, safe_mode_only) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            p);
+        if (!added) return added.error();
+        return account_written{account_written::outcome::added, added->last_insert_id};
+    }
+    const std::uint64_t id = storage::sql_u64(existing->rows[0][3]);
+    std::vector<sql_value> p{in.original_id,
+                             *token,
+                             *aes,
+                             prev_value,
+                             *secret,
+                             std::int64_t{in.safe_mode_only ? 1 : 0},
+                             id,
+                             clinic};
+    auto updated = db.execute(
+        "UPDATE official_accounts SET original_id = ?, token_sealed = ?, aes_key_sealed = ?, "
+        "aes_key_previous_sealed = ?, secret_sealed = ?, safe_mode_only = ? "
+        "WHERE id = ? AND clinic_id = ?",
         p);
-    if (!stored) return stored.error();
-    const auto outcome = existing->rows.empty() ? account_written::outcome::added
-                                                : account_written::outcome::updated;
-    const std::uint64_t id =
-        existing->rows.empty() ? stored->last_insert_id : storage::sql_u64(existing->rows[0][3]);
-    return account_written{outcome, id};
+    if (!updated) return updated.error();
+    return account_written{account_written::outcome::updated, id};
 }
 
 result<std::optional<account_input>> read_account(storage::mysql_session& db, const secret_box& box,

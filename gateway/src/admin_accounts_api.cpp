@@ -57,6 +57,9 @@ result<change_result> save(mysql_session& db, const secret_box& box, std::uint64
                            std::uint64_t admin, const account_input& in, const account_body& b,
                            const char* action) {
     auto written = write_account(db, box, clinic, in);
+    if (!written && written.error() == errc::conflict) {
+        return refuse_change(409, "该公众号（appid）刚被登记，请刷新后重试");
+    }
     if (!written) return written.error();
     if (written->result == account_written::outcome::other_clinic) {
         return refuse_change(409, "该公众号（appid）已登记在其他诊所");

@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "scrm/common/log.hpp"
@@ -23,8 +24,8 @@ using storage::sql_value;
 
 struct retention_worker::impl {
     impl(asio::any_io_executor e, storage::mysql_pool& m, retention_options o)
-        : ex(std::move(e)), mysql(m), opts(std::move(o)), timer(ex) {}
-    asio::any_io_executor ex;
+        : ex(asio::make_strand(e)), mysql(m), opts(std::move(o)), timer(ex) {}
+    asio::any_io_executor ex;  // a strand: the loop and stop() touch the timer
     storage::mysql_pool& mysql;
     retention_options opts;
     asio::steady_timer timer;

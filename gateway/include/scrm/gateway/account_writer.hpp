@@ -27,7 +27,8 @@ struct account_written {
 // Adds `in` (already validated) to clinic `clinic`, or updates the clinic's account with that
 // appid; an appid of another clinic is left alone (other_clinic). A new EncodingAESKey keeps the
 // one it replaces as "previous" unless in.aes_key_previous says otherwise, so messages WeChat
-// encrypted before the switch still open (key rotation). Does not commit.
+// encrypted before the switch still open (key rotation). Does not commit. errc::conflict when the
+// appid was stored by another transaction meanwhile (nothing written: the caller may retry).
 result<account_written> write_account(storage::mysql_session& db, const secret_box& box,
                                       std::uint64_t clinic, const account_input& in);
 

@@ -5,15 +5,12 @@
 
 #include "admin_commands.hpp"
 #include "scrm/gateway/account.hpp"
+#include "scrm/gateway/account_writer.hpp"
 #include "scrm/gateway/secret_box.hpp"
 #include "scrm/storage/mysql.hpp"
 
 namespace scrm::gateway {
 namespace {
-
-std::string context(const char* field, const std::string& appid) {
-    return std::string("official_accounts.") + field + ":" + appid;
-}
 
 int fail(const std::string& message) {
     std::cerr << "scrm-admin account: " << message << "\n";
@@ -56,59 +53,23 @@ int account_add(const config& cfg, const std::vector<std::string>& args) {
     storage::mysql_session db(mysql_options_from(cfg.mysql));
     // READ COMMITTED (begin_transaction): the FOR UPDATE below on an appid not stored yet would
     // otherwise lock the gap, and two accounts added at once then deadlock on their inserts.
-    if (auto r = begin_transaction(db); !r) return fail("cannot reach MySQL: " + why(db, r.error()));
+    if (auto r = begin_transaction(db); !r)
+        return fail("cannot reach MySQL: " + why(db, r.error()));
     if (auto r = db.execute("INSERT IGNORE INTO clinics (name) VALUES (?)", {in.clinic}); !r) {
         return fail("cannot store the clinic: " + r.error().message());
     }
     auto clinic = db.query("SELECT id FROM clinics WHERE name = ?", {in.clinic});
     if (!clinic || clinic->rows.empty()) return fail("cannot find the clinic just stored");
-    const std::string clinic_id = *clinic->rows[0][0];
 
-    auto existing = db.query(
-        "SELECT clinic_id, aes_key_sealed, aes_key_previous_sealed FROM official_accounts "
-        "WHERE appid = ? FOR UPDATE",
-        {in.appid});
-    if (!existing) return fail("cannot read accounts: " + existing.error().message());
-    std::optional<std::string> previous = in.aes_key_previous;
-    if (!existing->rows.empty()) {
-        if (*existing->rows[0][0] != clinic_id) {
-            db.rollback();
-            return fail("appid " + in.appid + " belongs to another clinic; it is not moved");
-        }
-        // A new EncodingAESKey keeps the old one as "previous", so messages WeChat encrypted
-        // before the switch still open (key rotation).
-        if (!previous) {
-            auto current = box->open(*existing->rows[0][1], context("aes_key", in.appid));
-            if (current && *current != in.aes_key) {
-                previous = *current;
-            } else if (existing->rows[0][2]) {
-                auto old = box->open(*existing->rows[0][2], context("aes_key_previous", in.appid));
-                if (old) previous = *old;
-            }
-        }
+    auto written = write_account(db, *box, storage::sql_u64(clinic->rows[0][0]), in);
+    if (!written) return fail("cannot store the account: " + why(db, written.error()));
+    if (written->result == account_written::outcome::other_clinic) {
+        db.rollback();
+        return fail("appid " + in.appid + " belongs to another clinic; it is not moved");
     }
-    auto token = box->seal(in.token, context("token", in.appid));
-    auto aes = box->seal(in.aes_key, context("aes_key", in.appid));
-    auto secret = box->seal(in.secret, context("secret", in.appid));
-    result<std::string> prev_sealed = std::string();
-    if (previous) prev_sealed = box->seal(*previous, context("aes_key_previous", in.appid));
-    if (!token || !aes || !secret || !prev_sealed) return fail("cannot seal the secrets");
-    const storage::sql_value prev_value =
-        previous ? storage::sql_value(*prev_sealed) : storage::sql_value(std::monostate{});
-    auto stored = db.execute(
-        "INSERT INTO official_accounts (clinic_id, appid, original_id, token_sealed, "
-        "aes_key_sealed, "
-        "aes_key_previous_sealed, secret_sealed, safe_mode_only) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON DUPLICATE KEY UPDATE original_id = VALUES(original_id), "
-        "token_sealed = VALUES(token_sealed), aes_key_sealed = VALUES(aes_key_sealed), "
-        "aes_key_previous_sealed = VALUES(aes_key_previous_sealed), "
-        "secret_sealed = VALUES(secret_sealed), safe_mode_only = VALUES(safe_mode_only)",
-        {clinic_id, in.appid, in.original_id, *token, *aes, prev_value, *secret,
-         std::int64_t{in.safe_mode_only ? 1 : 0}});
-    if (!stored) return fail("cannot store the account: " + why(db, stored.error()));
     if (auto r = db.commit(); !r) return fail("cannot commit: " + r.error().message());
-    std::cout << (existing->rows.empty() ? "added" : "updated") << " account " << in.appid
-              << " for clinic \"" << in.clinic << "\""
+    std::cout << (written->result == account_written::outcome::added ? "added" : "updated")
+              << " account " << in.appid << " for clinic \"" << in.clinic << "\""
               << (in.safe_mode_only ? " (safe mode only)" : "") << "\n";
     return 0;
 }

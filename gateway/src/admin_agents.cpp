@@ -7,19 +7,11 @@
 #include <iterator>
 
 #include "admin_commands.hpp"
+#include "scrm/gateway/admin_requests.hpp"
 #include "scrm/gateway/password.hpp"
 
 namespace scrm::gateway {
 namespace {
-
-constexpr const char* roles[] = {"admin", "front_desk", "consultant", "service"};
-
-bool valid_role(const std::string& role) {
-    for (const char* r : roles) {
-        if (role == r) return true;
-    }
-    return false;
-}
 
 struct password_input {
     std::string source;  // the flag or variable it came from, for messages
@@ -72,12 +64,12 @@ int agent_add(const config& cfg, const std::vector<std::string>& args) {
         o.count("--store") ? std::optional<std::string>(o["--store"]) : std::nullopt;
     const bool can_receive = o.count("--no-consultation") == 0;
     if (auto p = name_problem("--clinic", clinic, 128)) return complain(what, *p, 2);
-    if (auto p = name_problem("--name", name, 64)) return complain(what, *p, 2);
-    if (!valid_role(role)) {
+    if (auto p = name_problem("--name", name, agent_name_max)) return complain(what, *p, 2);
+    if (!valid_agent_role(role)) {
         return complain(what, "--role: must be one of admin, front_desk, consultant, service", 2);
     }
     if (store) {
-        if (auto p = name_problem("--store", *store, 128)) return complain(what, *p, 2);
+        if (auto p = name_problem("--store", *store, store_name_max)) return complain(what, *p, 2);
     }
     const auto password = read_password(o, error);
     if (!error.empty()) return complain(what, error, 2);

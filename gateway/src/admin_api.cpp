@@ -32,12 +32,6 @@ awaitable<auth_result> admin_api::impl::admin(const http_request& req) {
 
 namespace {
 
-http_response ok_json(std::string body) {
-    http_response r;
-    r.body = std::move(body);
-    return r;
-}
-
 std::string settings_json(const std::vector<std::optional<std::string>>& values) {
     std::string out = "{";
     const auto all = routing_settings();
@@ -196,23 +190,41 @@ awaitable<http_response> audit_handler(admin_ptr self, http_request req) {
     co_return ok_json(std::move(body));
 }
 
-// POST /api/admin/agents/{id}/deactivate (prefix route).
+// POST /api/admin/agents/{id}/deactivate and /password (prefix route).
 awaitable<http_response> agents_handler(admin_ptr self, http_request req) {
     constexpr std::string_view prefix = "/api/admin/agents/";
-    constexpr std::string_view suffix = "/deactivate";
-    const std::string_view path = req.path;
-    if (path.size() <= prefix.size() + suffix.size() ||
-        path.substr(path.size() - suffix.size()) != suffix ||
-        !parse_id(path.substr(prefix.size(), path.size() - prefix.size() - suffix.size()))) {
-        co_return json_error(404, "not found");
+    if (path_id(req.path, prefix, "/deactivate")) {
+        co_return co_await deactivate_agent(std::move(self), std::move(req));
     }
-    co_return co_await deactivate_agent(std::move(self), std::move(req));
+    if (const auto id = path_id(req.path, prefix, "/password")) {
+        co_return co_await reset_password(std::move(self), std::move(req), *id);
+    }
+    co_return json_error(404, "not found");
 }
 
 }  // namespace
 
-admin_api::admin_api(agent_api& agents, storage::mysql_pool& mysql)
-    : impl_(std::make_shared<impl>(impl{agents.state(), mysql})) {}
+std::optional<std::uint64_t> path_id(std::string_view path, std::string_view prefix,
+                                     std::string_view suffix) {
+    if (path.size() <= prefix.size() + suffix.size() || path.substr(0, prefix.size()) != prefix ||
+        path.substr(path.size() - suffix.size()) != suffix) {
+        return std::nullopt;
+    }
+    return parse_id(path.substr(prefix.size(), path.size() - prefix.size() - suffix.size()));
+}
+
+namespace {
+
+std::optional<secret_box> master_box() {
+    auto box = secret_box::from_env();
+    if (!box) return std::nullopt;
+    return std::move(*box);
+}
+
+}  // namespace
+
+admin_api::admin_api(agent_api& agents, storage::mysql_pool& mysql, wechat_clients& clients)
+    : impl_(std::make_shared<impl>(impl{agents.state(), mysql, clients, master_box()})) {}
 
 admin_api::~admin_api() = default;
 
@@ -226,12 +238,14 @@ void admin_api::add_routes(router& routes) {
                  [self](http_request r) { return reassign(self, std::move(r), false); });
     routes.exact("POST", "/api/admin/reassign/apply",
                  [self](http_request r) { return reassign(self, std::move(r), true); });
-    routes.prefix("POST", "/api/admin/agents/", "/api/admin/agents/{id}/deactivate",
+    routes.prefix("POST", "/api/admin/agents/", "/api/admin/agents/{id}/{action}",
                   [self](http_request r) { return agents_handler(self, std::move(r)); });
     routes.exact("GET", "/api/admin/route-preview",
                  [self](http_request r) { return route_preview_handler(self, std::move(r)); });
     routes.exact("GET", "/api/admin/audit",
                  [self](http_request r) { return audit_handler(self, std::move(r)); });
+    add_people_routes(self, routes);
+    add_account_routes(self, routes);
 }
 
 }  // namespace scrm::gateway

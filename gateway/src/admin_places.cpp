@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "admin_commands.hpp"
+#include "scrm/gateway/admin_requests.hpp"
 
 namespace scrm::gateway {
 namespace {
@@ -61,7 +62,7 @@ int store_add(const config& cfg, const std::vector<std::string>& args) {
     const std::string clinic = o["--clinic"];
     const std::string name = o["--name"];
     if (auto p = name_problem("--clinic", clinic, 128)) return complain("store add", *p, 2);
-    if (auto p = name_problem("--name", name, 128)) return complain("store add", *p, 2);
+    if (auto p = name_problem("--name", name, store_name_max)) return complain("store add", *p, 2);
 
     storage::mysql_session db(mysql_options_from(cfg.mysql));
     auto clinic_id = find_clinic(db, clinic);

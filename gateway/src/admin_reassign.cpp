@@ -42,12 +42,6 @@ http_response refuse(const refusal& r) {
     return out;
 }
 
-http_response ok_json(std::string body) {
-    http_response r;
-    r.body = std::move(body);
-    return r;
-}
-
 std::string agent_label(const std::map<std::uint64_t, admin_agent>& agents, std::uint64_t id) {
     const auto it = agents.find(id);
     return it == agents.end() ? "编号 " + std::to_string(id) : "「" + it->second.name + "」";

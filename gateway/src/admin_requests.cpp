@@ -10,6 +10,8 @@
 #include <charconv>
 
 #include "scrm/gateway/http.hpp"
+#include "scrm/gateway/password.hpp"
+#include "scrm/gateway/text_rules.hpp"
 
 namespace scrm::gateway {
 namespace {
@@ -298,6 +300,272 @@ std::optional<std::pair<std::uint64_t, std::string>> parse_plan_token(std::strin
     std::uint64_t seed = 0;
     std::from_chars(token.data(), token.data() + 16, seed, 16);
     return std::make_pair(seed, std::string(token.substr(17)));
+}
+
+namespace {
+
+// A member that must be a string if present: its text, or nullopt (absent or null). `bad` is set
+// when it is present but not a string.
+std::optional<std::string> string_member(const rapidjson::Value& obj, const char* name, bool& bad) {
+    const rapidjson::Value* v = member(obj, name);
+    if (!v) return std::nullopt;
+    if (!v->IsString()) {
+        bad = true;
+        return std::nullopt;
+    }
+    return std::string(v->GetString(), v->GetStringLength());
+}
+
+// Each member of `obj` must be one of `known`: the first that is not, or nullopt.
+std::optional<std::string> unknown_member(const rapidjson::Value& obj,
+                                          std::initializer_list<std::string_view> known) {
+    for (auto m = obj.MemberBegin(); m != obj.MemberEnd(); ++m) {
+        const std::string_view key(m->name.GetString(), m->name.GetStringLength());
+        if (std::find(known.begin(), known.end(), key) == known.end()) return std::string(key);
+    }
+    return std::nullopt;
+}
+
+// "role": one of agent_roles, else a problem.
+std::optional<std::string> role_problem(const std::optional<std::string>& role, bool bad) {
+    if (bad || (role && !valid_agent_role(*role))) {
+        return "角色（role）须为 admin（管理员）、front_desk（前台）、consultant（咨询师）或 "
+               "service（客服）";
+    }
+    return std::nullopt;
+}
+
+// "store_id": a store's id or null (no store); nullopt (absent) or a problem.
+std::optional<std::optional<std::uint64_t>> store_member(const rapidjson::Value& obj,
+                                                         std::string& problem) {
+    const auto it = obj.FindMember("store_id");
+    if (it == obj.MemberEnd()) return std::nullopt;
+    if (it->value.IsNull()) return std::optional<std::uint64_t>();
+    if (it->value.IsUint64() && it->value.GetUint64() > 0) {
+        return std::optional<std::uint64_t>(it->value.GetUint64());
+    }
+    problem = "门店（store_id）须为门店编号或 null（不属于任何门店）";
+    return std::nullopt;
+}
+
+std::optional<bool> bool_member(const rapidjson::Value& obj, const char* name, bool& bad) {
+    const rapidjson::Value* v = member(obj, name);
+    if (!v) return std::nullopt;
+    if (!v->IsBool()) {
+        bad = true;
+        return std::nullopt;
+    }
+    return v->GetBool();
+}
+
+template <class T>
+parsed<T> refused(std::string problem) {
+    parsed<T> out;
+    out.problem = std::move(problem);
+    return out;
+}
+
+}  // namespace
+
+bool valid_agent_role(std::string_view role) noexcept {
+    return std::any_of(std::begin(agent_roles), std::end(agent_roles),
+                       [role](const char* r) { return role == r; });
+}
+
+parsed<agent_create> parse_agent_create(std::string_view body) {
+    auto doc = parse_object(body);
+    if (!doc) return refused<agent_create>("请求内容须为 JSON 对象");
+    if (auto u = unknown_member(*doc, {"name", "role", "store_id", "can_receive", "password"})) {
+        return refused<agent_create>("未知的字段：" + *u);
+    }
+    bool bad = false;
+    agent_create a;
+    const auto name = string_member(*doc, "name", bad);
+    if (bad || !name || !valid_name(*name, agent_name_max)) {
+        return refused<agent_create>("姓名（name）须为1至64个字符，不含控制字符，首尾不能是空格");
+    }
+    a.name = *name;
+    const auto role = string_member(*doc, "role", bad);
+    if (!role) bad = true;
+    if (auto p = role_problem(role, bad)) return refused<agent_create>(*p);
+    a.role = *role;
+    std::string problem;
+    if (auto store = store_member(*doc, problem)) a.store = *store;
+    if (!problem.empty()) return refused<agent_create>(problem);
+    if (auto receive = bool_member(*doc, "can_receive", bad)) a.can_receive = *receive;
+    if (bad) return refused<agent_create>("接待在线咨询（can_receive）须为 true 或 false");
+    const auto password = string_member(*doc, "password", bad);
+    if (bad || !password) return refused<agent_create>("请填写密码（password）");
+    if (auto p = password_problem(*password)) return refused<agent_create>(*p);
+    a.password = *password;
+    parsed<agent_create> out;
+    out.value = std::move(a);
+    return out;
+}
+
+parsed<agent_update> parse_agent_update(std::string_view body) {
+    auto doc = parse_object(body);
+    if (!doc) return refused<agent_update>("请求内容须为 JSON 对象");
+    if (auto u = unknown_member(*doc, {"role", "store_id", "can_receive"})) {
+        return refused<agent_update>("未知的字段：" + *u +
+                                     "（可修改 role、store_id、can_receive）");
+    }
+    bool bad = false;
+    agent_update a;
+    a.role = string_member(*doc, "role", bad);
+    if (auto p = role_problem(a.role, bad)) return refused<agent_update>(*p);
+    std::string problem;
+    a.store = store_member(*doc, problem);
+    if (!problem.empty()) return refused<agent_update>(problem);
+    a.can_receive = bool_member(*doc, "can_receive", bad);
+    if (bad) return refused<agent_update>("接待在线咨询（can_receive）须为 true 或 false");
+    if (!a.role && !a.store && !a.can_receive) {
+        return refused<agent_update>("请至少填写一项：role、store_id 或 can_receive");
+    }
+    parsed<agent_update> out;
+    out.value = std::move(a);
+    return out;
+}
+
+parsed<std::string> parse_password_reset(std::string_view body) {
+    auto doc = parse_object(body);
+    if (!doc) return refused<std::string>("请求内容须为 JSON 对象");
+    bool bad = false;
+    auto password = string_member(*doc, "password", bad);
+    if (bad || !password) return refused<std::string>("请填写新密码（password）");
+    if (auto p = password_problem(*password)) return refused<std::string>(*p);
+    parsed<std::string> out;
+    out.value = std::move(password);
+    return out;
+}
+
+parsed<std::string> parse_store_name(std::string_view body) {
+    auto doc = parse_object(body);
+    if (!doc) return refused<std::string>("请求内容须为 JSON 对象");
+    if (auto u = unknown_member(*doc, {"name"})) return refused<std::string>("未知的字段：" + *u);
+    bool bad = false;
+    auto name = string_member(*doc, "name", bad);
+    if (bad || !name || !valid_name(*name, store_name_max)) {
+        return refused<std::string>(
+            "门店名称（name）须为1至128个字符，不含控制字符，首尾不能是空格");
+    }
+    parsed<std::string> out;
+    out.value = std::move(name);
+    return out;
+}
+
+parsed<std::uint64_t> parse_qr_request(std::string_view body) {
+    auto doc = parse_object(body);
+    if (!doc) return refused<std::uint64_t>("请求内容须为 JSON 对象");
+    const rapidjson::Value* v = member(*doc, "account_id");
+    if (!v || !v->IsUint64() || v->GetUint64() == 0) {
+        return refused<std::uint64_t>("请填写公众号编号（account_id）");
+    }
+    parsed<std::uint64_t> out;
+    out.value = v->GetUint64();
+    return out;
+}
+
+parsed<account_body> parse_account_body(std::string_view body, bool update) {
+    auto doc = parse_object(body);
+    if (!doc) return refused<account_body>("请求内容须为 JSON 对象");
+    if (update && doc->HasMember("appid")) {
+        return refused<account_body>("AppID（appid）不能修改；其他公众号请新增");
+    }
+    const auto unknown =
+        update
+            ? unknown_member(*doc, {"original_id", "token", "aes_key", "secret", "safe_mode_only"})
+            : unknown_member(*doc, {"appid", "original_id", "token", "aes_key", "aes_key_previous",
+                                    "secret", "safe_mode_only"});
+    if (unknown) return refused<account_body>("未知的字段：" + *unknown);
+    bool bad = false;
+    account_body a;
+    const std::pair<const char*, std::optional<std::string>*> texts[] = {
+        {"appid", &a.appid},   {"original_id", &a.original_id},
+        {"token", &a.token},   {"aes_key", &a.aes_key},
+        {"secret", &a.secret}, {"aes_key_previous", &a.aes_key_previous}};
+    for (const auto& [name, out] : texts) {
+        *out = string_member(*doc, name, bad);
+        if (bad) return refused<account_body>(std::string(name) + " 须为字符串");
+    }
+    a.safe_mode_only = bool_member(*doc, "safe_mode_only", bad);
+    if (bad) return refused<account_body>("仅安全模式（safe_mode_only）须为 true 或 false");
+    if (update && !a.original_id && !a.token && !a.aes_key && !a.secret && !a.safe_mode_only) {
+        return refused<account_body>(
+            "请至少填写一项：original_id、token、aes_key、secret 或 safe_mode_only");
+    }
+    parsed<account_body> out;
+    out.value = std::move(a);
+    return out;
+}
+
+const std::vector<person_needed>& person_needed_errors() {
+    static const char* const token =
+        "access_token 被判无效：请确认没有其他系统在用同一 AppSecret 刷新 access_token";
+    static const char* const credentials =
+        "AppID 或开发者密码（AppSecret）不正确：请在公众号设置中更新开发者密码";
+    static const char* const templates = "模板无效或无权发送：请在微信公众平台检查模板消息设置";
+    static const std::vector<person_needed> all{
+        {40164, "ip_not_allowlisted",
+         "网关的出口 IP 不在公众号的 IP 白名单中：请在微信公众平台「设置与开发 → 基本配置」中添加"},
+        {48001, "unauthorized",
+         "公众号没有该接口的权限（未认证或权限被收回）：请在微信公众平台检查"},
+        {45009, "daily_quota", "接口调用次数已达今日上限：请在微信公众平台查看配额或次日再试"},
+        {40001, "token_invalid", token},
+        {40014, "token_invalid", token},
+        {42001, "token_invalid", token},
+        {40013, "bad_credentials", credentials},
+        {40125, "bad_credentials", credentials},
+        {40037, "template_rights", templates},
+        {43116, "template_rights", templates},
+    };
+    return all;
+}
+
+const person_needed* person_needed_error(int errcode) noexcept {
+    for (const auto& e : person_needed_errors()) {
+        if (e.errcode == errcode) return &e;
+    }
+    return nullptr;
+}
+
+parsed<std::uint32_t> parse_health_query(std::string_view query) {
+    parsed<std::uint32_t> out;
+    std::uint32_t days = 7;
+    if (auto d = query_param(query, "days"); d && !d->empty()) {
+        const auto n = parse_id(*d);
+        if (!n || *n > 90) {
+            out.problem = "days 须为 1 至 90 之间的整数";
+            return out;
+        }
+        days = static_cast<std::uint32_t>(*n);
+    }
+    out.value = days;
+    return out;
+}
+
+parsed<std::optional<std::uint32_t>> parse_retention(std::string_view body) {
+    using days = std::optional<std::uint32_t>;
+    auto doc = parse_object(body);
+    if (!doc) return refused<days>("请求内容须为 JSON 对象");
+    if (auto u = unknown_member(*doc, {"message_retention_days"})) {
+        return refused<days>("未知的字段：" + *u);
+    }
+    const auto it = doc->FindMember("message_retention_days");
+    if (it == doc->MemberEnd())
+        return refused<days>("请填写消息保留天数（message_retention_days）");
+    parsed<days> out;
+    if (it->value.IsNull()) {
+        out.value = days();
+        return out;
+    }
+    if (!it->value.IsUint() || it->value.GetUint() == 0 ||
+        it->value.GetUint() > max_retention_days) {
+        return refused<days>(
+            "消息保留天数（message_retention_days）须为 1 至 3650 之间的整数，或 null（永久保留）");
+    }
+    out.value = days(it->value.GetUint());
+    return out;
 }
 
 parsed<audit_query> parse_audit_query(std::string_view query) {

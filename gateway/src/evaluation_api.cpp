@@ -26,7 +26,7 @@ using storage::mysql_session;
 std::string_view evaluation_page_html();
 
 struct evaluation_api::impl {
-    admin_api::impl admin;  // admin_api's authentication (agents' sessions, admin role)
+    std::shared_ptr<admin_api::impl> admin;  // admin_api's authentication and MySQL
     evaluation_tokens tokens;
     std::chrono::seconds link_ttl;
 };
@@ -118,7 +118,7 @@ awaitable<linked> by_link(eval_ptr self, std::string path) {
     }
     const std::uint64_t eval_id = *id;
     auto read = [eval_id](mysql_session& db) { return evaluation_by_id(db, eval_id); };
-    auto row = co_await self->admin.mysql.run(read);
+    auto row = co_await self->admin->mysql.run(read);
     if (!row) {
         out.refusal = unavailable("evaluation.unavailable", row.error());
     } else if (!*row) {
@@ -154,7 +154,7 @@ awaitable<http_response> public_post(eval_ptr self, http_request req) {
     auto save = [eval_id, &asked, &sub](mysql_session& db) {
         return submit_evaluation(db, eval_id, asked, sub);
     };
-    auto done = co_await self->admin.mysql.run(save);
+    auto done = co_await self->admin->mysql.run(save);
     if (!done) co_return unavailable("evaluation.unavailable", done.error());
     switch (*done) {
         case submit_outcome::not_found: co_return json_error(404, invalid_link);
@@ -178,17 +178,17 @@ std::string attributes_json(const std::vector<std::string>& custom) {
 }
 
 awaitable<http_response> get_attributes(eval_ptr self, http_request req) {
-    auto auth = co_await self->admin.admin(req);
+    auto auth = co_await self->admin->admin(req);
     if (!auth.agent) co_return auth.refusal;
     const std::uint64_t clinic = auth.agent->row.clinic;
     auto read = [clinic](mysql_session& db) { return custom_attributes(db, clinic); };
-    auto names = co_await self->admin.mysql.run(read);
+    auto names = co_await self->admin->mysql.run(read);
     if (!names) co_return unavailable("evaluation.admin_unavailable", names.error());
     co_return ok_json(attributes_json(*names));
 }
 
 awaitable<http_response> put_attributes(eval_ptr self, http_request req) {
-    auto auth = co_await self->admin.admin(req);
+    auto auth = co_await self->admin->admin(req);
     if (!auth.agent) co_return auth.refusal;
     auto parsed = parse_attribute_update(req.body);
     if (!parsed.value) co_return json_error(400, parsed.problem);
@@ -216,7 +216,7 @@ awaitable<http_response> put_attributes(eval_ptr self, http_request req) {
         if (auto c = db.commit(); !c) return c.error();
         return saved{true};
     };
-    auto changed = co_await self->admin.mysql.run(save);
+    auto changed = co_await self->admin->mysql.run(save);
     if (!changed) co_return unavailable("evaluation.admin_unavailable", changed.error());
     log::info("evaluation.attributes_set", {{"clinic", clinic}, {"agent", admin}});
     std::string body = attributes_json(after);
@@ -241,7 +241,7 @@ std::string admin_row_json(const evaluation_row& e) {
 }
 
 awaitable<http_response> list_handler(eval_ptr self, http_request req) {
-    auto auth = co_await self->admin.admin(req);
+    auto auth = co_await self->admin->admin(req);
     if (!auth.agent) co_return auth.refusal;
     auto q = parse_evaluation_query(req.query);
     if (!q.value) co_return json_error(400, q.problem);
@@ -250,7 +250,7 @@ awaitable<http_response> list_handler(eval_ptr self, http_request req) {
     auto read = [clinic, &query](mysql_session& db) {
         return list_evaluations(db, clinic, query, false);
     };
-    auto page = co_await self->admin.mysql.run(read);
+    auto page = co_await self->admin->mysql.run(read);
     if (!page) co_return unavailable("evaluation.admin_unavailable", page.error());
     std::string body = "{\"evaluations\":[";
     for (std::size_t i = 0; i < page->rows.size(); ++i) {
@@ -263,11 +263,11 @@ awaitable<http_response> list_handler(eval_ptr self, http_request req) {
 }
 
 awaitable<http_response> stats_handler(eval_ptr self, http_request req) {
-    auto auth = co_await self->admin.admin(req);
+    auto auth = co_await self->admin->admin(req);
     if (!auth.agent) co_return auth.refusal;
     const std::uint64_t clinic = auth.agent->row.clinic;
     auto read = [clinic](mysql_session& db) { return evaluation_stats(db, clinic); };
-    auto stats = co_await self->admin.mysql.run(read);
+    auto stats = co_await self->admin->mysql.run(read);
     if (!stats) co_return unavailable("evaluation.admin_unavailable", stats.error());
     std::string body = "{\"attributes\":[";
     for (std::size_t i = 0; i < stats->size(); ++i) {
@@ -321,7 +321,7 @@ std::vector<std::vector<std::string>> export_table(const std::vector<evaluation_
 }
 
 awaitable<http_response> export_handler(eval_ptr self, http_request req, bool xlsx) {
-    auto auth = co_await self->admin.admin(req);
+    auto auth = co_await self->admin->admin(req);
     if (!auth.agent) co_return auth.refusal;
     auto q = parse_evaluation_query(req.query);
     if (!q.value) co_return json_error(400, q.problem);
@@ -335,7 +335,7 @@ awaitable<http_response> export_handler(eval_ptr self, http_request req, bool xl
         if (xlsx) return xlsx_document(table, "服务评价");
         return csv_document(table);
     };
-    auto file = co_await self->admin.mysql.run(build);
+    auto file = co_await self->admin->mysql.run(build);
     if (!file) co_return unavailable("evaluation.export_unavailable", file.error());
     log::info(
         "evaluation.exported",
@@ -362,7 +362,7 @@ awaitable<http_response> reply_handler(eval_ptr self, http_request req) {
             ? parse_id(path.substr(prefix.size(), path.size() - prefix.size() - suffix.size()))
             : std::nullopt;
     if (!id) co_return json_error(404, "not found");
-    auto auth = co_await self->admin.admin(req);
+    auto auth = co_await self->admin->admin(req);
     if (!auth.agent) co_return auth.refusal;
     auto text = parse_reply(req.body);
     if (!text.value) co_return json_error(400, text.problem);
@@ -373,7 +373,7 @@ awaitable<http_response> reply_handler(eval_ptr self, http_request req) {
     auto claim = [clinic, eval_id, admin, &reply](mysql_session& db) {
         return claim_reply(db, clinic, eval_id, admin, reply);
     };
-    auto claimed = co_await self->admin.mysql.run(claim);
+    auto claimed = co_await self->admin->mysql.run(claim);
     if (!claimed) co_return unavailable("evaluation.admin_unavailable", claimed.error());
     switch (claimed->status) {
         case reply_claim_status::not_found: co_return json_error(404, "评价不存在");
@@ -385,7 +385,7 @@ awaitable<http_response> reply_handler(eval_ptr self, http_request req) {
     }
     // Through WeChat when the fan's customer-service window has a slot; otherwise the fan gets
     // the "reply waiting" notice whose link (/eval/<token>) shows the reply.
-    auto& agents = *self->admin.agents;
+    auto& agents = *self->admin->agents;
     std::string delivery = "notice_needed";
     std::optional<std::uint64_t> outbox_id;
     auto spent = co_await agents.live.spend_window(clinic, claimed->openid,
@@ -413,7 +413,7 @@ awaitable<http_response> reply_handler(eval_ptr self, http_request req) {
     auto record = [eval_id, &delivery, outbox_id](mysql_session& db) {
         return record_reply_delivery(db, eval_id, delivery, outbox_id);
     };
-    if (auto r = co_await self->admin.mysql.run(record); !r) {
+    if (auto r = co_await self->admin->mysql.run(record); !r) {
         log::warn("evaluation.reply_delivery_not_recorded", {{"reason", r.error().message()}});
     }
     log::info(
@@ -446,10 +446,9 @@ result<evaluation_invitation> create_evaluation_invitation(storage::mysql_sessio
     return out;
 }
 
-evaluation_api::evaluation_api(agent_api& agents, storage::mysql_pool& mysql,
-                               evaluation_options opts)
-    : impl_(std::make_shared<impl>(impl{admin_api::impl{agents.state(), mysql},
-                                        evaluation_tokens(opts.token_key), opts.link_ttl})) {}
+evaluation_api::evaluation_api(admin_api& admin, evaluation_options opts)
+    : impl_(std::make_shared<impl>(
+          impl{admin.state(), evaluation_tokens(opts.token_key), opts.link_ttl})) {}
 
 evaluation_api::~evaluation_api() = default;
 
@@ -458,7 +457,7 @@ awaitable<result<evaluation_invitation>> evaluation_api::invite(evaluation_invit
     auto make = [self, &in](mysql_session& db) {
         return create_evaluation_invitation(db, self->tokens, in, self->link_ttl);
     };
-    co_return co_await self->admin.mysql.run(make);
+    co_return co_await self->admin->mysql.run(make);
 }
 
 void evaluation_api::add_routes(router& routes) {

@@ -22,6 +22,7 @@
 #include "scrm/gateway/integration_api.hpp"
 #include "scrm/gateway/media_fetcher.hpp"
 #include "scrm/gateway/metrics.hpp"
+#include "scrm/gateway/retention.hpp"
 #include "scrm/gateway/routing_stage.hpp"
 #include "scrm/gateway/secret_box.hpp"
 #include "scrm/gateway/services.hpp"
@@ -48,6 +49,7 @@ struct workers {
     wechat::outbox& outbox;
     gateway::media_fetcher& media;
     gateway::agent_push& push;
+    gateway::retention_worker& retention;
 };
 
 asio::awaitable<void> shutdown(gateway::http_server& server, gateway::webhook& hook,
@@ -63,6 +65,7 @@ asio::awaitable<void> shutdown(gateway::http_server& server, gateway::webhook& h
     // Sends in flight record their outcome first (a row left 'sending' would turn uncertain).
     co_await w.outbox.stop(grace);
     co_await w.media.stop(grace);
+    co_await w.retention.stop();
     deps.stop();
     work.reset();
     log::info("gateway.stopped");
@@ -150,17 +153,22 @@ int main(int argc, char** argv) {
                                  stage_opts);
     stats->add_gauge("scrm_messages_stored_total", "Inbound messages stored and handed on.", "",
                      [&stage] { return static_cast<double>(stage.stats().stored); });
-    stats->add_gauge("scrm_routing_wait_seconds_total",
-                     "Time webhook requests spent waiting for routing (passive reply), summed.", "",
-                     [&stage] {
-                         return std::chrono::duration<double>(stage.stats().waited).count();
-                     });
+    stats->add_gauge(
+        "scrm_routing_wait_seconds_total",
+        "Time webhook requests spent waiting for routing (passive reply), summed.", "",
+        [&stage] { return std::chrono::duration<double>(stage.stats().waited).count(); });
     gateway::webhook hook(accounts, store, deps.redis(), deps.mysql(), stage, spool.get(), {},
                           [] { return static_cast<std::int64_t>(std::time(nullptr)); });
+    // Retention: removes unfollowed fans' data once their clinic's period has passed.
+    gateway::retention_options retention_opts;
+    retention_opts.clinics = cfg.worker_clinics;
+    retention_opts.media_dir = media_opts.dir;
+    gateway::retention_worker retention(io.get_executor(), deps.mysql(), retention_opts);
     if (cfg.background_workers) {
         outbox.start();
         media.start();
         stage.start_workers();
+        retention.start();
     } else {
         log::info("gateway.workers_off");
     }
@@ -186,7 +194,7 @@ int main(int argc, char** argv) {
                               stage, push, agent_opts);
     agents.add_routes(routes);
     // The clinic administration endpoints, on the agents' sessions (admin role).
-    gateway::admin_api admin(agents, deps.mysql());
+    gateway::admin_api admin(agents, deps.mysql(), clients);
     admin.add_routes(routes);
     gateway::integration_api integration(notifier, agents);
     integration.add_routes(routes);
@@ -194,7 +202,7 @@ int main(int argc, char** argv) {
     gateway::evaluation_options eval_opts;
     eval_opts.token_key = box->derive_key(gateway::evaluation_key_label);
     eval_opts.link_ttl = cfg.evaluation_link_ttl;
-    gateway::evaluation_api evaluations(agents, deps.mysql(), eval_opts);
+    gateway::evaluation_api evaluations(admin, eval_opts);
     evaluations.add_routes(routes);
     asio::co_spawn(io, hook.replay_loop(std::chrono::seconds(1)), asio::detached);
 
@@ -217,7 +225,7 @@ int main(int argc, char** argv) {
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int) {
         if (ec) return;
-        workers w{stage, outbox, media, push};
+        workers w{stage, outbox, media, push, retention};
         asio::co_spawn(io, shutdown(server, hook, store, w, deps, cfg.http.shutdown_grace, work),
                        asio::detached);
     });

@@ -91,7 +91,11 @@ clinic_fixture::~clinic_fixture() {
                               "dead_letters", "fans", "chat_sessions"}) {
         (void)db.execute(std::string("DELETE FROM ") + table + " WHERE account_id = ?", a);
     }
+    (void)db.execute(
+        "DELETE q FROM store_qr_codes q JOIN stores s ON s.id = q.store_id WHERE s.clinic_id = ?",
+        c);
     (void)db.execute("DELETE FROM official_accounts WHERE id = ?", a);
+    (void)db.execute("DELETE FROM official_accounts WHERE clinic_id = ?", c);  // added by tests
     (void)db.execute("DELETE FROM audit_log WHERE clinic_id = ?", c);
     (void)db.execute("DELETE FROM patients WHERE clinic_id = ?", c);
     (void)db.execute("DELETE FROM agents WHERE clinic_id = ?", c);

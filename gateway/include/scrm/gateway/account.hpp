@@ -1,5 +1,6 @@
 // An official account's settings as an operator enters them, and their validation. Pure: the
-// admin CLI and (later) the admin API both check input with validate_account before storing it.
+// admin CLI (validate_account) and the admin API (account_problems) check input with the same
+// rules before storing it.
 #pragma once
 
 #include <optional>
@@ -19,7 +20,18 @@ struct account_input {
     bool safe_mode_only = false;
 };
 
-// Every problem, one message per field, naming the field and the rule — never echoing a secret.
+// One field breaking its rule, never echoing the value: `field` is account_input's member name
+// ("appid", "aes_key_previous", …), `rule` in English for operators, `rule_zh` in Simplified
+// Chinese for the admin API.
+struct account_problem {
+    std::string field;
+    std::string rule;
+    std::string rule_zh;
+};
+std::vector<account_problem> account_problems(const account_input& in);
+
+// Every problem, one message per field, naming the command-line flag and the rule
+// ("--aes-key: must be …") — never echoing a secret.
 std::vector<std::string> validate_account(const account_input& in);
 
 }  // namespace scrm::gateway

@@ -94,6 +94,78 @@ std::string plan_fingerprint(const reassign_request& r, const std::vector<reassi
 std::string plan_token(std::uint64_t seed, std::string_view fingerprint);
 std::optional<std::pair<std::uint64_t, std::string>> parse_plan_token(std::string_view token);
 
+// ---- people and places: agents, stores, official accounts ------------------------------------
+
+// The roles an agent may have (sql/006's ENUM); scrm-admin agent add checks with the same list.
+inline constexpr const char* agent_roles[] = {"admin", "front_desk", "consultant", "service"};
+bool valid_agent_role(std::string_view role) noexcept;
+// Names as people type them (text_rules.hpp valid_name): an agent's up to 64 characters, a
+// store's up to 128 — scrm-admin's limits.
+inline constexpr std::size_t agent_name_max = 64;
+inline constexpr std::size_t store_name_max = 128;
+
+// POST /api/admin/agents: {"name":…, "role":…, "store_id":id|null, "can_receive":bool,
+// "password":…}; name, role and password required (password_problem's rule).
+struct agent_create {
+    std::string name, role;
+    std::optional<std::uint64_t> store;
+    bool can_receive = true;
+    std::string password;
+};
+parsed<agent_create> parse_agent_create(std::string_view body);
+
+// PUT /api/admin/agents/{id}: any of "role", "store_id" (null: no store), "can_receive"; at
+// least one.
+struct agent_update {
+    std::optional<std::string> role;
+    std::optional<std::optional<std::uint64_t>> store;
+    std::optional<bool> can_receive;
+};
+parsed<agent_update> parse_agent_update(std::string_view body);
+
+// POST /api/admin/agents/{id}/password: {"password":…} — the new password.
+parsed<std::string> parse_password_reset(std::string_view body);
+
+// POST /api/admin/stores and PUT /api/admin/stores/{id}: {"name":…}.
+parsed<std::string> parse_store_name(std::string_view body);
+
+// POST /api/admin/stores/{id}/qr: {"account_id":id} — the official account the code is for.
+parsed<std::uint64_t> parse_qr_request(std::string_view body);
+
+// POST /api/admin/accounts: "appid", "original_id", "token", "aes_key", "secret" and optionally
+// "aes_key_previous", "safe_mode_only"; PUT /api/admin/accounts/{id} (`update`): any of
+// "original_id", "token", "aes_key", "secret", "safe_mode_only" (the appid is the account's
+// identity and never changes). Only the JSON shape is checked here: the values' rules are
+// account.hpp's account_problems, applied to the whole account as it would be stored.
+struct account_body {
+    std::optional<std::string> appid, original_id, token, aes_key, aes_key_previous, secret;
+    std::optional<bool> safe_mode_only;
+};
+parsed<account_body> parse_account_body(std::string_view body, bool update);
+
+// ---- account health: GET /api/admin/health?days= ------------------------------------------
+
+// A WeChat errcode that needs a person (an allowlist, a permission, a quota, credentials, template
+// rights) — not one that retrying or the fan fixes: its kind and what to do, in Chinese.
+struct person_needed {
+    int errcode = 0;
+    const char* kind = "";    // "ip_not_allowlisted", "unauthorized", …
+    const char* advice = "";  // Chinese
+};
+// Every such errcode (the health query's list), and the one for `errcode` (nullptr: none).
+const std::vector<person_needed>& person_needed_errors();
+const person_needed* person_needed_error(int errcode) noexcept;
+
+// days: 1–90, default 7.
+parsed<std::uint32_t> parse_health_query(std::string_view query);
+
+// ---- retention: PUT /api/admin/retention ----------------------------------------------------
+
+// {"message_retention_days": 1–3650 | null (for ever)}: how long after a fan unfollows their
+// messages and other data are kept.
+inline constexpr std::uint32_t max_retention_days = 3650;
+parsed<std::optional<std::uint32_t>> parse_retention(std::string_view body);
+
 // ---- the audit log: GET /api/admin/audit?action=&before=&limit= -----------------------------
 
 struct audit_query {

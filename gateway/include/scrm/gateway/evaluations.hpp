@@ -24,7 +24,7 @@ class mysql_session;
 
 namespace scrm::gateway {
 
-class agent_api;
+class admin_api;
 class evaluation_tokens;
 
 // The label of the links' key: secret_box::derive_key(evaluation_key_label).
@@ -65,7 +65,7 @@ result<evaluation_invitation> create_evaluation_invitation(storage::mysql_sessio
 // Thread-safe. `agents` (sessions, live state, outbox) and `mysql` must outlive the routes.
 class evaluation_api {
 public:
-    evaluation_api(agent_api& agents, storage::mysql_pool& mysql, evaluation_options opts);
+    evaluation_api(admin_api& admin, evaluation_options opts);
     ~evaluation_api();
     evaluation_api(const evaluation_api&) = delete;
     evaluation_api& operator=(const evaluation_api&) = delete;

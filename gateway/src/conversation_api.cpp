@@ -107,8 +107,8 @@ awaitable<http_response> send(impl_ptr self, conversation c, std::string text) {
     const std::uint64_t clinic = c.clinic();
     const std::string& openid = c.path.openid;
     const std::string me = c.me();
-    auto l = co_await self->live.acquire_lock(clinic, openid, me, self->now(),
-                                              c.settings->lock_ttl);
+    auto l =
+        co_await self->live.acquire_lock(clinic, openid, me, self->now(), c.settings->lock_ttl);
     if (!l) co_return unavailable("conversation.unavailable", l.error());
     if (l->status == routing::lock_status::refused) {
         co_return co_await holder_conflict(self, clinic, l->holder,
@@ -305,6 +305,11 @@ awaitable<http_response> handle_conversation(impl_ptr self, http_request req) {
     if (!path) co_return json_error(404, "not found");
     auto auth = co_await self->authenticate(req);
     if (!auth.agent) co_return auth.refusal;
+    if (is_console_action(path->action)) {
+        co_return co_await handle_console_action(self, std::move(req), std::move(*auth.agent),
+                                                 std::move(*path));
+    }
+    if (req.method != "POST") co_return json_error(405, "不支持该请求方法");
     conversation c{std::move(*auth.agent), std::move(*path), {}, nullptr};
 
     // Bodies first: a malformed request is 400 whatever the conversation.

@@ -139,11 +139,10 @@ int main(int argc, char** argv) {
                                  stage_opts);
     stats->add_gauge("scrm_messages_stored_total", "Inbound messages stored and handed on.", "",
                      [&stage] { return static_cast<double>(stage.stats().stored); });
-    stats->add_gauge("scrm_routing_wait_seconds_total",
-                     "Time webhook requests spent waiting for routing (passive reply), summed.", "",
-                     [&stage] {
-                         return std::chrono::duration<double>(stage.stats().waited).count();
-                     });
+    stats->add_gauge(
+        "scrm_routing_wait_seconds_total",
+        "Time webhook requests spent waiting for routing (passive reply), summed.", "",
+        [&stage] { return std::chrono::duration<double>(stage.stats().waited).count(); });
     gateway::webhook hook(accounts, store, deps.redis(), deps.mysql(), stage, spool.get(), {},
                           [] { return static_cast<std::int64_t>(std::time(nullptr)); });
     if (cfg.background_workers) {
@@ -171,6 +170,7 @@ int main(int argc, char** argv) {
     push.start();
     gateway::agent_api_options agent_opts;
     agent_opts.settings = cfg.agents;
+    agent_opts.media_dir = cfg.media_dir;
     gateway::agent_api agents(io.get_executor(), deps.mysql(), deps.redis_ptr(), live, outbox,
                               stage, push, agent_opts);
     agents.add_routes(routes);
@@ -196,8 +196,7 @@ int main(int argc, char** argv) {
     signals.async_wait([&](const boost::system::error_code& ec, int) {
         if (ec) return;
         workers w{stage, outbox, media, push};
-        asio::co_spawn(io,
-                       shutdown(server, hook, store, w, deps, cfg.http.shutdown_grace, work),
+        asio::co_spawn(io, shutdown(server, hook, store, w, deps, cfg.http.shutdown_grace, work),
                        asio::detached);
     });
 

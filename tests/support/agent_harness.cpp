@@ -71,6 +71,7 @@ agent_harness::agent_harness(clinic_fixture& c, const std::vector<std::uint64_t>
     ao.settings.signin_lockout = 60s;
     ao.settings.signin_failure_delay = 0ms;
     ao.settings.cookie_secure = false;
+    ao.media_dir = media_dir.string();
     api = std::make_unique<agent_api>(io.get_executor(), deps.mysql(), deps.redis_ptr(), *live,
                                       *outbox, *stage, *push, ao);
     router routes;

@@ -687,3 +687,26 @@ TEST_CASE("an agent changes its own password after giving the old one") {
               .status == 429);
     CHECK(h.sign_in("a1", fresh).status == 429);
 }
+
+TEST_CASE("consoles hear of lock changes and of replies that clear the unread mark") {
+    clinic_fixture c;
+    const auto a1 = c.add_agent("a1", password);
+    c.add_agent("前台", password, true, std::nullopt, true, "front_desk");
+    agent_harness h(c);
+    const std::string tok = h.token("a1");
+    auto desk = h.connect(h.token("前台"));
+    h.fan_writes("oPushFan00001", 59001);
+
+    REQUIRE(h.act(tok, "oPushFan00001", "accept").status == 200);
+    const auto taken = desk->wait_for("\"type\":\"lock\"");
+    REQUIRE(taken.has_value());
+    CHECK(has(*taken, "\"holder\":{\"id\":" + std::to_string(a1) + ",\"name\":\"a1\"}"));
+    REQUIRE(h.act(tok, "oPushFan00001", "send", R"({"text":"您好"})").status == 200);
+    const auto cleared = desk->wait_for("\"type\":\"unread\"");
+    REQUIRE(cleared.has_value());
+    CHECK(has(*cleared, "\"openid\":\"oPushFan00001\""));
+    REQUIRE(h.act(tok, "oPushFan00001", "end").status == 200);
+    const auto ended = desk->wait_for("\"holder\":null");
+    REQUIRE(ended.has_value());
+    CHECK(has(*ended, "\"type\":\"lock\""));
+}

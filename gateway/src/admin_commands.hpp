@@ -10,6 +10,7 @@
 
 #include "scrm/gateway/config.hpp"
 #include "scrm/gateway/services.hpp"
+#include "scrm/gateway/text_rules.hpp"
 #include "scrm/storage/mysql.hpp"
 
 namespace scrm::gateway {
@@ -30,14 +31,6 @@ bool parse_options(const std::vector<std::string>& args, std::size_t first,
                    const std::vector<std::string>& with_value,
                    const std::vector<std::string>& flags, std::map<std::string, std::string>& out,
                    std::string& error);
-
-// A name as operators type it: 1–max_chars characters of valid UTF-8, no control characters and
-// no leading or trailing space. The problem ("--name: must be …"), or nullopt.
-std::optional<std::string> name_problem(std::string_view flag, std::string_view value,
-                                        std::size_t max_chars);
-
-// Number of characters (code points) in valid UTF-8 `s`; nullopt if `s` is not valid UTF-8.
-std::optional<std::size_t> utf8_chars(std::string_view s);
 
 // `"text"` with quotes, for messages.
 std::string quoted(std::string_view text);

@@ -7,11 +7,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <charconv>
+#include <mutex>
 
 #include "agent_api_impl.hpp"
 #include "scrm/common/log.hpp"
 #include "scrm/gateway/agent_push.hpp"
-#include "scrm/gateway/console_requests.hpp"
 #include "scrm/gateway/password.hpp"
 #include "scrm/gateway/routing_stage.hpp"
 #include "scrm/storage/redis.hpp"
@@ -83,6 +84,11 @@ std::string agent_json(const agent_row& a) {
            ",\"clinic_id\":" + std::to_string(a.clinic) + ",\"role\":" + json_quote(a.role) +
            ",\"store_id\":" + id_or_null(a.store) +
            ",\"can_receive\":" + (a.can_receive ? "true" : "false") + "}";
+}
+
+std::string iso_utc(std::string sql_time) {
+    if (sql_time.size() > 10 && sql_time[10] == ' ') sql_time[10] = 'T';
+    return sql_time + "Z";
 }
 
 agent_api::impl::impl(asio::any_io_executor e, storage::mysql_pool& m,
@@ -180,9 +186,8 @@ awaitable<void> notify_clinic(std::shared_ptr<agent_api::impl> self, std::uint64
         co_return;
     }
     for (const auto& id : *online) {
-        auto agent = parse_id(id);
-        if (!agent) continue;
-        auto sent = co_await self->redis->publish(self->channel(clinic, *agent), payload);
+        // Through the agent's event stream, so a console that reconnects gets it too.
+        auto sent = co_await self->live.push(clinic, id, payload);
         if (!sent) log::warn("agent.push_failed", {{"reason", sent.error().message()}});
     }
 }
@@ -397,13 +402,105 @@ awaitable<void> keep_alive(impl_ptr self, authed_agent agent, std::string conn_i
     }
 }
 
-awaitable<void> agent_socket(impl_ptr self, authed_agent agent,
-                             std::shared_ptr<ws_session> session) {
+// A Redis stream id "<ms>-<seq>" as a pair of numbers; {0, 0} when it is not one.
+std::pair<std::uint64_t, std::uint64_t> stream_id(std::string_view id) {
+    const auto dash = id.find('-');
+    std::uint64_t ms = 0, seq = 0;
+    if (dash == std::string_view::npos ||
+        std::from_chars(id.data(), id.data() + dash, ms).ec != std::errc() ||
+        std::from_chars(id.data() + dash + 1, id.data() + id.size(), seq).ec != std::errc()) {
+        return {0, 0};
+    }
+    return {ms, seq};
+}
+
+// The event id a push starts with ({"event_id":"<id>",…}); empty for other messages.
+std::string_view event_id_of(std::string_view text) {
+    constexpr std::string_view head = R"({"event_id":")";
+    if (text.substr(0, head.size()) != head) return {};
+    const auto end = text.find('"', head.size());
+    return end == std::string_view::npos ? std::string_view{}
+                                         : text.substr(head.size(), end - head.size());
+}
+
+// A console's connection while it resumes from an event id: live pushes that arrive during the
+// replay of the events it missed wait here and follow the replay, less those the replay already
+// delivered; from then on everything passes straight through. Bounded like the connection's own
+// queue: a console that falls this far behind is closed and reconnects.
+class resume_gate final : public ws_session {
+public:
+    explicit resume_gate(std::shared_ptr<ws_session> inner) : inner_(std::move(inner)) {}
+
+    bool send(std::string text) override {
+        std::lock_guard lock(mutex_);
+        if (open_) return inner_->send(std::move(text));
+        if (held_.size() >= held_limit) {
+            inner_->close(1013, "too many events while resuming");
+            return false;
+        }
+        held_.push_back(std::move(text));
+        return true;
+    }
+    awaitable<std::optional<std::string>> receive() override { return inner_->receive(); }
+    void close(std::uint16_t code, std::string reason) override {
+        inner_->close(code, std::move(reason));
+    }
+
+    // The replay is done up to `last` (empty: nothing replayed): the held pushes after it go out.
+    void open(const std::string& last) {
+        std::lock_guard lock(mutex_);
+        const auto after = stream_id(last);
+        for (auto& text : held_) {
+            const auto id = event_id_of(text);
+            if (id.empty() || stream_id(id) > after) inner_->send(std::move(text));
+        }
+        held_.clear();
+        open_ = true;
+    }
+
+private:
+    static constexpr std::size_t held_limit = 1000;
+    std::shared_ptr<ws_session> inner_;
+    std::mutex mutex_;
+    std::vector<std::string> held_;
+    bool open_ = false;
+};
+
+// The events the console missed after `last_id`, sent before the live ones the gate holds;
+// {"type":"resync"} when some are no longer kept. The id of the last event sent, or `last_id`.
+awaitable<std::string> replay_missed(impl_ptr self, const agent_row& a,
+                                     std::shared_ptr<ws_session> session, std::string last_id) {
+    for (int round = 0; round < 20; ++round) {
+        auto missed = co_await self->live.events_after(a.clinic, std::to_string(a.id), last_id);
+        if (!missed) {
+            log::warn("agent.resume_failed", {{"reason", missed.error().message()}});
+            session->send(std::string(resync_message));
+            co_return last_id;
+        }
+        if (missed->gap && round == 0) session->send(std::string(resync_message));
+        for (auto& e : missed->events) {
+            last_id = e.id;
+            session->send(std::move(e.payload));
+        }
+        if (!missed->more) co_return last_id;
+    }
+    session->send(std::string(resync_message));
+    co_return last_id;
+}
+
+awaitable<void> agent_socket(impl_ptr self, authed_agent agent, std::shared_ptr<ws_session> session,
+                             std::optional<std::string> last_event_id) {
     const agent_row& a = agent.row;
     const std::string id = agent.id_text();
     const std::string conn_id = new_session_token().value_or("0000000000000000").substr(0, 16);
     const std::string channel = self->channel(a.clinic, a.id);
-    auto attached = co_await self->push.attach(channel, session);
+    // Resuming: live pushes wait behind the replay (the gate), attached before it so that none
+    // falls between the two.
+    std::shared_ptr<resume_gate> gate;
+    if (last_event_id) gate = std::make_shared<resume_gate>(session);
+    const std::shared_ptr<ws_session> listener =
+        gate ? std::static_pointer_cast<ws_session>(gate) : session;
+    auto attached = co_await self->push.attach(channel, listener);
     if (!attached) log::warn("agent.push_attach_failed", {{"reason", attached.error().message()}});
     auto hb = co_await self->live.heartbeat(a.clinic, id, conn_id, self->now());
     if (!hb) log::warn("agent.heartbeat_failed", {{"reason", hb.error().message()}});
@@ -412,6 +509,10 @@ awaitable<void> agent_socket(impl_ptr self, authed_agent agent,
     session->send("{\"type\":\"hello\",\"agent\":" + agent_json(a) +
                   ",\"came_online\":" + (hb && hb->came_online ? "true" : "false") +
                   ",\"heartbeat_ms\":" + std::to_string(interval.count()) + "}");
+    if (gate) {
+        const std::string last = co_await replay_missed(self, a, session, *last_event_id);
+        gate->open(last);
+    }
 
     auto k = std::make_shared<keeper>(co_await asio::this_coro::executor);
     k->last_heartbeat = std::chrono::steady_clock::now();
@@ -431,7 +532,7 @@ awaitable<void> agent_socket(impl_ptr self, authed_agent agent,
     }
     k->stopped = true;
     k->timer.cancel();
-    self->push.detach(channel, session.get());
+    self->push.detach(channel, listener.get());
     auto gone = co_await self->live.disconnect(a.clinic, id, conn_id, self->now());
     if (!gone) log::warn("agent.disconnect_failed", {{"reason", gone.error().message()}});
     log::info("agent.disconnected", {{"clinic", a.clinic}, {"agent", a.id}});
@@ -444,8 +545,15 @@ awaitable<ws_accept> agent_ws(impl_ptr self, http_request req) {
         out.refusal = std::move(auth.refusal);
         co_return out;
     }
-    out.run = [self, agent = std::move(*auth.agent)](std::shared_ptr<ws_session> s) {
-        return agent_socket(self, agent, std::move(s));
+    // Resuming after a reconnect: the last event id the console saw (docs/api.md).
+    auto last_event_id = query_param(req.query, "last_event_id");
+    if (last_event_id && stream_id(*last_event_id) == std::pair<std::uint64_t, std::uint64_t>{}) {
+        out.refusal = json_error(400, "last_event_id 格式不正确");
+        co_return out;
+    }
+    out.run = [self, agent = std::move(*auth.agent),
+               last_event_id = std::move(last_event_id)](std::shared_ptr<ws_session> s) {
+        return agent_socket(self, agent, std::move(s), last_event_id);
     };
     co_return out;
 }

@@ -73,6 +73,8 @@ boost::asio::awaitable<void> notify_clinic(std::shared_ptr<agent_api::impl> self
 
 // 503 with a generic text; the reason is logged under `event`.
 http_response unavailable(std::string_view event, const boost::system::error_code& ec);
+// "YYYY-MM-DD hh:mm:ss[.ffffff]" (UTC, as MySQL returns it) as ISO 8601 with a Z.
+std::string iso_utc(std::string sql_time);
 // The agent as JSON: {"id":…,"name":…,"clinic_id":…,"role":…,"store_id":…,"can_receive":…}.
 std::string agent_json(const agent_row& a);
 

@@ -156,6 +156,19 @@ asio::awaitable<result<void>> agent_repository::session_ended(std::uint64_t acco
     co_return result<void>{};
 }
 
+asio::awaitable<result<void>> agent_repository::agent_sessions_ended(std::uint64_t clinic,
+                                                                     std::uint64_t agent,
+                                                                     std::string reason) {
+    std::vector<sql_value> p{std::move(reason), clinic, agent};
+    auto n = co_await mysql_.execute(
+        "UPDATE chat_sessions s JOIN official_accounts a ON a.id = s.account_id "
+        "SET s.ended_at = CURRENT_TIMESTAMP(3), s.end_reason = ? "
+        "WHERE a.clinic_id = ? AND s.agent_id = ? AND s.ended_at IS NULL",
+        std::move(p));
+    if (!n) co_return n.error();
+    co_return result<void>{};
+}
+
 asio::awaitable<result<std::vector<backlog_entry>>> agent_repository::backlog(backlog_query q) {
     // A message is waiting while no agent reply (an outbox row of origin agent:…) to its fan was
     // created after it. Receipts name the clinic and the rule; the fan row names store and

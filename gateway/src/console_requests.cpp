@@ -325,9 +325,4 @@ std::string preview(std::string_view text, std::size_t max_chars) {
     return std::string(text.substr(0, i)) + "…";
 }
 
-std::string iso_utc(std::string sql_time) {
-    if (sql_time.size() > 10 && sql_time[10] == ' ') sql_time[10] = 'T';
-    return sql_time + "Z";
-}
-
 }  // namespace scrm::gateway

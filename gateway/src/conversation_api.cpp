@@ -286,7 +286,7 @@ awaitable<http_response> transfer_to_agent(impl_ptr self, conversation c, routin
     std::string note =
         "{\"type\":\"transfer\",\"account_id\":" + std::to_string(c.path.account_id) +
         ",\"openid\":" + json_quote(c.path.openid) + ",\"from\":" + agent_json(c.agent.row) + "}";
-    auto pushed = co_await self->redis->publish(self->channel(clinic, to), std::move(note));
+    auto pushed = co_await self->live.push(clinic, std::to_string(to), std::move(note));
     if (!pushed) log::warn("conversation.push_failed", {{"reason", pushed.error().message()}});
     std::optional<agent_row> holder = t;
     co_await announce_lock(self, c, std::move(holder));

@@ -12,6 +12,7 @@
 
 #include "scrm/common/log.hpp"
 #include "scrm/common/thread_role.hpp"
+#include "scrm/gateway/admin_api.hpp"
 #include "scrm/gateway/agent_api.hpp"
 #include "scrm/gateway/agent_push.hpp"
 #include "scrm/gateway/cli.hpp"
@@ -174,6 +175,9 @@ int main(int argc, char** argv) {
     gateway::agent_api agents(io.get_executor(), deps.mysql(), deps.redis_ptr(), live, outbox,
                               stage, push, agent_opts);
     agents.add_routes(routes);
+    // The clinic administration endpoints, on the agents' sessions (admin role).
+    gateway::admin_api admin(agents, deps.mysql());
+    admin.add_routes(routes);
     asio::co_spawn(io, hook.replay_loop(std::chrono::seconds(1)), asio::detached);
 
     gateway::http_server server(io.get_executor(), cfg.http, std::move(routes), stats);

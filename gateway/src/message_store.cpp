@@ -1,7 +1,8 @@
 // The message store's batch (storage::group_commit runs the loop): fans upserted, rows inserted or
-// found, media recorded, the fans' owners read — one transaction. Which request inserted a row is decided by the attempt's token stored with
-// the row (column insert_batch): the row carries a request's token only if that request created
-// it, or took it over from an attempt that failed without learning its outcome.
+// found, media recorded, the fans' owners read — one transaction. Which request inserted a row is
+// decided by the attempt's token stored with the row (column insert_batch): the row carries a
+// request's token only if that request created it, or took it over from an attempt that failed
+// without learning its outcome.
 #include "scrm/gateway/message_store.hpp"
 
 #include <openssl/evp.h>
@@ -57,31 +58,6 @@ storage::sql_value opt(const std::optional<std::string>& v) {
     return v ? storage::sql_value(*v) : storage::sql_value(std::monostate{});
 }
 
-// Inline SQL literals (storage::append_sql_literal), without copying strings into a sql_value.
-void lit(std::string& out, std::string_view bytes) {
-    storage::append_sql_string(out, bytes);
-}
-void lit(std::string& out, const std::optional<std::string>& v) {
-    if (v) {
-        storage::append_sql_string(out, *v);
-    } else {
-        out += "NULL";
-    }
-}
-void lit(std::string& out, std::uint64_t v) {
-    storage::append_sql_literal(out, v);
-}
-void lit(std::string& out, std::int64_t v) {
-    storage::append_sql_literal(out, v);
-}
-void lit(std::string& out, const std::optional<std::uint64_t>& v) {
-    if (v) {
-        storage::append_sql_literal(out, *v);
-    } else {
-        out += "NULL";
-    }
-}
-
 // Upserts each distinct fan, in a fixed order so that two instances' batches lock fans alike.
 result<void> upsert_fans(storage::mysql_session& db, const std::vector<inbound_row>& batch) {
     std::map<std::pair<std::uint64_t, std::string>, const inbound_row*> fans;
@@ -118,11 +94,11 @@ result<void> upsert_fans(storage::mysql_session& db, const std::vector<inbound_r
                                  ? "INSERT INTO fans (account_id, openid, subscribe_scene, "
                                    "last_message_at) VALUES ("
                                  : ",(";
-                lit(plain_sql, key.first);
+                storage::sql_lit(plain_sql, key.first);
                 plain_sql += ',';
-                lit(plain_sql, std::string_view(key.second));
+                storage::sql_lit(plain_sql, std::string_view(key.second));
                 plain_sql += ',';
-                lit(plain_sql, row->scene);
+                storage::sql_lit(plain_sql, row->scene);
                 plain_sql += ",CURRENT_TIMESTAMP(3))";
                 break;
         }
@@ -149,14 +125,14 @@ result<std::map<fan_key, fan_owners>> read_owners(storage::mysql_session& db,
     for (const inbound_row& r : batch) {
         std::string& list = in_lists[r.account_id];
         if (!list.empty()) list += ',';
-        lit(list, std::string_view(r.openid));
+        storage::sql_lit(list, std::string_view(r.openid));
     }
     std::map<fan_key, fan_owners> out;
     for (const auto& [account, list] : in_lists) {
         std::string sql =
             "SELECT openid, consultant_agent_id, exclusive_agent_id, store_id FROM fans "
             "WHERE account_id = ";
-        lit(sql, account);
+        storage::sql_lit(sql, account);
         sql += " AND openid IN (" + list + ")";
         auto rows = db.query_inline(sql);
         if (!rows) return rows.error();
@@ -197,30 +173,30 @@ result<std::vector<stored_row>> commit_batch(storage::mysql_session& db,
     for (std::size_t i = 0; i < batch.size(); ++i) {
         const inbound_row& r = batch[i];
         insert += i ? ",(" : "(";
-        lit(insert, r.account_id);
+        storage::sql_lit(insert, r.account_id);
         insert += ',';
-        lit(insert, std::string_view(r.identity_hash));
+        storage::sql_lit(insert, std::string_view(r.identity_hash));
         insert += ',';
-        lit(insert, std::string_view(r.openid));
+        storage::sql_lit(insert, std::string_view(r.openid));
         insert += ',';
-        lit(insert, std::string_view(r.msg_type));
+        storage::sql_lit(insert, std::string_view(r.msg_type));
         insert += ',';
-        lit(insert, r.event);
+        storage::sql_lit(insert, r.event);
         insert += ',';
-        lit(insert, r.event_key);
+        storage::sql_lit(insert, r.event_key);
         insert += ',';
-        lit(insert, r.wx_msg_id);
+        storage::sql_lit(insert, r.wx_msg_id);
         insert += ',';
-        lit(insert, r.create_time);
+        storage::sql_lit(insert, r.create_time);
         insert += ',';
-        lit(insert, r.content);
+        storage::sql_lit(insert, r.content);
         insert += ',';
-        lit(insert, std::string_view(r.body_xml));
+        storage::sql_lit(insert, std::string_view(r.body_xml));
         insert += ',';
-        lit(insert, r.insert_token);
+        storage::sql_lit(insert, r.insert_token);
         insert += ')';
         if (i) select += ',';
-        lit(select, std::string_view(r.identity_hash));
+        storage::sql_lit(select, std::string_view(r.identity_hash));
     }
     insert += " ON DUPLICATE KEY UPDATE id = id";
     select += ")";
@@ -247,7 +223,8 @@ result<std::vector<stored_row>> commit_batch(storage::mysql_session& db,
     if (!media.empty()) {
         auto r = db.execute(
             "INSERT INTO inbound_media (message_id, account_id, media_id, kind, expires_at) "
-            "VALUES " + media + " ON DUPLICATE KEY UPDATE message_id = message_id",
+            "VALUES " +
+                media + " ON DUPLICATE KEY UPDATE message_id = message_id",
             media_params);
         if (!r) return r.error();
     }

@@ -23,6 +23,7 @@
 #include <tuple>
 
 #include "scrm/common/log.hpp"
+#include "scrm/gateway/agent_repository.hpp"
 #include "scrm/gateway/http.hpp"
 #include "scrm/routing/decide.hpp"
 #include "scrm/routing/scenario_json.hpp"
@@ -212,6 +213,26 @@ struct fan_row {
     std::optional<std::uint64_t> bound_store;  // this message's scene bound the fan to it
 };
 
+// The snapshot's static part (MySQL): settings, active agents and the fan's owners.
+routing::snapshot base_snapshot(const clinic_data& data, const std::string& openid,
+                                const fan_row& fan) {
+    auto known = [&](const std::optional<std::string>& id) -> std::optional<std::string> {
+        if (!id) return std::nullopt;
+        for (const auto& a : data.agents) {
+            if (a.id == *id) return id;
+        }
+        return std::nullopt;  // a deactivated or deleted agent owns nothing
+    };
+    routing::snapshot base;
+    base.config = data.settings->config;
+    base.agents = data.agents;
+    base.fan.openid = openid;
+    base.fan.consultant = known(fan.consultant);
+    base.fan.exclusive_agent = known(fan.exclusive);
+    base.fan.store = fan.store;
+    return base;
+}
+
 enum class event_class { message, window_event, subscribe, unsubscribe, other_event };
 
 event_class classify(const wechat::inbound_message& m) {
@@ -265,26 +286,12 @@ std::size_t receipt_bytes(const receipt_job& j) {
     return 2 * (j.receipt.size() + j.targets.size() + j.openid.size()) + 160;
 }
 
-void lit(std::string& out, std::string_view v) {
-    storage::append_sql_string(out, v);
-}
-void lit(std::string& out, std::uint64_t v) {
-    storage::append_sql_literal(out, v);
-}
-template <class T>
-void lit(std::string& out, const std::optional<T>& v) {
-    if (v) {
-        lit(out, *v);
-    } else {
-        out += "NULL";
-    }
-}
-
 // One transaction for a batch of receipts; per job, whether it won — its message had no
 // routed_at, so this job routed it and only its caller may act on the decision. Locks in the
 // order the message store does — fans (sorted), then messages (by id) — so the two batches never
 // deadlock. A pick is written to the fan whether the job wins or not: Redis committed it.
-result<std::vector<bool>> commit_receipts(mysql_session& db, const std::vector<receipt_job>& batch) {
+result<std::vector<bool>> commit_receipts(mysql_session& db,
+                                          const std::vector<receipt_job>& batch) {
     if (auto b = db.begin(); !b) return b.error();
     std::vector<const receipt_job*> picks;
     for (const auto& j : batch) {
@@ -310,7 +317,7 @@ result<std::vector<bool>> commit_receipts(mysql_session& db, const std::vector<r
     std::string ids;
     for (const std::uint64_t id : distinct) {
         if (!ids.empty()) ids += ',';
-        lit(ids, id);
+        storage::sql_lit(ids, id);
     }
     // The common case in one statement: every message of the batch was still unrouted, and now
     // is ours. Otherwise (a sweep and a late request raced) undo it and find out which are.
@@ -341,21 +348,21 @@ result<std::vector<bool>> commit_receipts(mysql_session& db, const std::vector<r
         unrouted.erase(it);  // a message twice in one batch: the first job wins
         won[i] = true;
         if (!won_ids.empty()) won_ids += ',';
-        lit(won_ids, j.message_id);
+        storage::sql_lit(won_ids, j.message_id);
         values += values.empty() ? "(" : ",(";
-        lit(values, j.message_id);
+        storage::sql_lit(values, j.message_id);
         values += ',';
-        lit(values, j.clinic_id);
+        storage::sql_lit(values, j.clinic_id);
         values += ',';
-        lit(values, std::string_view(j.rule));
+        storage::sql_lit(values, std::string_view(j.rule));
         values += ',';
-        lit(values, j.owner);
+        storage::sql_lit(values, j.owner);
         values += ',';
-        lit(values, std::string_view(j.targets));
+        storage::sql_lit(values, std::string_view(j.targets));
         values += ',';
-        lit(values, j.auto_reply);
+        storage::sql_lit(values, j.auto_reply);
         values += ',';
-        lit(values, std::string_view(j.receipt));
+        storage::sql_lit(values, std::string_view(j.receipt));
         values += ')';
     }
     if (!won_ids.empty()) {
@@ -452,22 +459,28 @@ struct routing_stage::impl : std::enable_shared_from_this<routing_stage::impl> {
 
 // A clinic's settings and agents. A cached copy older than cache_max_age is still served while
 // one reload runs in the background (no request waits for it, and a burst of requests at expiry
-// does not become a burst of reloads); only a clinic never loaded waits for MySQL.
-awaitable<result<std::shared_ptr<const clinic_data>>> routing_stage::impl::clinic(std::uint64_t id) {
+// does not become a burst of reloads); a clinic never loaded waits for MySQL, and so does one
+// whose copy is older than twice cache_max_age — after a quiet hour the first message must not
+// be routed with the settings of an hour ago: every message routed more than twice
+// cache_max_age after an admin's change sees it.
+awaitable<result<std::shared_ptr<const clinic_data>>> routing_stage::impl::clinic(
+    std::uint64_t id) {
     if (opts.cache_max_age.count() <= 0) co_return co_await load(id);
     const auto now = std::chrono::steady_clock::now();
     {
         std::lock_guard lock(mutex);
         if (auto it = cache.find(id); it != cache.end()) {
             cached& c = it->second;
-            if (now - c.loaded >= opts.cache_max_age && !c.refreshing && !stopping) {
+            const bool stale = now - c.loaded >= 2 * opts.cache_max_age;
+            if (!stale && now - c.loaded >= opts.cache_max_age && !c.refreshing && !stopping) {
                 c.refreshing = true;
-                auto refresh = [](std::shared_ptr<impl> self, std::uint64_t clinic) -> awaitable<void> {
+                auto refresh = [](std::shared_ptr<impl> self,
+                                  std::uint64_t clinic) -> awaitable<void> {
                     (void)co_await self->load(clinic);
                 };
                 asio::co_spawn(ex, refresh(shared_from_this(), id), asio::detached);
             }
-            co_return c.data;
+            if (!stale) co_return c.data;
         }
     }
     co_return co_await load(id);
@@ -492,8 +505,10 @@ awaitable<result<std::shared_ptr<const clinic_data>>> routing_stage::impl::load(
     co_return data;
 }
 
-// decide(), then commit an `assigned` pick: on stale_pick decide again from a fresh snapshot (the
-// last attempt without the load re-check); on lost the winner is the fan's exclusive agent.
+// decide(), then commit an `assigned` pick: on stale_pick decide again from a fresh snapshot; the
+// last attempt lets the commit pick again itself from the current loads (repick), and the
+// decision is then made again from those loads so that its receipt tells the pick that was
+// committed. On lost the winner is the fan's exclusive agent.
 awaitable<result<routing::decision>> routing_stage::impl::decide_and_commit(
     std::uint64_t clinic, const routing::snapshot& base, const clinic_settings& s,
     routing::fan_activity activity, routing::live_snapshot& used) {
@@ -508,11 +523,31 @@ awaitable<result<routing::decision>> routing_stage::impl::decide_and_commit(
         used = *ls;
         if (d.rule != routing::route_rule::assigned || !d.assign_exclusive) co_return d;
         const bool last = attempt + 1 == attempts;
-        std::vector<std::string> pool = last ? std::vector<std::string>{} : d.receipt->candidates;
-        auto c = co_await live.commit_exclusive(clinic, base.fan.openid, std::nullopt,
-                                                *d.assign_exclusive, now, std::move(pool));
+        auto c =
+            co_await live.commit_exclusive(clinic, base.fan.openid, std::nullopt,
+                                           *d.assign_exclusive, now, d.receipt->candidates, last);
         if (!c) co_return c.error();
         switch (c->status) {
+            case routing::assign_status::repicked:
+                // Decide again from the loads the commit picked from: the same order picks the
+                // same agent, and the receipt tells why.
+                for (const auto& l : c->loads) {
+                    for (auto& a : used.input.agents) {
+                        if (a.id == l.agent) {
+                            a.load = l.load;
+                            a.last_assigned = l.last_assigned;
+                        }
+                    }
+                }
+                d = routing::decide(used.input, routing::with_receipt::yes);
+                if (d.assign_exclusive != c->exclusive_agent) {
+                    // Not expected (the orders agree); the commit is what holds.
+                    d.targets = {*c->exclusive_agent};
+                    d.owner = c->exclusive_agent;
+                    d.assign_exclusive = c->exclusive_agent;
+                }
+                used.input.fan.exclusive_agent = c->exclusive_agent;
+                co_return d;
             case routing::assign_status::assigned:
             case routing::assign_status::already_assigned:
                 used.input.fan.exclusive_agent = d.assign_exclusive;
@@ -623,8 +658,8 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
     if (owners_known) {
         fan->consultant = m.fan->consultant;
         fan->exclusive = m.fan->exclusive_agent;
-        fan->store = fan->bound_store ? std::optional(std::to_string(*fan->bound_store))
-                                      : m.fan->store;
+        fan->store =
+            fan->bound_store ? std::optional(std::to_string(*fan->bound_store)) : m.fan->store;
     }
 
     // When the fan acted: WeChat's CreateTime, unless our clock is behind it.
@@ -638,20 +673,7 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
     std::string rule_text = "event";
     const bool routable = kind == event_class::message;
     if (routable) {
-        auto known = [&](const std::optional<std::string>& id) -> std::optional<std::string> {
-            if (!id) return std::nullopt;
-            for (const auto& a : data->agents) {
-                if (a.id == *id) return id;
-            }
-            return std::nullopt;  // a deactivated or deleted agent owns nothing
-        };
-        routing::snapshot base;
-        base.config = s.config;
-        base.agents = data->agents;
-        base.fan.openid = openid;
-        base.fan.consultant = known(fan->consultant);
-        base.fan.exclusive_agent = known(fan->exclusive);
-        base.fan.store = fan->store;
+        routing::snapshot base = base_snapshot(*data, openid, *fan);
         // The message opens the customer-service window and renews the fan's session lock, in
         // the snapshot's script (both change nothing when the message is routed twice).
         routing::fan_activity activity{routing::window_kind::message, arrived, true, s.lock_ttl};
@@ -706,11 +728,8 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
         if (auto held = co_await live.lock_of(clinic_id, openid); held && *held) {
             (void)co_await live.release_lock(clinic_id, openid, (*held)->holder, (*held)->token);
         }
-        std::vector<sql_value> p{account_id, openid};
-        auto ended = co_await mysql.execute(
-            "UPDATE chat_sessions SET ended_at = CURRENT_TIMESTAMP(3), end_reason = 'unsubscribed' "
-            "WHERE account_id = ? AND openid = ? AND ended_at IS NULL",
-            std::move(p));
+        agent_repository sessions(mysql);
+        auto ended = co_await sessions.session_ended(account_id, openid, "unsubscribed");
         if (!ended) log::warn("routing.session_not_recorded", {{"message", message_id}});
     }
 
@@ -752,12 +771,12 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
         }
         if (!d.targets.empty()) {
             fx.push_to = d.targets;
-            fx.push_payload =
-                "{\"type\":\"message\",\"message_id\":" + std::to_string(message_id) +
-                ",\"account_id\":" + std::to_string(account_id) +
-                ",\"openid\":" + json_quote(openid) + ",\"msg_type\":" +
-                json_quote(m.message.msg_type) + ",\"rule\":" + json_quote(rule_text) +
-                ",\"owner\":" + (d.owner ? *d.owner : std::string("null"));
+            fx.push_payload = "{\"type\":\"message\",\"message_id\":" + std::to_string(message_id) +
+                              ",\"account_id\":" + std::to_string(account_id) +
+                              ",\"openid\":" + json_quote(openid) +
+                              ",\"msg_type\":" + json_quote(m.message.msg_type) +
+                              ",\"rule\":" + json_quote(rule_text) +
+                              ",\"owner\":" + (d.owner ? *d.owner : std::string("null"));
             if (const auto* t = std::get_if<wechat::text_message>(&m.message.body)) {
                 fx.push_payload += ",\"content\":" + json_quote(t->content);
             }
@@ -902,12 +921,8 @@ awaitable<result<std::size_t>> routing_stage::impl::run_timers() {
         if (!reaped) co_return reaped.error();
         for (const auto& gone : *reaped) {
             if (const auto agent_id = to_u64(gone.agent)) {
-                std::vector<sql_value> p{c, *agent_id};
-                auto ended = co_await mysql.execute(
-                    "UPDATE chat_sessions s JOIN official_accounts a ON a.id = s.account_id "
-                    "SET s.ended_at = CURRENT_TIMESTAMP(3), s.end_reason = 'offline' "
-                    "WHERE a.clinic_id = ? AND s.agent_id = ? AND s.ended_at IS NULL",
-                    std::move(p));
+                agent_repository sessions(mysql);
+                auto ended = co_await sessions.agent_sessions_ended(c, *agent_id, "offline");
                 if (!ended) log::warn("routing.session_not_recorded", {{"clinic", c}});
             }
             log::info("routing.agent_offline",
@@ -1026,6 +1041,48 @@ awaitable<result<std::size_t>> routing_stage::sweep_once() {
 
 awaitable<result<std::size_t>> routing_stage::run_timers_once() {
     co_return co_await impl_->run_timers();
+}
+
+awaitable<result<route_preview>> routing_stage::preview(std::uint64_t clinic, std::uint64_t account,
+                                                        std::string openid) {
+    auto loaded = co_await impl_->load(clinic);
+    if (!loaded) co_return loaded.error();
+    const std::shared_ptr<const clinic_data> data = *loaded;
+    auto read_fan = [account, openid](mysql_session& db) -> result<std::optional<fan_row>> {
+        std::vector<sql_value> fp{account, openid};
+        auto rows = db.query(
+            "SELECT consultant_agent_id, exclusive_agent_id, store_id FROM fans "
+            "WHERE account_id = ? AND openid = ?",
+            fp);
+        if (!rows) return rows.error();
+        if (rows->rows.empty()) return std::optional<fan_row>{};
+        fan_row f;
+        f.consultant = rows->rows[0][0];
+        f.exclusive = rows->rows[0][1];
+        f.store = rows->rows[0][2];
+        return std::optional<fan_row>(std::move(f));
+    };
+    auto fan = co_await impl_->mysql.run(read_fan);
+    if (!fan) co_return fan.error();
+    route_preview out;
+    out.fan_known = fan->has_value();
+    const clinic_settings& s = *data->settings;
+    // No fan activity: load_snapshot's script then only reads (routing_live_test shows it).
+    const auto now = impl_->opts.now();
+    const fan_row owners = fan->has_value() ? **fan : fan_row();
+    routing::snapshot base = base_snapshot(*data, openid, owners);
+    auto ls = co_await impl_->live.load_snapshot(clinic, std::move(base), now);
+    if (!ls) co_return ls.error();
+    ls->input.auto_reply_suppressed = routing::suppressed(ls->marks, now, s.suppression_window);
+    const auto d = routing::decide(ls->input, routing::with_receipt::yes);
+    out.decision_json = receipt_json(d);
+    if (d.auto_reply) {
+        const std::string& text = auto_reply_text(s, *d.auto_reply);
+        if (!text.empty()) out.auto_reply_text = text;
+    }
+    out.input = std::move(ls->input);
+    out.lock = std::move(ls->lock);
+    co_return out;
 }
 
 awaitable<result<std::shared_ptr<const clinic_settings>>> routing_stage::settings(

@@ -13,25 +13,46 @@ using storage::redis_reply;
 
 namespace {
 
-// ARGV: prefix, fan, agent, expected ('' = none), now (seconds), candidates... Returns
-// {status, exclusive}.
+// ARGV: prefix, fan, agent, expected ('' = none), now (seconds), mode ('check' | 'repick'),
+// candidates... Returns {status, exclusive}; a repick also returns each candidate's load and
+// last_assigned before the commit, in order.
 const storage::redis_script& commit_script() {
     static const storage::redis_script s = make_script(R"lua(
-local f, a, expected = ARGV[2], ARGV[3], ARGV[4]
+local f, a, expected, mode = ARGV[2], ARGV[3], ARGV[4], ARGV[6]
 local fk = k('fan', f)
 local cur = redis.call('HGET', fk, 'exclusive') or ''
 if cur == a then return {'already_assigned', a} end
 if cur ~= expected then return {'lost', cur} end
-if #ARGV > 5 then
+local status, seen = 'assigned', {}
+if #ARGV > 6 then
   local mine = load_of(a)
-  for i = 6, #ARGV do
-    if ARGV[i] ~= a and load_of(ARGV[i]) < mine then return {'stale_pick', cur} end
+  if mode == 'repick' then
+    -- The even-distribution order of DESIGN.md §5: lowest load, least recently assigned,
+    -- smallest id (string order).
+    local best, bl, bp
+    for i = 7, #ARGV do
+      local c = ARGV[i]
+      local l = load_of(c)
+      local p = tonumber(redis.call('HGET', k('lastpick'), c) or '0')
+      seen[#seen + 1] = l
+      seen[#seen + 1] = p
+      if best == nil or l < bl or (l == bl and (p < bp or (p == bp and c < best))) then
+        best, bl, bp = c, l, p
+      end
+    end
+    if best ~= a then a, status = best, 'repicked' end
+  else
+    for i = 7, #ARGV do
+      if ARGV[i] ~= a and load_of(ARGV[i]) < mine then return {'stale_pick', cur} end
+    end
   end
 end
 redis.call('HSET', fk, 'exclusive', a)
 own(f, a)
 redis.call('HSET', k('lastpick'), a, ARGV[5])
-return {'assigned', a}
+local out = {status, a}
+for i = 1, #seen do out[#out + 1] = seen[i] end
+return out
 )lua");
     return s;
 }
@@ -74,6 +95,7 @@ std::optional<assign_status> assign_status_of(const std::string& s) {
     if (s == "already_assigned") return assign_status::already_assigned;
     if (s == "lost") return assign_status::lost;
     if (s == "stale_pick") return assign_status::stale_pick;
+    if (s == "repicked") return assign_status::repicked;
     return std::nullopt;
 }
 
@@ -81,7 +103,7 @@ std::optional<assign_status> assign_status_of(const std::string& s) {
 
 asio::awaitable<result<assign_result>> live_state::commit_exclusive(
     std::uint64_t clinic, std::string fan, std::optional<std::string> expected, std::string agent,
-    instant now, std::vector<std::string> candidates) {
+    instant now, std::vector<std::string> candidates, bool repick) {
     if (fan.empty() || agent.empty() || (expected && expected->empty())) {
         co_return fail<assign_result>(errc::bad_input);
     }
@@ -91,10 +113,13 @@ asio::awaitable<result<assign_result>> live_state::commit_exclusive(
     const std::string p = key_prefix(clinic);
     const auto seconds = std::chrono::floor<std::chrono::seconds>(now).time_since_epoch().count();
     std::vector<std::string> keys{p + "fan:" + fan};
-    std::vector<std::string> args{p, std::move(fan), std::move(agent), expected.value_or(""),
-                                  std::to_string(seconds)};
-    args.insert(args.end(), std::make_move_iterator(candidates.begin()),
-                std::make_move_iterator(candidates.end()));
+    std::vector<std::string> args{p,
+                                  std::move(fan),
+                                  std::move(agent),
+                                  expected.value_or(""),
+                                  std::to_string(seconds),
+                                  repick ? "repick" : "check"};
+    args.insert(args.end(), candidates.begin(), candidates.end());
     auto r = co_await redis_->eval(commit_script(), std::move(keys), std::move(args));
     if (!r) co_return r.error();
     auto status = text_of(element(*r, 0));
@@ -104,6 +129,17 @@ asio::awaitable<result<assign_result>> live_state::commit_exclusive(
     assign_result out;
     out.status = *st;
     if (!current->empty()) out.exclusive_agent = std::move(*current);
+    if (repick && (*st == assign_status::assigned || *st == assign_status::repicked)) {
+        if (r->elements.size() != 2 + 2 * candidates.size()) {
+            co_return fail<assign_result>(errc::protocol_error);
+        }
+        for (std::size_t i = 0; i < candidates.size(); ++i) {
+            auto load = int_of(element(*r, 2 + 2 * i));
+            auto last = int_of(element(*r, 3 + 2 * i));
+            if (!load || !last) co_return fail<assign_result>(errc::protocol_error);
+            out.loads.push_back(agent_load{std::move(candidates[i]), *load, *last});
+        }
+    }
     co_return out;
 }
 

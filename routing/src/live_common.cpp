@@ -111,6 +111,7 @@ const char* to_string(assign_status s) noexcept {
         case assign_status::already_assigned: return "already_assigned";
         case assign_status::lost: return "lost";
         case assign_status::stale_pick: return "stale_pick";
+        case assign_status::repicked: return "repicked";
     }
     return "?";
 }

@@ -43,7 +43,9 @@ namespace scrm::routing::live_detail {
 // open_window(f, w, at, ttl) — window 'm' or 'e' opened afresh at `at` unless it already was at
 // `at` or later (so routing a message twice opens nothing twice); claim_auto(f, now, window, ttl)
 // — 1 and the auto mark set when no auto-reply or agent reply is marked within `window`;
-// arm(f, due, payload) — 1 when armed, 0 when the fan already has a timer.
+// arm(f, due, payload) — 1 when armed, 0 when the fan already has a timer; push(a, payload) —
+// a console push: appended to the agent's event stream (the last ~1000 events, kept a day) and
+// PUBLISHed on the agent's channel, both carrying the stream id as "event_id" (with_event_id).
 inline constexpr std::string_view lua_prelude = R"lua(
 local P = ARGV[1]
 local function k(kind, id)
@@ -105,6 +107,17 @@ local function arm(f, due, payload)
   redis.call('HSET', tk, 'due', due, 'payload', payload)
   redis.call('ZADD', k('tdue'), due, f)
   return 1
+end
+local function with_event_id(id, payload)
+  local rest = string.sub(payload, 2)
+  if rest ~= '}' then rest = ',' .. rest end
+  return '{"event_id":"' .. id .. '"' .. rest
+end
+local function push(a, payload)
+  local ek = k('events', a)
+  local id = redis.call('XADD', ek, 'MAXLEN', '~', 1000, '*', 'p', payload)
+  redis.call('PEXPIRE', ek, 86400000)
+  redis.call('PUBLISH', k('agent', a), with_event_id(id, payload))
 end
 local function load_of(a)
   local seen, n = {}, 0

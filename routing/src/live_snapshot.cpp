@@ -51,7 +51,7 @@ if ARGV[4] ~= '' then release(f, ARGV[4], ARGV[5]) end
 local armed, claimed = 0, 0
 if ARGV[6] ~= '' then armed = arm(f, ARGV[6], ARGV[7]) end
 if ARGV[8] ~= '' then claimed = claim_auto(f, ARGV[8], ARGV[9], ARGV[10]) end
-for i = 12, #ARGV do redis.call('PUBLISH', k('agent', ARGV[i]), ARGV[11]) end
+for i = 12, #ARGV do push(ARGV[i], ARGV[11]) end
 return {claimed, armed}
 )lua");
     return s;

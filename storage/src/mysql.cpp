@@ -169,6 +169,16 @@ void append_sql_string(std::string& out, std::string_view bytes) {
     *p = '\'';
 }
 
+void sql_lit(std::string& out, std::uint64_t v) {
+    char buf[24];
+    out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+
+void sql_lit(std::string& out, std::int64_t v) {
+    char buf[24];
+    out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+
 std::optional<std::size_t> sql_rows::column(std::string_view name) const {
     for (std::size_t i = 0; i < columns.size(); ++i) {
         if (columns[i] == name) return i;

@@ -106,3 +106,56 @@ TEST_CASE("two agents on two instances race for one fan: exactly one wins, the o
     CHECK(c.value("SELECT COUNT(*) FROM outbox WHERE account_id = ? AND origin LIKE 'agent:%'",
                   {c.account}) == "3");
 }
+
+TEST_CASE(
+    "a console that reconnects to the other instance gets what it missed and then live ones") {
+    clinic_fixture c;
+    c.add_agent("李护士", password);
+    two_gateways g(c, gateway_bin);
+    const std::string token = g.sign_in(g.a->port, "李护士", password);
+    const auto event_id = [](const std::string& text) {
+        const std::string head = R"({"event_id":")";
+        REQUIRE(text.rfind(head, 0) == 0);
+        return text.substr(head.size(), text.find('"', head.size()) - head.size());
+    };
+
+    auto first = g.connect(g.a->port, token);
+    REQUIRE(c.deliver(g.a->port, c.text_xml("oResume1", 53001)).status == 200);
+    const auto seen = first->wait_for("\"openid\":\"oResume1\"", 10s);
+    REQUIRE(seen.has_value());
+    const std::string last = event_id(*seen);
+    first->close();
+
+    // Missed while away (within the reconnect grace the agent is still online: still routed).
+    REQUIRE(c.deliver(g.b->port, c.text_xml("oResume2", 53002)).status == 200);
+    REQUIRE(c.deliver(g.a->port, c.text_xml("oResume3", 53003)).status == 200);
+
+    const std::vector<std::pair<std::string, std::string>> auth{
+        {"Authorization", "Bearer " + token}};
+    ws_client again(g.b->port, "/api/agent/ws?last_event_id=" + last, auth);
+    REQUIRE(again.status() == 101);
+    REQUIRE(again.wait_for("\"type\":\"hello\"").has_value());
+    const auto m2 = again.next(10s);
+    const auto m3 = again.next(10s);
+    REQUIRE(m2.has_value());
+    REQUIRE(m3.has_value());
+    CHECK(has(*m2, "\"openid\":\"oResume2\""));
+    CHECK(has(*m3, "\"openid\":\"oResume3\""));
+    CHECK(event_id(*m2) > last);
+    // Then live, once each.
+    REQUIRE(c.deliver(g.a->port, c.text_xml("oResume4", 53004)).status == 200);
+    const auto m4 = again.next(10s);
+    REQUIRE(m4.has_value());
+    CHECK(has(*m4, "\"openid\":\"oResume4\""));
+    const auto extra = again.next(1500ms);
+    CHECK_FALSE(extra.has_value());
+
+    // Resuming from an id no longer kept asks the console to reload.
+    ws_client stale(g.a->port, "/api/agent/ws?last_event_id=1-0", auth);
+    REQUIRE(stale.status() == 101);
+    REQUIRE(stale.wait_for("\"type\":\"hello\"").has_value());
+    CHECK(stale.wait_for("\"type\":\"resync\"", 10s).has_value());
+    // A malformed id is refused.
+    ws_client bad(g.a->port, "/api/agent/ws?last_event_id=yesterday", auth);
+    CHECK(bad.status() == 400);
+}

@@ -637,10 +637,10 @@ TEST_CASE("assignment: the compare-and-set honours the expected exclusive agent"
     REQUIRE(a.run(a.live->set_exclusive(clinic, "fan1", std::string("a1"))).has_value());
     auto lost = a.run(a.live->commit_exclusive(clinic, "fan1", std::nullopt, "a2", t0));
     REQUIRE(lost.has_value());
-    CHECK(*lost == assign_result{assign_status::lost, "a1"});
+    CHECK(*lost == assign_result{assign_status::lost, "a1", {}});
     auto wrong = a.run(a.live->commit_exclusive(clinic, "fan1", std::string("a3"), "a2", t0));
     REQUIRE(wrong.has_value());
-    CHECK(*wrong == assign_result{assign_status::lost, "a1"});
+    CHECK(*wrong == assign_result{assign_status::lost, "a1", {}});
     CHECK(loads_of(a, four) ==
           std::map<std::string, std::int64_t>{{"a1", 0}, {"a2", 0}, {"a3", 0}, {"a4", 0}});
 
@@ -648,7 +648,7 @@ TEST_CASE("assignment: the compare-and-set honours the expected exclusive agent"
     REQUIRE(a.run(a.live->note_unanswered(clinic, "fan1", "a1")).value());
     auto moved = a.run(a.live->commit_exclusive(clinic, "fan1", std::string("a1"), "a2", t0));
     REQUIRE(moved.has_value());
-    CHECK(*moved == assign_result{assign_status::assigned, "a2"});
+    CHECK(*moved == assign_result{assign_status::assigned, "a2", {}});
     CHECK(loads_of(a, four) ==
           std::map<std::string, std::int64_t>{{"a1", 0}, {"a2", 1}, {"a3", 0}, {"a4", 0}});
 
@@ -657,7 +657,7 @@ TEST_CASE("assignment: the compare-and-set honours the expected exclusive agent"
     CHECK_FALSE(a.run(a.live->exclusive_agent(clinic, "fan1")).value().has_value());
     auto gone = a.run(a.live->commit_exclusive(clinic, "fan1", std::string("a2"), "a3", t0));
     REQUIRE(gone.has_value());
-    CHECK(*gone == assign_result{assign_status::lost, std::nullopt});
+    CHECK(*gone == assign_result{assign_status::lost, std::nullopt, {}});
 
     auto bad = a.run(a.live->commit_exclusive(clinic, "fan1", std::string(""), "a3", t0));
     REQUIRE_FALSE(bad.has_value());
@@ -925,8 +925,7 @@ TEST_CASE("suppression: of 40 auto-replies claimed at once on two instances, one
     });
     CHECK(std::count(claims.begin(), claims.end(), true) == 1);
     auto& a = f.a;
-    CHECK(a.run(a.live->reply_marks_of(clinic, "fan1")).value() ==
-          reply_marks{t0, std::nullopt});
+    CHECK(a.run(a.live->reply_marks_of(clinic, "fan1")).value() == reply_marks{t0, std::nullopt});
     // Within the window nothing more; after it, the next one; an agent's reply also blocks it.
     CHECK_FALSE(a.run(a.live->claim_auto_reply(clinic, "fan1", t0 + 10min - 1ms, 10min)).value());
     CHECK(a.run(a.live->claim_auto_reply(clinic, "fan1", t0 + 10min, 10min)).value());
@@ -1202,6 +1201,57 @@ TEST_CASE("assignment: a pick made from loads that changed meanwhile is refused 
     CHECK(tie->status == assign_status::assigned);
 }
 
+TEST_CASE("assignment: in repick mode a stale pick goes to the least loaded candidate instead",
+          "[routing_live][assign]") {
+    fixture f;
+    auto& a = f.a;
+    // Loads a1 2, a2 0, a3 0, a4 1; a3 was assigned more recently than a2.
+    REQUIRE(a.run(a.live->note_unanswered(clinic, "old1", "a1")).value());
+    REQUIRE(a.run(a.live->note_unanswered(clinic, "old2", "a1")).value());
+    REQUIRE(a.run(a.live->note_unanswered(clinic, "old3", "a4")).value());
+    REQUIRE(a.run(a.live->commit_exclusive(clinic, "old4", std::nullopt, "a3", t0)).has_value());
+    REQUIRE(a.run(a.live->note_answered(clinic, "old4")).has_value());
+
+    auto r =
+        a.run(a.live->commit_exclusive(clinic, "fan1", std::nullopt, "a1", t0 + 5s, four, true));
+    REQUIRE(r.has_value());
+    CHECK(r->status == assign_status::repicked);
+    CHECK(r->exclusive_agent == std::optional<std::string>("a2"));
+    const auto t0s = std::chrono::floor<std::chrono::seconds>(t0).time_since_epoch().count();
+    CHECK(r->loads ==
+          std::vector<agent_load>{{"a1", 2, 0}, {"a2", 0, 0}, {"a3", 0, t0s}, {"a4", 1, 0}});
+    CHECK(a.run(a.live->exclusive_agent(clinic, "fan1")).value() ==
+          std::optional<std::string>("a2"));
+    CHECK(loads_of(a, four) ==
+          std::map<std::string, std::int64_t>{{"a1", 2}, {"a2", 1}, {"a3", 0}, {"a4", 1}});
+    // A pick that is still the best is committed as given (assigned), with the loads.
+    auto ok =
+        a.run(a.live->commit_exclusive(clinic, "fan2", std::nullopt, "a3", t0 + 6s, four, true));
+    REQUIRE(ok.has_value());
+    CHECK(ok->status == assign_status::assigned);
+    CHECK(ok->exclusive_agent == std::optional<std::string>("a3"));
+    CHECK(ok->loads.size() == 4);
+}
+
+TEST_CASE(
+    "assignment: 200 commits all naming one agent in repick mode on two instances keep loads "
+    "within 1",
+    "[routing_live][assign]") {
+    fixture f;
+    auto results = race<result<assign_result>>(f, 200, [](live_state& l, int i) {
+        return l.commit_exclusive(clinic, "fan" + std::to_string(i), std::nullopt, "a1", t0, four,
+                                  true);
+    });
+    for (const auto& r : results) REQUIRE(r.has_value());
+    std::int64_t lo = 1000, hi = 0;
+    for (const auto& [agent, load] : loads_of(f.a, four)) {
+        lo = std::min(lo, load);
+        hi = std::max(hi, load);
+    }
+    CHECK(lo == 50);
+    CHECK(hi == 50);
+}
+
 TEST_CASE("assignment: a burst of 200 new fans across both instances keeps loads within 1",
           "[routing_live][assign][snapshot]") {
     live_options o;
@@ -1258,8 +1308,8 @@ TEST_CASE("snapshot: a fan message's activity opens its window and renews its lo
     CHECK_FALSE((*w2)[0].open);
     // An event's activity opens the event window and leaves the lock alone.
     scrm::routing::fan_activity ev{window_kind::event, t0 + 3s, false, std::nullopt};
-    REQUIRE(a.run(a.live->load_snapshot(clinic, static_parts("fan2", false), t0 + 3s, ev))
-                .has_value());
+    REQUIRE(
+        a.run(a.live->load_snapshot(clinic, static_parts("fan2", false), t0 + 3s, ev)).has_value());
     auto w3 = a.run(a.live->windows_of(clinic, "fan2", t0 + 3s));
     REQUIRE(w3.has_value());
     CHECK((*w3)[1] == window_state{window_kind::event, t0 + 3s, true, 0, 3});
@@ -1351,4 +1401,57 @@ TEST_CASE("locks: an operation given a TTL (the clinic's) uses it instead of the
     CHECK(ttl_of("fan1") > 20s);
     REQUIRE(a.run(a.live->renew_lock(clinic, "fan1", 15s)).has_value());
     CHECK(ttl_of("fan1") <= 15s);
+}
+
+TEST_CASE("events: pushes are kept per agent and a console resumes after the last one it saw",
+          "[routing_live][events]") {
+    fixture f;
+    auto& a = f.a;
+    std::vector<std::string> ids;
+    for (int i = 0; i < 5; ++i) {
+        auto id = a.run(
+            a.live->push(clinic, "a1", R"({"type":"message","n":)" + std::to_string(i) + "}"));
+        REQUIRE(id.has_value());
+        ids.push_back(*id);
+    }
+    REQUIRE(a.run(a.live->push(clinic, "a2", R"({"type":"other"})")).has_value());
+    CHECK(ids[0] < ids[4]);  // same millisecond or later: increasing either way
+
+    auto after = a.run(a.live->events_after(clinic, "a1", ids[1]));
+    REQUIRE(after.has_value());
+    CHECK_FALSE(after->gap);
+    CHECK_FALSE(after->more);
+    REQUIRE(after->events.size() == 3);
+    CHECK(after->events[0] ==
+          scrm::routing::agent_event{ids[2],
+                                     R"({"event_id":")" + ids[2] + R"(","type":"message","n":2})"});
+    CHECK(after->events[2].id == ids[4]);
+    // Paged by the limit, oldest first.
+    auto page = a.run(a.live->events_after(clinic, "a1", ids[0], 2));
+    REQUIRE(page.has_value());
+    CHECK(page->more);
+    REQUIRE(page->events.size() == 2);
+    CHECK(page->events[1].id == ids[2]);
+    // Up to date: nothing, no gap.
+    auto none = a.run(a.live->events_after(clinic, "a1", ids[4]));
+    REQUIRE(none.has_value());
+    CHECK(none->events.empty());
+    CHECK_FALSE(none->gap);
+    // An id older than everything kept: a gap (the console reloads).
+    auto old = a.run(a.live->events_after(clinic, "a1", "1-0"));
+    REQUIRE(old.has_value());
+    CHECK(old->gap);
+    CHECK(old->events.size() == 5);
+    // The stream gone (expired): a gap and nothing.
+    std::vector<std::string> del{"DEL", a.live->key_prefix(clinic) + "events:a1"};
+    REQUIRE(a.run(a.client->command(std::move(del))).has_value());
+    auto gone = a.run(a.live->events_after(clinic, "a1", ids[4]));
+    REQUIRE(gone.has_value());
+    CHECK(gone->gap);
+    CHECK(gone->events.empty());
+    // Bad input.
+    CHECK_FALSE(a.run(a.live->push(clinic, "", "{}")).has_value());
+    CHECK_FALSE(a.run(a.live->push(clinic, "a1", "not json")).has_value());
+    CHECK_FALSE(a.run(a.live->events_after(clinic, "a1", "123")).has_value());
+    CHECK_FALSE(a.run(a.live->events_after(clinic, "a1", "1-x")).has_value());
 }

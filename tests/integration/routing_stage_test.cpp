@@ -15,6 +15,7 @@
 #include <set>
 #include <thread>
 
+#include "clinic_fixture.hpp"
 #include "http_client.hpp"
 #include "scrm/common/thread_role.hpp"
 #include "scrm/gateway/metrics.hpp"
@@ -37,103 +38,35 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string master_hex(64, 'e');
-const std::string aes_text = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
-const std::string original_id = "gh_routingstage1";
-const std::string token = "RoutingToken1";
+const std::string& master_hex = clinic_fixture::master_hex;
+const std::string& original_id = clinic_fixture::original_id;
+const std::string& token = clinic_fixture::token;
 
 storage::mysql_options db_options(const config& cfg) {
     return mysql_options_from(cfg.mysql);
 }
 
-std::string one(storage::mysql_session& db, const std::string& sql,
-                const std::vector<storage::sql_value>& p = {}) {
-    auto r = db.query(sql, p);
-    REQUIRE(r.has_value());
-    REQUIRE(r->rows.size() == 1);
-    return r->rows[0][0].value_or("NULL");
-}
+// The shared clinic fixture with ids as text, as these tests compare them with query results.
+struct stage_clinic : clinic_fixture {
+    using clinic_fixture::clinic_fixture;
 
-// A clinic with one official account, its routing settings, agents and stores, straight in
-// MySQL; everything removed at the end.
-struct clinic_fixture {
-    explicit clinic_fixture(const std::string& routing_columns = "",
-                            const std::string& routing_values = "",
-                            const config& servers = services_config())
-        : cfg(servers) {
-        static unsigned counter = 0;
-        appid = "wx" + std::to_string(2000000000000000ULL +
-                                      static_cast<unsigned>(::getpid()) * 1000ULL + counter++);
-        auto box = *secret_box::from_hex(master_hex);
-        storage::mysql_session db(db_options(cfg));
-        const std::string name = unique_name("routing clinic");
-        REQUIRE(db.execute("INSERT INTO clinics (name) VALUES (?)", {name}).has_value());
-        clinic = std::stoull(one(db, "SELECT id FROM clinics WHERE name = ?", {name}));
-        auto seal = [&](const std::string& v, const char* field) {
-            return *box.seal(v, std::string("official_accounts.") + field + ":" + appid);
-        };
-        REQUIRE(
-            db.execute("INSERT INTO official_accounts (clinic_id, appid, original_id, "
-                       "token_sealed, aes_key_sealed, secret_sealed) VALUES (?,?,?,?,?,?)",
-                       {clinic, appid, original_id, seal(token, "token"), seal(aes_text, "aes_key"),
-                        seal("0123456789abcdef0123456789abcdef", "secret")})
-                .has_value());
-        account = std::stoull(one(db, "SELECT id FROM official_accounts WHERE appid = ?", {appid}));
-        const std::string cols = routing_columns.empty() ? "" : ", " + routing_columns;
-        const std::string vals = routing_values.empty() ? "" : ", " + routing_values;
-        REQUIRE(
-            db.execute("INSERT INTO clinic_routing (clinic_id" + cols + ") VALUES (?" + vals + ")",
-                       {clinic})
-                .has_value());
+    std::string add_store(const std::string& store_name) {
+        return std::to_string(clinic_fixture::add_store(store_name));
     }
-    ~clinic_fixture() {
-        storage::mysql_session db(db_options(cfg));
-        const std::vector<storage::sql_value> a{account};
-        const std::vector<storage::sql_value> c{clinic};
-        (void)db.execute("DELETE FROM routing_receipts WHERE clinic_id = ?", c);
-        for (const char* table :
-             {"inbound_media", "outbox", "inbound_messages", "dead_letters", "fans", "chat_sessions"}) {
-            (void)db.execute(std::string("DELETE FROM ") + table + " WHERE account_id = ?", a);
-        }
-        (void)db.execute("DELETE FROM official_accounts WHERE id = ?", a);
-        (void)db.execute("DELETE FROM agents WHERE clinic_id = ?", c);
-        (void)db.execute("DELETE FROM stores WHERE clinic_id = ?", c);
-        (void)db.execute("DELETE FROM clinic_routing WHERE clinic_id = ?", c);
-        (void)db.execute("DELETE FROM clinics WHERE id = ?", c);
-    }
-    clinic_fixture(const clinic_fixture&) = delete;
-    clinic_fixture& operator=(const clinic_fixture&) = delete;
-
-    std::string add_store(const std::string& name) {
-        storage::mysql_session db(db_options(cfg));
-        REQUIRE(db.execute("INSERT INTO stores (clinic_id, name) VALUES (?, ?)", {clinic, name})
-                    .has_value());
-        return one(db, "SELECT id FROM stores WHERE clinic_id = ? AND name = ?", {clinic, name});
-    }
-    std::string add_agent(const std::string& name, bool can_receive = true,
+    std::string add_agent(const std::string& agent_name, bool can_receive = true,
                           std::optional<std::string> store = std::nullopt) {
-        storage::mysql_session db(db_options(cfg));
-        REQUIRE(db.execute("INSERT INTO agents (clinic_id, store_id, name, role, can_receive, "
-                           "password_hash) VALUES (?, ?, ?, 'service', ?, 'x')",
-                           {clinic, store ? storage::sql_value{*store} : storage::sql_value{}, name,
-                            std::int64_t{can_receive ? 1 : 0}})
-                    .has_value());
-        return one(db, "SELECT id FROM agents WHERE clinic_id = ? AND name = ?", {clinic, name});
+        const auto in = store ? std::optional<std::uint64_t>(std::stoull(*store)) : std::nullopt;
+        return std::to_string(clinic_fixture::add_agent(agent_name, "", can_receive, in));
     }
     std::string query(const std::string& sql, const std::vector<storage::sql_value>& p) const {
-        storage::mysql_session db(db_options(cfg));
-        return one(db, sql, p);
+        return value(sql, p);
     }
-
-    config cfg;
-    std::string appid;
-    std::uint64_t clinic = 0, account = 0;
 };
 
 // The webhook and the routing stage in-process, on a private key root in the shared Redis, with
 // a subscriber on the agents' channels and an injected clock (real time + an offset).
 struct harness {
-    explicit harness(clinic_fixture& c, std::function<void(routing_stage_options&)> tweak = {})
+    explicit harness(stage_clinic& c, std::function<void(routing_stage_options&)> tweak = {})
         : fx(c), tweak_(std::move(tweak)), deps(io.get_executor(), c.cfg) {
         routing::live_options lo;
         lo.key_root = unique_name("scrm_test_stage");
@@ -174,20 +107,7 @@ struct harness {
         asio::co_spawn(io, server->stop(1s), asio::use_future).get();
         asio::co_spawn(io, stage->stop(1s), asio::use_future).get();
         for (auto& s : extra) asio::co_spawn(io, s->stop(1s), asio::use_future).get();
-        try {
-            std::vector<std::string> keys;
-            std::string cursor = "0";
-            do {
-                std::vector<std::string> cmd{
-                    "SCAN", cursor, "MATCH", live->options().key_root + ":*", "COUNT", "1000"};
-                auto r = sync(deps.redis().command(std::move(cmd)));
-                if (!r || r->elements.size() != 2) break;
-                cursor = r->elements[0].str;
-                for (const auto& e : r->elements[1].elements) keys.push_back(e.str);
-            } while (cursor != "0");
-            if (!keys.empty()) (void)sync(deps.redis().del(std::move(keys)));
-        } catch (...) {
-        }
+        delete_keys_under(io, deps.redis(), live->options().key_root);
         subscriber->stop();
         store.stop();
         deps.stop();
@@ -298,7 +218,7 @@ struct harness {
                     "]]></Event><EventKey><![CDATA[" + key + "]]></EventKey></xml>");
     }
 
-    clinic_fixture& fx;
+    stage_clinic& fx;
     std::function<void(routing_stage_options&)> tweak_;
     asio::io_context io;
     asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
@@ -336,7 +256,7 @@ const std::string texts_values = "'" + no_agent_text + "', '" + after_hours_text
 }  // namespace
 
 TEST_CASE("shared mode notifies every online candidate and nobody else") {
-    clinic_fixture c(texts_columns, texts_values);
+    stage_clinic c(texts_columns, texts_values);
     const auto a1 = c.add_agent("a1");
     const auto a2 = c.add_agent("a2");
     const auto no_perm = c.add_agent("no permission", false);
@@ -369,7 +289,7 @@ TEST_CASE("shared mode notifies every online candidate and nobody else") {
 }
 
 TEST_CASE("exclusive mode makes the first pick the fan's exclusive agent and keeps it") {
-    clinic_fixture c("exclusive_mode, " + texts_columns, "1, " + texts_values);
+    stage_clinic c("exclusive_mode, " + texts_columns, "1, " + texts_values);
     const auto a1 = c.add_agent("a1");
     const auto a2 = c.add_agent("a2");
     harness h(c);
@@ -402,7 +322,7 @@ TEST_CASE("exclusive mode makes the first pick the fan's exclusive agent and kee
 }
 
 TEST_CASE("50 simultaneous first messages from one new fan yield one exclusive agent") {
-    clinic_fixture c("exclusive_mode", "1");
+    stage_clinic c("exclusive_mode", "1");
     std::vector<std::string> agents;
     for (int i = 0; i < 4; ++i) agents.push_back(c.add_agent("agent " + std::to_string(i)));
     harness h(c);
@@ -436,8 +356,46 @@ TEST_CASE("50 simultaneous first messages from one new fan yield one exclusive a
     CHECK(total == 1);
 }
 
+TEST_CASE("exclusive picks committed by repick keep loads even and receipts true to the pick") {
+    stage_clinic c("exclusive_mode", "1");
+    std::vector<std::string> agents;
+    for (int i = 0; i < 4; ++i) agents.push_back(c.add_agent("agent " + std::to_string(i)));
+    // No second decision: every pick is committed in repick mode, which picks again in Redis
+    // whenever concurrent commits changed the loads.
+    harness h(c, [](routing_stage_options& o) { o.max_redecide = 0; });
+    for (const auto& a : agents) h.online(a);
+
+    std::vector<std::thread> posts;
+    std::atomic<int> ok{0};
+    for (int t = 0; t < 20; ++t) {
+        posts.emplace_back([&, t] {
+            for (int i = t; i < 100; i += 20) {
+                const std::string fan = "oRepick" + std::to_string(i);
+                if (h.text(fan, 400 + static_cast<std::uint64_t>(i)).status == 200) ++ok;
+            }
+        });
+    }
+    for (auto& t : posts) t.join();
+    CHECK(ok == 100);
+    auto loads = h.sync(h.live->read_loads(c.clinic, agents));
+    REQUIRE(loads.has_value());
+    for (const auto& l : *loads) {
+        CAPTURE(l.agent);
+        CHECK(l.load == 25);
+    }
+    // Each receipt names the agent that was committed: owner, only target and exclusive agent.
+    CHECK(c.query("SELECT COUNT(*) FROM routing_receipts r JOIN inbound_messages m ON m.id = "
+                  "r.message_id JOIN fans f ON f.account_id = m.account_id AND f.openid = "
+                  "m.openid WHERE r.clinic_id = ? AND r.rule = 'assigned' AND r.targets = "
+                  "CONCAT('[', r.owner_agent_id, ']') AND f.exclusive_agent_id = r.owner_agent_id "
+                  "AND JSON_VALUE(r.receipt, '$.assign_exclusive') = r.owner_agent_id AND "
+                  "JSON_SEARCH(r.receipt, 'one', CAST(r.owner_agent_id AS CHAR), NULL, "
+                  "'$.receipt.excluded[*].agent') IS NULL",
+                  {c.clinic}) == "100");
+}
+
 TEST_CASE("consultant offline: the consultant-offline prompt, and only the consultant notified") {
-    clinic_fixture c("consultant_mode, " + texts_columns, "1, " + texts_values);
+    stage_clinic c("consultant_mode, " + texts_columns, "1, " + texts_values);
     const auto consultant = c.add_agent("consultant");
     const auto desk = c.add_agent("front desk");
     {
@@ -471,7 +429,7 @@ TEST_CASE("after hours: the after-hours reply, under any rule") {
     const std::string closed = "[\"" + routing::format_date(today - std::chrono::days(1)) +
                                "\",\"" + routing::format_date(today) + "\",\"" +
                                routing::format_date(today + std::chrono::days(1)) + "\"]";
-    clinic_fixture c("closed_dates, " + texts_columns, "'" + closed + "', " + texts_values);
+    stage_clinic c("closed_dates, " + texts_columns, "'" + closed + "', " + texts_values);
     const auto a1 = c.add_agent("a1");
     harness h(c);
     h.listen({a1});
@@ -486,7 +444,7 @@ TEST_CASE("after hours: the after-hours reply, under any rule") {
 }
 
 TEST_CASE("nobody online: the no-agent reply once, then silence for the next 20 messages") {
-    clinic_fixture c(texts_columns, texts_values);
+    stage_clinic c(texts_columns, texts_values);
     const auto a1 = c.add_agent("a1");
     harness h(c);
     h.listen({a1});
@@ -513,7 +471,7 @@ TEST_CASE("nobody online: the no-agent reply once, then silence for the next 20 
 }
 
 TEST_CASE("nobody online: a burst of 20 simultaneous messages from one fan gets one auto-reply") {
-    clinic_fixture c(texts_columns, texts_values);
+    stage_clinic c(texts_columns, texts_values);
     const auto a1 = c.add_agent("a1");
     harness h(c);
     h.listen({a1});
@@ -534,8 +492,8 @@ TEST_CASE("nobody online: a burst of 20 simultaneous messages from one fan gets 
 }
 
 TEST_CASE("subscribe: the welcome text; a store's QR scene binds the fan to that store") {
-    clinic_fixture c(texts_columns, texts_values);
-    clinic_fixture other;
+    stage_clinic c(texts_columns, texts_values);
+    stage_clinic other;
     const auto store = c.add_store("east");
     const auto foreign = other.add_store("elsewhere");
     const auto a1 = c.add_agent("a1");
@@ -568,7 +526,7 @@ TEST_CASE("subscribe: the welcome text; a store's QR scene binds the fan to that
 }
 
 TEST_CASE("unsubscribe ends the fan's session: lock released, timer cancelled, load dropped") {
-    clinic_fixture c("exclusive_mode, " + texts_columns, "1, " + texts_values);
+    stage_clinic c("exclusive_mode, " + texts_columns, "1, " + texts_values);
     const auto a1 = c.add_agent("a1");
     harness h(c);
     h.online(a1);
@@ -592,8 +550,9 @@ TEST_CASE("unsubscribe ends the fan's session: lock released, timer cancelled, l
     CHECK(h.sync(h.live->read_loads(c.clinic, {a1})).value()[0].load == 0);
 }
 
-TEST_CASE("the timer worker takes agents offline once their presence runs out, ending their locks") {
-    clinic_fixture c(texts_columns, texts_values);
+TEST_CASE(
+    "the timer worker takes agents offline once their presence runs out, ending their locks") {
+    stage_clinic c(texts_columns, texts_values);
     const auto a1 = c.add_agent("a1");
     harness h(c);
     h.online(a1);  // presence for the live state's TTL (60 s) from now
@@ -619,7 +578,7 @@ TEST_CASE("the timer worker takes agents offline once their presence runs out, e
 }
 
 TEST_CASE("a fan message renews the session lock for the clinic's own lock TTL") {
-    clinic_fixture c("lock_ttl_s, " + texts_columns, "30, " + texts_values);
+    stage_clinic c("lock_ttl_s, " + texts_columns, "30, " + texts_values);
     const auto a1 = c.add_agent("a1");
     harness h(c);
     h.online(a1);
@@ -634,7 +593,7 @@ TEST_CASE("a fan message renews the session lock for the clinic's own lock TTL")
 }
 
 TEST_CASE("changed settings reach routing within the cache age, reloaded in the background") {
-    clinic_fixture c(texts_columns, texts_values);
+    stage_clinic c(texts_columns, texts_values);
     harness h(c, [](routing_stage_options& o) { o.cache_max_age = 300ms; });
     REQUIRE(has(h.event("oW1", "subscribe", "").body, welcome_text));
     {
@@ -662,7 +621,7 @@ TEST_CASE("changed settings reach routing within the cache age, reloaded in the 
 }
 
 TEST_CASE("the sweeper routes a stored but unrouted message exactly once") {
-    clinic_fixture c(texts_columns, texts_values);
+    stage_clinic c(texts_columns, texts_values);
     const auto a1 = c.add_agent("a1");
     harness h(c);
     h.listen({a1});
@@ -703,7 +662,7 @@ TEST_CASE("the sweeper routes a stored but unrouted message exactly once") {
 }
 
 TEST_CASE("two instances sweeping the same 20 messages at once route each exactly once") {
-    clinic_fixture c(texts_columns, texts_values);
+    stage_clinic c(texts_columns, texts_values);
     const auto a1 = c.add_agent("a1");
     harness h(c);
     h.listen({a1});
@@ -712,17 +671,17 @@ TEST_CASE("two instances sweeping the same 20 messages at once route each exactl
         storage::mysql_session db(db_options(c.cfg));
         for (int i = 0; i < 20; ++i) {
             const std::string fan = "oLost" + std::to_string(i);
-            REQUIRE(db.execute("INSERT INTO fans (account_id, openid) VALUES (?, ?)",
-                               {c.account, fan})
-                        .has_value());
-            REQUIRE(db.execute(
-                          "INSERT INTO inbound_messages (account_id, identity_hash, openid, "
-                          "msg_type, create_time, content, body_xml, insert_batch, received_at) "
-                          "VALUES (?, UNHEX(SHA2(UUID(), 256)), ?, 'text', ?, 'x', ?, 0, "
-                          "CURRENT_TIMESTAMP(3) - INTERVAL 10 SECOND)",
-                          {c.account, fan, static_cast<std::int64_t>(std::time(nullptr)),
-                           harness::text_xml(fan, 100 + static_cast<std::uint64_t>(i), "在吗")})
-                        .has_value());
+            REQUIRE(
+                db.execute("INSERT INTO fans (account_id, openid) VALUES (?, ?)", {c.account, fan})
+                    .has_value());
+            REQUIRE(
+                db.execute("INSERT INTO inbound_messages (account_id, identity_hash, openid, "
+                           "msg_type, create_time, content, body_xml, insert_batch, received_at) "
+                           "VALUES (?, UNHEX(SHA2(UUID(), 256)), ?, 'text', ?, 'x', ?, 0, "
+                           "CURRENT_TIMESTAMP(3) - INTERVAL 10 SECOND)",
+                           {c.account, fan, static_cast<std::int64_t>(std::time(nullptr)),
+                            harness::text_xml(fan, 100 + static_cast<std::uint64_t>(i), "在吗")})
+                    .has_value());
         }
     }
     // A second instance's stage on the same databases: each receipt batch is its own
@@ -735,8 +694,7 @@ TEST_CASE("two instances sweeping the same 20 messages at once route each exactl
     REQUIRE(r1.has_value());
     REQUIRE(r2.has_value());
     CHECK(h.stage->stats().routed + other->stats().routed == 20);
-    CHECK(c.query("SELECT COUNT(*) FROM routing_receipts WHERE clinic_id = ?", {c.clinic}) ==
-          "20");
+    CHECK(c.query("SELECT COUNT(*) FROM routing_receipts WHERE clinic_id = ?", {c.clinic}) == "20");
     CHECK(c.query("SELECT COUNT(*) FROM inbound_messages WHERE account_id = ? AND routed_at IS "
                   "NULL",
                   {c.account}) == "0");
@@ -745,7 +703,7 @@ TEST_CASE("two instances sweeping the same 20 messages at once route each exactl
 }
 
 TEST_CASE("the timeout auto-reply goes out once through the outbox when nobody answers") {
-    clinic_fixture c(texts_columns, texts_values);
+    stage_clinic c(texts_columns, texts_values);
     const auto a1 = c.add_agent("a1");
     harness h(c);
     h.online(a1);
@@ -787,7 +745,7 @@ TEST_CASE("the timeout auto-reply goes out once through the outbox when nobody a
 }
 
 TEST_CASE("routing slower than the reply budget: answered at once, the auto-reply via the outbox") {
-    clinic_fixture c(texts_columns, texts_values);
+    stage_clinic c(texts_columns, texts_values);
     c.add_agent("a1");
     harness h(c, [](routing_stage_options& o) { o.reply_budget = 1ms; });
 
@@ -813,7 +771,7 @@ TEST_CASE("routing slower than the reply budget: answered at once, the auto-repl
 }
 
 TEST_CASE("chain-store mode: a fan bound by a store's QR code reaches only that store's agents") {
-    clinic_fixture c("chain_store_mode, " + texts_columns, "1, " + texts_values);
+    stage_clinic c("chain_store_mode, " + texts_columns, "1, " + texts_values);
     const auto east = c.add_store("east");
     const auto west = c.add_store("west");
     const auto e1 = c.add_agent("e1", true, east);
@@ -842,7 +800,7 @@ TEST_CASE("chain-store mode: a fan bound by a store's QR code reaches only that 
 
 TEST_CASE("a message stored while Redis is down is routed by the sweeper once Redis is back") {
     private_services servers;  // its own Redis, so stopping it disturbs no other test
-    clinic_fixture c(texts_columns, texts_values, servers.config());
+    stage_clinic c(texts_columns, texts_values, servers.config());
     const auto a1 = c.add_agent("a1");
     harness h(c, [](routing_stage_options& o) { o.sweep_min_age = 0ms; });
 

@@ -20,10 +20,10 @@ namespace scrm::test {
 
 const std::string clinic_fixture::master_hex(64, 'e');
 const std::string clinic_fixture::token = "FixtureToken1";
+const std::string clinic_fixture::original_id = "gh_fixture00001";
 
 namespace {
 
-const std::string original_id = "gh_fixture00001";
 const std::string aes_text = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 
 storage::sql_value optional_value(const std::optional<std::uint64_t>& v) {

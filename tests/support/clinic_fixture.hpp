@@ -57,8 +57,9 @@ public:
                          const std::string& content = "你好") const;
     http_reply deliver(std::uint16_t port, const std::string& xml) const;
 
-    static const std::string master_hex;  // the master key the sealed secrets open with
-    static const std::string token;       // the account's webhook Token
+    static const std::string master_hex;   // the master key the sealed secrets open with
+    static const std::string token;        // the account's webhook Token
+    static const std::string original_id;  // the account's gh_… id (ToUserName)
 
     gateway::config cfg;
     std::string name;  // clinics.name

@@ -24,9 +24,10 @@ using namespace std::chrono_literals;
 namespace {
 
 // The services' configuration file with an "agents" section added.
-std::filesystem::path config_with_agents(const std::filesystem::path& dir,
+std::filesystem::path config_with_agents(const std::filesystem::path& from,
+                                         const std::filesystem::path& dir,
                                          const std::string& agents_json) {
-    std::ifstream in(services_config_path());
+    std::ifstream in(from);
     std::stringstream text;
     text << in.rdbuf();
     std::string json = text.str();
@@ -44,13 +45,15 @@ std::filesystem::path config_with_agents(const std::filesystem::path& dir,
 }  // namespace
 
 two_gateways::two_gateways(const clinic_fixture& c, const std::string& gateway_bin,
-                           std::vector<std::string> extra_env, const std::string& agents_json)
+                           std::vector<std::string> extra_env, const std::string& agents_json,
+                           const std::filesystem::path& servers_config)
     : fx(c),
       binary(gateway_bin),
       env(std::move(extra_env)),
       dir(std::filesystem::temp_directory_path() / unique_name("scrm_two_gateways")) {
     std::filesystem::create_directories(dir);
-    config = agents_json.empty() ? services_config_path() : config_with_agents(dir, agents_json);
+    const auto base = servers_config.empty() ? services_config_path() : servers_config;
+    config = agents_json.empty() ? base : config_with_agents(base, dir, agents_json);
     env.insert(env.begin(), "SCRM_MASTER_KEY=" + clinic_fixture::master_hex);
     a = start("a");
     b = start("b");
@@ -65,7 +68,7 @@ two_gateways::~two_gateways() {
     auto work = asio::make_work_guard(io);
     std::thread runner([&io] { io.run(); });
     auto redis = storage::redis_client::create(
-        io.get_executor(), gateway::redis_options_from(services_config().redis));
+        io.get_executor(), gateway::redis_options_from(fx.cfg.redis));
     redis->start();
     if (asio::co_spawn(io, redis->wait_connected(5s), asio::use_future).get()) {
         delete_keys_under(io, *redis, "scrm:{c" + std::to_string(fx.clinic) + "}");

@@ -21,8 +21,11 @@ struct two_gateways {
     // `env` ("NAME=value") is given to both instances after gateway_process's defaults (and the
     // master key). `agents_json`: when not empty, the members of an "agents" section (e.g.
     // "\"presence_ttl_ms\":1500") added to a copy of the services' configuration file.
+    // `servers_config`: another services' configuration file (private_services::config_path())
+    // instead of the shared one; the clinic must then live on those servers too.
     two_gateways(const clinic_fixture& c, const std::string& gateway_bin,
-                 std::vector<std::string> env = {}, const std::string& agents_json = "");
+                 std::vector<std::string> env = {}, const std::string& agents_json = "",
+                 const std::filesystem::path& servers_config = {});
     ~two_gateways();
     two_gateways(const two_gateways&) = delete;
     two_gateways& operator=(const two_gateways&) = delete;

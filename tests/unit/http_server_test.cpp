@@ -270,7 +270,14 @@ TEST_CASE("metrics count requests by route and status") {
     get(f.port, "/healthz");
     get(f.port, "/healthz");
     get(f.port, "/nowhere");
-    const auto text = body_of(get(f.port, "/metrics"));
+    // A request is counted once its answer is written, which the client may see first: read
+    // until the last one is in (bounded).
+    std::string text;
+    for (int i = 0; i < 100; ++i) {
+        text = body_of(get(f.port, "/metrics"));
+        if (text.find("route=\"unmatched\",status=\"404\"") != std::string::npos) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     CHECK(text.find("scrm_http_requests_total{route=\"/healthz\",status=\"200\"} 2") !=
           std::string::npos);
     CHECK(text.find("scrm_http_requests_total{route=\"unmatched\",status=\"404\"} 1") !=

@@ -67,6 +67,9 @@ public:
     void add_routes(router& routes);
 
     struct impl;
+    // The sessions and the state behind them, for endpoint families built on the agents'
+    // sign-in (the admin API: admin_api.cpp).
+    std::shared_ptr<impl> state() const noexcept { return impl_; }
 
 private:
     std::shared_ptr<impl> impl_;

@@ -84,9 +84,13 @@ public:
     boost::asio::awaitable<result<void>> session_started(std::uint64_t account_id,
                                                          std::string openid, std::uint64_t agent,
                                                          std::string previous_reason);
-    // The fan's open session ends with `reason` (ended, transferred).
+    // The fan's open session ends with `reason` (ended, transferred, unsubscribed).
     boost::asio::awaitable<result<void>> session_ended(std::uint64_t account_id, std::string openid,
                                                        std::string reason);
+    // Every open session of agent `agent` of `clinic` ends with `reason` (offline).
+    boost::asio::awaitable<result<void>> agent_sessions_ended(std::uint64_t clinic,
+                                                              std::uint64_t agent,
+                                                              std::string reason);
     // fans.exclusive_agent_id = agent where it is still NULL; true when this call set it.
     boost::asio::awaitable<result<bool>> set_exclusive_if_none(std::uint64_t account_id,
                                                                std::string openid,

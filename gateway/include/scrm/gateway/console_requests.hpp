@@ -138,7 +138,4 @@ std::string display_name(const std::optional<std::string>& remark,
 // The first `max_chars` characters of UTF-8 `text` (whole characters), "…" appended when cut.
 std::string preview(std::string_view text, std::size_t max_chars = 40);
 
-// "YYYY-MM-DD hh:mm:ss[.ffffff]" (UTC, as MySQL sessions here answer) as ISO 8601 with a Z.
-std::string iso_utc(std::string sql_time);
-
 }  // namespace scrm::gateway

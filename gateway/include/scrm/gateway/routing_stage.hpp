@@ -65,7 +65,9 @@ struct routing_stage_options {
     // outbox. 0: wait for routing however long it takes.
     std::chrono::milliseconds reply_budget{std::chrono::seconds(2)};
     // Settings and agents of a clinic are reloaded after this long, in the background: messages
-    // meanwhile use the previous copy. 0: read for every message (tests).
+    // meanwhile use the previous copy — but never one older than twice this (then the message
+    // waits for the reload), so a change reaches every message routed 2 × this after it. 0: read
+    // for every message (tests).
     std::chrono::milliseconds cache_max_age{std::chrono::seconds(5)};
     // An exclusive pick refused as stale_pick is decided again from a fresh snapshot at most this
     // many times; the last attempt commits without the load re-check.
@@ -83,6 +85,16 @@ struct routing_stage_options {
     std::vector<std::uint64_t> clinics;
     // The clock (injected in tests).
     std::function<routing::instant()> now;
+};
+
+// "Who would get this now?" (DESIGN.md §5): what routing would decide for a fan's message at this
+// moment, computed without side effects.
+struct route_preview {
+    bool fan_known = false;     // the fan has a row (wrote, followed or was set up)
+    routing::snapshot input;    // what decide() was given (static part and live state)
+    std::string decision_json;  // the decision as scrm-route writes it (§8), receipt included
+    std::optional<std::string> auto_reply_text;  // the text its auto-reply would send, if any
+    std::optional<routing::lock_info> lock;      // the fan's session lock as stored
 };
 
 struct routing_stage_stats {
@@ -126,6 +138,15 @@ public:
     void start_workers();
     // Stops them; completes when both loops have ended (or after `limit`).
     boost::asio::awaitable<void> stop(std::chrono::milliseconds limit = std::chrono::seconds(10));
+
+    // The decision and receipt a text message from `openid` to `account` (of `clinic`) would get
+    // now: the clinic's settings and agents read afresh (which refreshes the cache), the fan's
+    // owners from MySQL, the live state read by load_snapshot without a fan activity — nothing
+    // is written anywhere. An `assigned` pick is reported, not committed. errc::not_found for a
+    // clinic that does not exist.
+    boost::asio::awaitable<result<route_preview>> preview(std::uint64_t clinic,
+                                                          std::uint64_t account,
+                                                          std::string openid);
 
     // Settings as the stage sees them (cached); for tests and the admin dry run.
     boost::asio::awaitable<result<std::shared_ptr<const clinic_settings>>> settings(

@@ -147,14 +147,9 @@ enum class assign_status : std::uint8_t {
     stale_pick,        // another of the candidates now has a lower load than `agent` (a concurrent
                        // commit changed the loads the pick was made from): nothing changed, decide
                        // again from a fresh snapshot
-};
-
-struct assign_result {
-    assign_status status = assign_status::lost;
-    // The fan's exclusive agent after the call: the winner the loser routes to (nullopt when a
-    // lost CAS found the fan without one, i.e. it expected one that was since removed).
-    std::optional<std::string> exclusive_agent;
-    friend bool operator==(const assign_result&, const assign_result&) = default;
+    repicked,          // (repick mode) the loads had changed: the commit picked again among the
+                       // candidates from the current loads and made that agent (named in
+                       // exclusive_agent) the fan's exclusive agent instead
 };
 
 // What the even-distribution pick reads about an agent.
@@ -163,6 +158,17 @@ struct agent_load {
     std::int64_t load = 0;           // see live_state's "assignment and load"
     std::int64_t last_assigned = 0;  // seconds since epoch of its last pick; 0 = never
     friend bool operator==(const agent_load&, const agent_load&) = default;
+};
+
+struct assign_result {
+    assign_status status = assign_status::lost;
+    // The fan's exclusive agent after the call: the winner the loser routes to (nullopt when a
+    // lost CAS found the fan without one, i.e. it expected one that was since removed).
+    std::optional<std::string> exclusive_agent;
+    // Repick mode, assigned or repicked: the candidates' load and last_assigned the pick was
+    // made from (before this commit), in the order given.
+    std::vector<agent_load> loads;
+    friend bool operator==(const assign_result&, const assign_result&) = default;
 };
 
 // A timer handed to one caller by claim_due_timers().
@@ -201,9 +207,26 @@ struct route_effects {
     std::string timer_payload;
     std::optional<instant> claim_at;  // claim_auto_reply(fan, claim_at, claim_window)
     std::chrono::milliseconds claim_window{0};
-    // PUBLISH push_payload on "<key_prefix>agent:<id>" for each id: the agents' consoles.
+    // push(id, push_payload) for each id: the agents' consoles.
     std::vector<std::string> push_to;
     std::string push_payload;
+};
+
+// A console push as kept in an agent's event stream: its id (a Redis stream id,
+// "<ms>-<seq>", increasing) and the payload as delivered, with "event_id" first.
+struct agent_event {
+    std::string id;
+    std::string payload;
+    friend bool operator==(const agent_event&, const agent_event&) = default;
+};
+
+struct agent_events {
+    std::vector<agent_event> events;  // after the id asked for, oldest first
+    // Some events after the id asked for are no longer kept (the stream was trimmed or expired):
+    // the console must reload what it shows.
+    bool gap = false;
+    // More events than the limit: those returned are the oldest; ask again after the last.
+    bool more = false;
 };
 
 struct route_outcome {
@@ -351,10 +374,15 @@ public:
     // refuses with stale_pick when one of them now has a strictly lower load than `agent`: picks
     // made concurrently from the same loads do not all land on one agent, so loads stay within 1
     // under bursts too. Ties are not re-checked (last_assigned and id order may differ a little
-    // under races; the load spread does not).
+    // under races; the load spread does not). With `repick` instead of refusing, the commit picks
+    // again among the candidates from the current loads — lowest load, least recently assigned,
+    // smallest id, as decide() does — and commits that agent (repicked, or assigned when it is
+    // `agent`), returning the loads it picked from: the last resort of a pick that keeps meeting
+    // concurrent commits, which still keeps the spread within 1.
     boost::asio::awaitable<result<assign_result>> commit_exclusive(
         std::uint64_t clinic, std::string fan, std::optional<std::string> expected,
-        std::string agent, instant now, std::vector<std::string> candidates = {});
+        std::string agent, instant now, std::vector<std::string> candidates = {},
+        bool repick = false);
     // Sets (or with nullopt removes) the fan's exclusive agent without condition: an admin's
     // reassignment, or rebuilding Redis from MySQL. Load is not touched.
     boost::asio::awaitable<result<void>> set_exclusive(std::uint64_t clinic, std::string fan,
@@ -456,9 +484,24 @@ public:
 
     // Everything in `effects`, atomically, in one script (one round trip per routed message
     // instead of one per effect). bad_input for an empty fan, owner, holder or push target.
-    boost::asio::awaitable<result<route_outcome>> apply_route(std::uint64_t clinic,
-                                                              std::string fan,
+    boost::asio::awaitable<result<route_outcome>> apply_route(std::uint64_t clinic, std::string fan,
                                                               route_effects effects);
+
+    // ---- console pushes ----------------------------------------------------------------------
+
+    // `payload` (a JSON object) to the agent's consoles on every instance: PUBLISHed on
+    // "<key_prefix>agent:<id>" and kept in the agent's event stream ("<key_prefix>events:<id>",
+    // the last ~1000 events, for a day) with "event_id" added first, so a console that reconnects
+    // can ask for what it missed (events_after). The routing effects push the same way.
+    // bad_input for an empty agent or a payload that is not an object ("{…}").
+    boost::asio::awaitable<result<std::string>> push(std::uint64_t clinic, std::string agent,
+                                                     std::string payload);
+    // The agent's events after `last_id` (an id from an earlier event), at most `limit`.
+    // bad_input for an empty agent or a malformed id.
+    boost::asio::awaitable<result<agent_events>> events_after(std::uint64_t clinic,
+                                                              std::string agent,
+                                                              std::string last_id,
+                                                              std::size_t limit = 500);
 
 private:
     std::chrono::milliseconds fan_marks_ttl() const;

@@ -94,6 +94,21 @@ std::string and_in(std::string_view column, const std::vector<std::uint64_t>& id
 void append_sql_literal(std::string& out, const sql_value& v);
 // The string case of append_sql_literal, without building a sql_value.
 void append_sql_string(std::string& out, std::string_view bytes);
+// Typed shorthands for statement text with its values inline (query_inline), without building a
+// sql_value per value: bytes as append_sql_string, integers in decimal, an empty optional as NULL.
+inline void sql_lit(std::string& out, std::string_view bytes) {
+    append_sql_string(out, bytes);
+}
+void sql_lit(std::string& out, std::uint64_t v);
+void sql_lit(std::string& out, std::int64_t v);
+template <class T>
+void sql_lit(std::string& out, const std::optional<T>& v) {
+    if (v) {
+        sql_lit(out, *v);
+    } else {
+        out += "NULL";
+    }
+}
 
 // The last failure of a session, for callers that need more than the errc. `message` is the
 // server's text and may quote data (e.g. a duplicate key value): never log it.
@@ -110,9 +125,9 @@ struct session_counters;
 }
 
 // One MySQL connection, used by one thread at a time (blocking). Every call checks that it is not
-// made on a thread marked as I/O (scrm::mark_io_thread) and aborts if it is: use the pool there. Inside the pool, each worker owns
-// one and lends it to the functions passed to mysql_pool::run; a CLI may construct one directly
-// (it connects lazily, on the constructing thread, on first use).
+// made on a thread marked as I/O (scrm::mark_io_thread) and aborts if it is: use the pool there.
+// Inside the pool, each worker owns one and lends it to the functions passed to mysql_pool::run; a
+// CLI may construct one directly (it connects lazily, on the constructing thread, on first use).
 //
 // Every statement is a server-side prepared statement, cached per connection by its SQL text
 // (query_inline() excepted).

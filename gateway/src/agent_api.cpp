@@ -68,6 +68,10 @@ awaitable<bool> check_password(std::string password, std::string stored) {
     co_return verify_password(password, stored);
 }
 
+awaitable<std::optional<std::string>> hash_new_password(std::string password) {
+    co_return hash_password(password);
+}
+
 }  // namespace
 
 http_response unavailable(std::string_view event, const boost::system::error_code& ec) {
@@ -92,6 +96,7 @@ agent_api::impl::impl(asio::any_io_executor e, storage::mysql_pool& m,
                       wechat::outbox& o, routing_stage& s, agent_push& p, agent_api_options op)
     : ex(std::move(e)),
       repo(m),
+      console(m),
       redis(std::move(r)),
       live(l),
       outbox(o),
@@ -155,9 +160,87 @@ awaitable<auth_result> agent_api::impl::authenticate(const http_request& req) {
     co_return out;
 }
 
+backlog_query agent_api::impl::backlog_for(const agent_row& a, const clinic_settings& s) const {
+    backlog_query q;
+    q.clinic = a.clinic;
+    q.agent = a.id;
+    q.candidate = a.can_receive;
+    if (s.config.chain_store_mode) q.store_scope = a.store;
+    q.consultant_mode = s.config.consultant_mode;
+    q.max_age_s = static_cast<std::uint64_t>(opts.backlog_max_age.count());
+    return q;
+}
+
+fan_scope scope_of(const agent_row& a, const clinic_settings& s) {
+    fan_scope scope;
+    scope.clinic = a.clinic;
+    if (s.config.chain_store_mode && a.role != "admin") scope.store_scope = a.store;
+    return scope;
+}
+
+awaitable<void> notify_clinic(std::shared_ptr<agent_api::impl> self, std::uint64_t clinic,
+                              std::string payload) {
+    auto online = co_await self->live.online_agents(clinic, self->now());
+    if (!online) {
+        log::warn("agent.push_failed", {{"reason", online.error().message()}});
+        co_return;
+    }
+    for (const auto& id : *online) {
+        // Through the agent's event stream, so a console that reconnects gets it too.
+        auto sent = co_await self->live.push(clinic, id, payload);
+        if (!sent) log::warn("agent.push_failed", {{"reason", sent.error().message()}});
+    }
+}
+
 namespace {
 
 using impl_ptr = std::shared_ptr<agent_api::impl>;
+
+// Failed password attempts are counted per agent ("a<id>"), shared by sign-in and the password
+// change.
+std::string failure_subject(const agent_row& a) {
+    return "a" + std::to_string(a.id);
+}
+
+http_response locked_out(const agent_settings& s) {
+    http_response r =
+        json_error(429, "登录失败次数过多，请" +
+                            std::to_string((s.signin_lockout.count() + 59) / 60) + "分钟后再试");
+    r.headers.emplace_back("Retry-After", std::to_string(s.signin_lockout.count()));
+    return r;
+}
+
+enum class attempt { right, wrong, locked_out };
+
+// One password attempt against `stored` ("" for no such agent), counted under `subject` in Redis
+// before the check — attempts made in parallel cannot slip past the limit — and the count dropped
+// when it was right. The check runs on the hash thread; a wrong password is answered after the
+// failure delay, and locked_out when this attempt reached the limit.
+awaitable<result<attempt>> try_password(impl_ptr self, std::string subject, std::string password,
+                                        std::string stored) {
+    const auto& s = self->opts.settings;
+    const std::string failures_key = self->opts.key_root + ":signin_failures:" + subject;
+    std::vector<std::string> keys{failures_key};
+    std::vector<std::string> args{std::to_string(
+        std::chrono::duration_cast<std::chrono::milliseconds>(s.signin_lockout).count())};
+    auto attempts =
+        co_await self->redis->eval(count_failure_script(), std::move(keys), std::move(args));
+    if (!attempts) co_return attempts.error();
+    const long long limit = s.signin_max_failures;
+    if (attempts->integer > limit) co_return attempt::locked_out;
+    auto task = check_password(std::move(password), std::move(stored));
+    const bool ok = co_await asio::co_spawn(self->hash_pool, std::move(task), asio::use_awaitable);
+    if (!ok) {
+        if (s.signin_failure_delay.count() > 0) {
+            asio::steady_timer delay(co_await asio::this_coro::executor, s.signin_failure_delay);
+            co_await delay.async_wait(tuple_awaitable);
+        }
+        co_return attempts->integer >= limit ? attempt::locked_out : attempt::wrong;
+    }
+    std::vector<std::string> clear{failures_key};
+    (void)co_await self->redis->del(std::move(clear));
+    co_return attempt::right;
+}
 
 awaitable<http_response> sign_in(impl_ptr self, http_request req) {
     auto parsed = parse_sign_in(req.body);
@@ -171,49 +254,26 @@ awaitable<http_response> sign_in(impl_ptr self, http_request req) {
     // Failures are counted per agent (per name typed, for names that do not exist), across every
     // instance: guessing is slow however the attempts are spread.
     const std::string subject =
-        agent ? "a" + std::to_string(agent->id)
+        agent ? failure_subject(*agent)
               : "u" + token_digest((in.clinic_id ? std::to_string(*in.clinic_id) : *in.clinic) +
                                    "\n" + (in.agent_id ? std::to_string(*in.agent_id) : *in.name));
-    const std::string failures_key = self->opts.key_root + ":signin_failures:" + subject;
-    const auto& s = self->opts.settings;
-    const auto locked_out = [&] {
-        http_response r = json_error(429, "登录失败次数过多，请" +
-                                              std::to_string((s.signin_lockout.count() + 59) / 60) +
-                                              "分钟后再试");
-        r.headers.emplace_back("Retry-After", std::to_string(s.signin_lockout.count()));
-        return r;
-    };
-    // Every attempt is counted before the password is checked, and the count dropped when it was
-    // right: attempts made in parallel cannot slip past the limit.
-    std::vector<std::string> keys{failures_key};
-    std::vector<std::string> args{std::to_string(
-        std::chrono::duration_cast<std::chrono::milliseconds>(s.signin_lockout).count())};
-    auto attempts =
-        co_await self->redis->eval(count_failure_script(), std::move(keys), std::move(args));
-    if (!attempts) co_return unavailable("agent.sign_in_unavailable", attempts.error());
-    const long long limit = s.signin_max_failures;
     const std::uint64_t agent_id = agent ? agent->id : 0;
-    if (attempts->integer > limit) {
+    // g++ 12: no temporaries of a conditional inside the co_await expression.
+    std::string stored_hash = agent ? agent->password_hash : std::string();
+    auto attempt_task = try_password(self, subject, std::move(in.password), std::move(stored_hash));
+    auto checked = co_await std::move(attempt_task);
+    if (!checked) co_return unavailable("agent.sign_in_unavailable", checked.error());
+    if (*checked == attempt::locked_out) {
         log::info("agent.sign_in_locked_out", {{"agent", agent_id}});
-        co_return locked_out();
+        co_return locked_out(self->opts.settings);
     }
-
-    auto task =
-        check_password(std::move(in.password), agent ? agent->password_hash : std::string());
-    const bool ok = co_await asio::co_spawn(self->hash_pool, std::move(task), asio::use_awaitable);
-    if (!ok) {
+    if (*checked == attempt::wrong) {
         log::info("agent.sign_in_failed", {{"agent", agent_id}});
-        if (s.signin_failure_delay.count() > 0) {
-            asio::steady_timer delay(co_await asio::this_coro::executor, s.signin_failure_delay);
-            co_await delay.async_wait(tuple_awaitable);
-        }
-        if (attempts->integer >= limit) co_return locked_out();
         co_return json_error(401, "诊所、姓名或密码不正确");
     }
-    std::vector<std::string> clear{failures_key};
-    (void)co_await self->redis->del(std::move(clear));
     if (!agent->active) co_return json_error(403, "该账号已停用，请联系管理员");
 
+    const auto& s = self->opts.settings;
     const auto token = new_session_token();
     if (!token) co_return json_error(500, "internal error");
     auto stored = co_await self->redis->set_px(
@@ -287,14 +347,7 @@ awaitable<http_response> backlog(impl_ptr self, http_request req) {
     const agent_row& a = auth.agent->row;
     auto settings = co_await self->stage.settings(a.clinic);
     if (!settings) co_return unavailable("agent.backlog_unavailable", settings.error());
-    backlog_query q;
-    q.clinic = a.clinic;
-    q.agent = a.id;
-    q.candidate = a.can_receive;
-    if ((*settings)->config.chain_store_mode) q.store_scope = a.store;
-    q.consultant_mode = (*settings)->config.consultant_mode;
-    q.max_age_s = static_cast<std::uint64_t>(self->opts.backlog_max_age.count());
-    auto fans = co_await self->repo.backlog(q);
+    auto fans = co_await self->repo.backlog(self->backlog_for(a, **settings));
     if (!fans) co_return unavailable("agent.backlog_unavailable", fans.error());
     std::string body = "{\"fans\":[";
     bool first = true;
@@ -507,6 +560,37 @@ awaitable<ws_accept> agent_ws(impl_ptr self, http_request req) {
 
 }  // namespace
 
+// POST /api/agent/password: the old password is checked like a sign-in (its failures count
+// towards the same lockout), the new one hashed on the hash thread.
+awaitable<http_response> change_password(impl_ptr self, http_request req) {
+    auto auth = co_await self->authenticate(req);
+    if (!auth.agent) co_return auth.refusal;
+    const agent_row& a = auth.agent->row;
+    auto parsed = parse_password_change(req.body);
+    if (!parsed.value) co_return json_error(400, parsed.problem);
+    password_change change = std::move(*parsed.value);
+    auto found = co_await self->repo.find_for_sign_in(std::nullopt, a.clinic, std::nullopt, a.id);
+    if (!found) co_return unavailable("agent.password_unavailable", found.error());
+    if (!*found) co_return json_error(401, "账号已停用，请联系管理员");
+    auto attempt_task = try_password(self, failure_subject(a), std::move(change.old_password),
+                                     (*found)->password_hash);
+    auto checked = co_await std::move(attempt_task);
+    if (!checked) co_return unavailable("agent.password_unavailable", checked.error());
+    if (*checked == attempt::locked_out) co_return locked_out(self->opts.settings);
+    if (*checked == attempt::wrong) {
+        log::info("agent.password_refused", {{"clinic", a.clinic}, {"agent", a.id}});
+        co_return json_error(403, "原密码不正确");
+    }
+    auto task = hash_new_password(std::move(change.new_password));
+    const auto hash =
+        co_await asio::co_spawn(self->hash_pool, std::move(task), asio::use_awaitable);
+    if (!hash) co_return json_error(500, "internal error");
+    auto stored = co_await self->console.set_password(a.clinic, a.id, *hash);
+    if (!stored) co_return unavailable("agent.password_unavailable", stored.error());
+    log::info("agent.password_changed", {{"clinic", a.clinic}, {"agent", a.id}});
+    co_return json_ok("{\"changed\":true}");
+}
+
 agent_api::agent_api(asio::any_io_executor ex, storage::mysql_pool& mysql,
                      std::shared_ptr<storage::redis_client> redis, routing::live_state& live,
                      wechat::outbox& outbox, routing_stage& stage, agent_push& push,
@@ -545,6 +629,18 @@ void agent_api::add_routes(router& routes) {
     routes.prefix("POST", std::string(conversations_prefix),
                   "/api/conversations/{account}/{openid}/{action}",
                   [self](http_request r) { return handle_conversation(self, std::move(r)); });
+    // The console (console_api.cpp, fan_panel_api.cpp).
+    routes.prefix("GET", std::string(conversations_prefix),
+                  "/api/conversations/{account}/{openid}/{action}",
+                  [self](http_request r) { return handle_conversation(self, std::move(r)); });
+    routes.exact("GET", "/api/conversations",
+                 [self](http_request r) { return list_conversations(self, std::move(r)); });
+    routes.prefix("GET", "/api/media/", "/api/media/{message_id}",
+                  [self](http_request r) { return serve_media(self, std::move(r)); });
+    routes.exact("GET", "/api/agents",
+                 [self](http_request r) { return list_agents(self, std::move(r)); });
+    routes.exact("POST", "/api/agent/password",
+                 [self](http_request r) { return change_password(self, std::move(r)); });
 }
 
 }  // namespace scrm::gateway

@@ -4,16 +4,18 @@
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <rapidjson/document.h>
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 
+#include "request_json.hpp"
 #include "scrm/common/hex.hpp"
 
 namespace scrm::gateway {
 namespace {
+
+using namespace request_json;
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -27,82 +29,6 @@ bool iequals(std::string_view a, std::string_view b) {
                       std::tolower(static_cast<unsigned char>(y));
            });
 }
-
-// The body as a JSON object, or nullopt.
-std::optional<rapidjson::Document> parse_object(std::string_view body) {
-    rapidjson::Document doc;
-    doc.Parse(body.data(), body.size());
-    if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
-    return doc;
-}
-
-const rapidjson::Value* member(const rapidjson::Document& doc, const char* name) {
-    const auto it = doc.FindMember(name);
-    if (it == doc.MemberEnd() || it->value.IsNull()) return nullptr;
-    return &it->value;
-}
-
-// An id given as a JSON number or a digit string; nullopt (with `bad` set) for anything else.
-std::optional<std::uint64_t> id_member(const rapidjson::Document& doc, const char* name,
-                                       bool& bad) {
-    const rapidjson::Value* v = member(doc, name);
-    if (!v) return std::nullopt;
-    std::optional<std::uint64_t> id;
-    if (v->IsUint64() && v->GetUint64() > 0) {
-        id = v->GetUint64();
-    } else if (v->IsString()) {
-        id = parse_id(std::string_view(v->GetString(), v->GetStringLength()));
-    }
-    if (!id) bad = true;
-    return id;
-}
-
-std::optional<std::string> string_member(const rapidjson::Document& doc, const char* name,
-                                         bool& bad) {
-    const rapidjson::Value* v = member(doc, name);
-    if (!v) return std::nullopt;
-    if (!v->IsString()) {
-        bad = true;
-        return std::nullopt;
-    }
-    return std::string(v->GetString(), v->GetStringLength());
-}
-
-bool valid_utf8(std::string_view s) {
-    std::size_t i = 0;
-    while (i < s.size()) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        std::size_t len = 0;
-        std::uint32_t cp = 0;
-        if (c < 0x80) {
-            ++i;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            len = 2;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            len = 3;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (i + len > s.size()) return false;
-        for (std::size_t k = 1; k < len; ++k) {
-            const auto d = static_cast<unsigned char>(s[i + k]);
-            if ((d & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (d & 0x3F);
-        }
-        const std::uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-        i += len;
-    }
-    return true;
-}
-
-const char* const not_an_object = "请求格式不正确（需要 JSON 对象）";
 
 bool openid_char(char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
@@ -282,7 +208,10 @@ std::optional<conversation_path> parse_conversation_path(std::string_view path) 
         !std::all_of(openid.begin(), openid.end(), openid_char)) {
         return std::nullopt;
     }
-    if (action != "accept" && action != "send" && action != "end" && action != "transfer") {
+    static constexpr std::string_view actions[] = {
+        "accept",        "send", "end",   "transfer",     "messages",
+        "ignore-unread", "fan",  "owner", "bind-patient", "unbind-patient"};
+    if (std::find(std::begin(actions), std::end(actions), action) == std::end(actions)) {
         return std::nullopt;
     }
     return conversation_path{*account, std::string(openid), std::string(action)};

@@ -72,6 +72,19 @@ awaitable<void> record_session_end(impl_ptr self, const conversation& c, std::st
     if (!r) log::warn("conversation.session_not_recorded", {{"reason", r.error().message()}});
 }
 
+// Tells the clinic's consoles who holds the fan's lock now (nobody: null), so lists and banners
+// follow without a reload.
+awaitable<void> announce_lock(impl_ptr self, const conversation& c,
+                              std::optional<agent_row> holder) {
+    std::string note = "{\"type\":\"lock\",\"account_id\":" + std::to_string(c.path.account_id) +
+                       ",\"openid\":" + json_quote(c.path.openid) + ",\"holder\":" +
+                       (holder ? "{\"id\":" + std::to_string(holder->id) +
+                                     ",\"name\":" + json_quote(holder->name) + "}"
+                               : std::string("null")) +
+                       "}";
+    co_await notify_clinic(self, c.clinic(), std::move(note));
+}
+
 // accept: take (or keep) the session lock.
 awaitable<http_response> accept(impl_ptr self, conversation c) {
     auto l = co_await self->live.acquire_lock(c.clinic(), c.path.openid, c.me(), self->now(),
@@ -81,6 +94,10 @@ awaitable<http_response> accept(impl_ptr self, conversation c) {
         co_return co_await holder_conflict(self, c.clinic(), l->holder, "该顾客正在由{name}接待");
     }
     co_await record_session(self, c, l->status);
+    if (l->status != routing::lock_status::renewed) {
+        std::optional<agent_row> holder = c.agent.row;
+        co_await announce_lock(self, c, std::move(holder));
+    }
     log::info("conversation.accepted", {{"clinic", c.clinic()},
                                         {"account", c.path.account_id},
                                         {"agent", c.agent.row.id},
@@ -107,8 +124,8 @@ awaitable<http_response> send(impl_ptr self, conversation c, std::string text) {
     const std::uint64_t clinic = c.clinic();
     const std::string& openid = c.path.openid;
     const std::string me = c.me();
-    auto l = co_await self->live.acquire_lock(clinic, openid, me, self->now(),
-                                              c.settings->lock_ttl);
+    auto l =
+        co_await self->live.acquire_lock(clinic, openid, me, self->now(), c.settings->lock_ttl);
     if (!l) co_return unavailable("conversation.unavailable", l.error());
     if (l->status == routing::lock_status::refused) {
         co_return co_await holder_conflict(self, clinic, l->holder,
@@ -172,6 +189,16 @@ awaitable<http_response> send(impl_ptr self, conversation c, std::string text) {
     }
     if (auto r = co_await self->live.note_answered(clinic, openid); !r) warn("load", r.error());
     if (auto r = co_await self->live.cancel_timer(clinic, openid); !r) warn("timer", r.error());
+    // The consoles: the reply cleared the unread mark (docs/api.md "Unread"), and a new holding
+    // shows.
+    if (fresh_lock) {
+        std::optional<agent_row> holder = c.agent.row;
+        co_await announce_lock(self, c, std::move(holder));
+    }
+    std::string unread =
+        "{\"type\":\"unread\",\"account_id\":" + std::to_string(c.path.account_id) +
+        ",\"openid\":" + json_quote(openid) + ",\"unread\":0}";
+    co_await notify_clinic(self, clinic, std::move(unread));
     log::info("conversation.sent", {{"clinic", clinic},
                                     {"account", c.path.account_id},
                                     {"agent", c.agent.row.id},
@@ -219,6 +246,8 @@ awaitable<http_response> end(impl_ptr self, conversation c) {
     if (!released) co_return unavailable("conversation.unavailable", released.error());
     if (!*released) co_return json_error(409, "会话状态已变化，请刷新后重试");
     co_await record_session_end(self, c, "ended");
+    std::optional<agent_row> nobody;
+    co_await announce_lock(self, c, std::move(nobody));
     log::info("conversation.ended",
               {{"clinic", c.clinic()}, {"account", c.path.account_id}, {"agent", c.agent.row.id}});
     co_return ok_json("{\"ended\":true}");
@@ -259,6 +288,8 @@ awaitable<http_response> transfer_to_agent(impl_ptr self, conversation c, routin
         ",\"openid\":" + json_quote(c.path.openid) + ",\"from\":" + agent_json(c.agent.row) + "}";
     auto pushed = co_await self->live.push(clinic, std::to_string(to), std::move(note));
     if (!pushed) log::warn("conversation.push_failed", {{"reason", pushed.error().message()}});
+    std::optional<agent_row> holder = t;
+    co_await announce_lock(self, c, std::move(holder));
     log::info("conversation.transferred", {{"clinic", clinic},
                                            {"account", c.path.account_id},
                                            {"agent", c.agent.row.id},
@@ -279,6 +310,8 @@ awaitable<http_response> transfer_to_store(impl_ptr self, conversation c, routin
     if (!released) co_return unavailable("conversation.unavailable", released.error());
     if (!*released) co_return json_error(409, "会话状态已变化，请刷新后重试");
     co_await record_session_end(self, c, "transferred");
+    std::optional<agent_row> nobody;
+    co_await announce_lock(self, c, std::move(nobody));
     auto bound = co_await self->repo.set_store(c.path.account_id, c.path.openid, store);
     if (!bound) co_return unavailable("conversation.unavailable", bound.error());
     log::info("conversation.transferred", {{"clinic", clinic},
@@ -305,6 +338,11 @@ awaitable<http_response> handle_conversation(impl_ptr self, http_request req) {
     if (!path) co_return json_error(404, "not found");
     auto auth = co_await self->authenticate(req);
     if (!auth.agent) co_return auth.refusal;
+    if (is_console_action(path->action)) {
+        co_return co_await handle_console_action(self, std::move(req), std::move(*auth.agent),
+                                                 std::move(*path));
+    }
+    if (req.method != "POST") co_return json_error(405, "不支持该请求方法");
     conversation c{std::move(*auth.agent), std::move(*path), {}, nullptr};
 
     // Bodies first: a malformed request is 400 whatever the conversation.

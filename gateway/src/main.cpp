@@ -190,6 +190,7 @@ int main(int argc, char** argv) {
     push.start();
     gateway::agent_api_options agent_opts;
     agent_opts.settings = cfg.agents;
+    agent_opts.media_dir = cfg.media_dir;
     gateway::agent_api agents(io.get_executor(), deps.mysql(), deps.redis_ptr(), live, outbox,
                               stage, push, agent_opts);
     agents.add_routes(routes);

@@ -39,6 +39,9 @@ struct agent_api_options {
     // Backlog: messages older than this are left out (WeChat's 48-hour window has closed: they
     // can no longer be answered through the customer-service API).
     std::chrono::seconds backlog_max_age{48 * 3600};
+    // Where the media fetcher keeps inbound media (config media_dir): GET /api/media/{id}
+    // serves files from it.
+    std::string media_dir = "media";
     // The clock (injected in tests); the system clock when empty.
     std::function<routing::instant()> now;
 };
@@ -64,9 +67,11 @@ public:
     agent_api(const agent_api&) = delete;
     agent_api& operator=(const agent_api&) = delete;
 
-    // POST /api/agent/sign-in, /api/agent/sign-out, /api/agent/accepting; GET /api/agent/me,
-    // /api/agent/backlog; WebSocket /api/agent/ws; POST /api/conversations/{account}/{openid}/
-    // accept|send|end|transfer.
+    // POST /api/agent/sign-in, /api/agent/sign-out, /api/agent/accepting, /api/agent/password;
+    // GET /api/agent/me, /api/agent/backlog, /api/agents, /api/conversations, /api/media/{id};
+    // WebSocket /api/agent/ws; POST /api/conversations/{account}/{openid}/
+    // accept|send|end|transfer|ignore-unread|fan|owner|bind-patient|unbind-patient; GET
+    // /api/conversations/{account}/{openid}/messages|fan.
     void add_routes(router& routes);
 
     // The session behind the request's bearer token or cookie, checked as for the agent

@@ -85,8 +85,9 @@ parsed<transfer_request> parse_transfer(std::string_view body);
 // ---- conversation paths --------------------------------------------------------------------
 
 // /api/conversations/{account_id}/{openid}/{action}: the account id (decimal, > 0), the openid
-// (1–128 of [A-Za-z0-9_-]) and the action (accept, send, end, transfer). nullopt when the path
-// does not have this shape (→ 404).
+// (1–128 of [A-Za-z0-9_-]) and the action (accept, send, end, transfer; the console's messages,
+// ignore-unread, fan, owner, bind-patient, unbind-patient). nullopt when the path does not have
+// this shape (→ 404).
 struct conversation_path {
     std::uint64_t account_id = 0;
     std::string openid;

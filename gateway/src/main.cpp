@@ -16,6 +16,7 @@
 #include "scrm/gateway/agent_api.hpp"
 #include "scrm/gateway/agent_push.hpp"
 #include "scrm/gateway/cli.hpp"
+#include "scrm/gateway/console_files.hpp"
 #include "scrm/gateway/health.hpp"
 #include "scrm/gateway/http.hpp"
 #include "scrm/gateway/media_fetcher.hpp"
@@ -178,6 +179,23 @@ int main(int argc, char** argv) {
     // The clinic administration endpoints, on the agents' sessions (admin role).
     gateway::admin_api admin(agents, deps.mysql());
     admin.add_routes(routes);
+    // The staff console's page (/console/), read into memory now: requests never touch the disk.
+    const std::string console_dir =
+        cfg.console_dir.empty() ? std::string(SCRM_DEFAULT_CONSOLE_DIR) : cfg.console_dir;
+    std::shared_ptr<const gateway::static_site> console;
+    auto loaded = gateway::load_static_site(console_dir);
+    if (auto* site = std::get_if<gateway::static_site>(&loaded)) {
+        log::info("gateway.console", {{"dir", console_dir},
+                                      {"files", static_cast<std::uint64_t>(site->files.size())}});
+        console = std::make_shared<const gateway::static_site>(std::move(*site));
+    } else if (!cfg.console_dir.empty()) {
+        std::cerr << "scrm-gateway: " << std::get<std::string>(loaded) << "\n";
+        return 1;
+    } else {
+        // The built-in default may be gone (a binary copied elsewhere): the API still works.
+        log::warn("gateway.console_missing", {{"problem", std::get<std::string>(loaded)}});
+    }
+    gateway::add_console_routes(routes, console);
     asio::co_spawn(io, hook.replay_loop(std::chrono::seconds(1)), asio::detached);
 
     gateway::http_server server(io.get_executor(), cfg.http, std::move(routes), stats);
@@ -200,8 +218,7 @@ int main(int argc, char** argv) {
     signals.async_wait([&](const boost::system::error_code& ec, int) {
         if (ec) return;
         workers w{stage, outbox, media, push};
-        asio::co_spawn(io,
-                       shutdown(server, hook, store, w, deps, cfg.http.shutdown_grace, work),
+        asio::co_spawn(io, shutdown(server, hook, store, w, deps, cfg.http.shutdown_grace, work),
                        asio::detached);
     });
 

@@ -283,3 +283,17 @@ TEST_CASE("WebSocket limits and the agents section: defaults, file values, bad v
     CHECK(bad.find("agents.cookie_secure: must be true or false") != std::string::npos);
     CHECK(bad.find("agents.tokens: unknown key") != std::string::npos);
 }
+
+TEST_CASE("console_dir: empty by default (the built-in folder) and set by file or environment") {
+    auto r = parse_config("{}");
+    REQUIRE(std::holds_alternative<config>(r));
+    auto c = std::get<config>(r);
+    CHECK(c.console_dir.empty());
+    r = parse_config(R"({"console_dir":"/srv/scrm/console"})");
+    REQUIRE(std::holds_alternative<config>(r));
+    c = std::get<config>(r);
+    CHECK(c.console_dir == "/srv/scrm/console");
+    CHECK_FALSE(apply_env(c, {{"SCRM_CONSOLE_DIR", "/opt/console"}}).has_value());
+    CHECK(c.console_dir == "/opt/console");
+    CHECK(problems_of(parse_config(R"({"console_dir":7})")) == "console_dir: must be a string");
+}

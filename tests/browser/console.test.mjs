@@ -347,6 +347,20 @@ test('the staff console', async (t) => {
       await shot(b, '07-b-replied');
     });
 
+    await t.test('the accepting switch and sign-out', async () => {
+      const online = () => b.evaluate(async () => (await (await fetch('/api/agent/me')).json()).online);
+      assert.equal(await online(), true);
+      await b.getByTestId('accepting').uncheck();
+      await until('B to stop accepting', async () => (await online()) === false);
+      await b.getByTestId('accepting').check();
+      await until('B to accept again', async () => (await online()) === true);
+      await a.getByRole('button', { name: '退出登录' }).click();
+      await a.getByTestId('signin-submit').waitFor();
+      const status = await a.evaluate(async () => (await fetch('/api/agent/me')).status);
+      assert.equal(status, 401, 'the cookie no longer signs in');
+      await shot(a, '08-a-signed-out');
+    });
+
     await t.test('the pages ran without script errors', () => {
       assert.deepEqual(a.errors, []);
       assert.deepEqual(b.errors, []);

@@ -212,8 +212,8 @@ TEST_CASE("media_dir and background_workers: defaults, file, environment, bad va
     CHECK(c.media_dir == "/var/lib/scrm/media");
     CHECK_FALSE(c.background_workers);
 
-    CHECK_FALSE(apply_env(c, {{"SCRM_BACKGROUND_WORKERS", "1"}, {"SCRM_MEDIA_DIR", "m2"}})
-                    .has_value());
+    CHECK_FALSE(
+        apply_env(c, {{"SCRM_BACKGROUND_WORKERS", "1"}, {"SCRM_MEDIA_DIR", "m2"}}).has_value());
     CHECK(c.background_workers);
     CHECK(c.media_dir == "m2");
     CHECK_FALSE(apply_env(c, {{"SCRM_BACKGROUND_WORKERS", "false"}}).has_value());
@@ -227,7 +227,8 @@ TEST_CASE("media_dir and background_workers: defaults, file, environment, bad va
     CHECK(bad->message() == "SCRM_BACKGROUND_WORKERS: must be 1, 0, true or false, got \"maybe\"");
 }
 
-TEST_CASE("workers kept to some clinics and accounts: SCRM_WORKER_CLINICS and SCRM_WORKER_ACCOUNTS") {
+TEST_CASE(
+    "workers kept to some clinics and accounts: SCRM_WORKER_CLINICS and SCRM_WORKER_ACCOUNTS") {
     config c;
     CHECK(c.worker_clinics.empty());
     CHECK(c.worker_accounts.empty());
@@ -294,4 +295,18 @@ TEST_CASE("evaluation links' lifetime: default 7 days, file value, bad values") 
     const auto bad = problems_of(parse_config(R"({"evaluations":{"link_ttl_s":5,"ttl":1}})"));
     CHECK(bad.find("evaluations.link_ttl_s: must be an integer 60-31622400") != std::string::npos);
     CHECK(bad.find("evaluations.ttl: unknown key") != std::string::npos);
+}
+
+TEST_CASE("console_dir: empty by default (the built-in folder) and set by file or environment") {
+    auto r = parse_config("{}");
+    REQUIRE(std::holds_alternative<config>(r));
+    auto c = std::get<config>(r);
+    CHECK(c.console_dir.empty());
+    r = parse_config(R"({"console_dir":"/srv/scrm/console"})");
+    REQUIRE(std::holds_alternative<config>(r));
+    c = std::get<config>(r);
+    CHECK(c.console_dir == "/srv/scrm/console");
+    CHECK_FALSE(apply_env(c, {{"SCRM_CONSOLE_DIR", "/opt/console"}}).has_value());
+    CHECK(c.console_dir == "/opt/console");
+    CHECK(problems_of(parse_config(R"({"console_dir":7})")) == "console_dir: must be a string");
 }

@@ -1,0 +1,372 @@
+// The staff console in a real browser: Debian's chromium driven by playwright-core (scripts/setup
+// installs both; nothing downloads a browser). Starts the fake WeChat and the gateway built by
+// scripts/build against the services of scripts/services, in a clinic of its own, and plays issue
+// 5's scenario with two agents. Screenshots go to --out.
+//
+//   node tests/browser/console.test.mjs --gateway build/bin/scrm-gateway \
+//     --admin build/bin/scrm-admin --fake build/bin/fake-wechat --out build/browser-output
+//
+// Settings: SCRM_TEST_CONFIG (default <source>/.local/config.json) and the master key beside it.
+// Fails (never skips) when chromium or playwright-core is missing: run scripts/setup.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import http from 'node:http';
+import path from 'node:path';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+const run = promisify(execFile);
+const here = path.dirname(fileURLToPath(import.meta.url));
+const sourceDir = path.resolve(here, '..', '..');
+
+function arg(name) {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0 || !process.argv[i + 1]) throw new Error(`console.test.mjs: --${name} is required`);
+  return path.resolve(process.argv[i + 1]);
+}
+const bins = { gateway: arg('gateway'), admin: arg('admin'), fake: arg('fake') };
+const outDir = arg('out');
+const chromiumPath = process.env.SCRM_CHROMIUM || '/usr/bin/chromium';
+const configPath = process.env.SCRM_TEST_CONFIG || path.join(sourceDir, '.local', 'config.json');
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what, fn, limitMs = 15000) {
+  const deadline = Date.now() + limitMs;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${last})`);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const hex = (n) => randomBytes(n).toString('hex');
+const alnum = (n) => {
+  const chars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  return [...randomBytes(n)].map((b) => chars[b % chars.length]).join('');
+};
+
+// A child process whose output goes to a file in outDir; killed at the end.
+const children = [];
+function start(name, file, args, env) {
+  const log = fs.openSync(path.join(outDir, `${name}.log`), 'w');
+  const child = spawn(file, args, { env: { ...process.env, ...env }, stdio: ['ignore', log, log] });
+  children.push(child);
+  child.exitedEarly = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  return child;
+}
+const tempDirs = [];
+function tempDir(prefix) {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.push(d);
+  return d;
+}
+async function stopAll() {
+  for (const c of children.reverse()) {
+    if (c.exitCode === null && c.signalCode === null) {
+      c.kill('SIGTERM');
+      await Promise.race([c.exitedEarly, sleep(15000)]);
+      if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    }
+  }
+  for (const d of tempDirs) fs.rmSync(d, { recursive: true, force: true });
+}
+
+// A raw GET: the path is sent exactly as given (fetch would resolve "..").
+function rawGet(port, target, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: target, headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+// ---- the world: services, a clinic, the fake WeChat, the gateway, the browser -----------------
+
+const sfx = `${process.pid}${hex(2)}`;
+const world = {
+  clinic: `浏览器测试诊所${sfx}`,
+  agentA: `张医助${sfx}`,
+  agentB: `李客服${sfx}`,
+  password: `pw-${hex(8)}`,
+  appid: `wx${hex(8)}`,
+  originalId: `gh_${hex(6)}`,
+  token: `Tok${alnum(12)}`,
+  aesKey: alnum(43),
+  secret: alnum(32),
+  openid: `o${alnum(27)}`,
+};
+
+let config, masterKey, gatewayPort, fakeUrl, browser;
+
+async function admin(args, extraEnv = {}) {
+  const { stdout } = await run(bins.admin, ['--config', configPath, ...args], {
+    env: { ...process.env, SCRM_MASTER_KEY: masterKey, ...extraEnv },
+  });
+  return stdout;
+}
+
+async function sql(query) {
+  const m = config.mysql;
+  const { stdout } = await run('mariadb', ['-h', m.host, '-P', String(m.port), '-u', m.user,
+    '-D', m.database, '-N', '-B', '-e', query], { env: { ...process.env, MYSQL_PWD: m.password } });
+  return stdout.trim();
+}
+
+async function fakeControl(method, p, body) {
+  const res = await fetch(`${fakeUrl}${p}`, {
+    method, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await res.json();
+  assert.ok(res.ok, `fake WeChat ${p}: ${res.status} ${JSON.stringify(data)}`);
+  return data;
+}
+
+async function sentTexts() {
+  const r = await fakeControl('GET', `/control/sent?appid=${world.appid}&openid=${world.openid}`);
+  return r.sent.filter((m) => m.api === 'custom_send' && m.msgtype === 'text').map((m) => m.body);
+}
+
+async function setUp() {
+  fs.mkdirSync(outDir, { recursive: true });
+  assert.ok(fs.existsSync(chromiumPath), `${chromiumPath} is missing: run scripts/setup`);
+  for (const [name, file] of Object.entries(bins)) {
+    assert.ok(fs.existsSync(file), `${name} binary ${file} is missing: run scripts/build`);
+  }
+  assert.ok(fs.existsSync(configPath), `${configPath} is missing: run scripts/services up`);
+  config = JSON.parse(fs.readFileSync(configPath, 'utf8'));
+  masterKey = fs.readFileSync(path.join(config.services.dir, 'master-key'), 'utf8').trim();
+
+  const added = await admin(['clinic', 'add', '--name', world.clinic]);
+  world.clinicId = Number(/\(id (\d+)\)/.exec(added)[1]);
+  await admin(['account', 'add', '--clinic', world.clinic, '--appid', world.appid,
+    '--original-id', world.originalId, '--token', world.token, '--aes-key', world.aesKey,
+    '--secret', world.secret, '--safe-mode-only']);
+  world.accountId = Number(await sql(
+    `SELECT id FROM official_accounts WHERE appid = '${world.appid}'`));
+  assert.ok(world.accountId > 0, 'the account id');
+  for (const name of [world.agentA, world.agentB]) {
+    await admin(['agent', 'add', '--clinic', world.clinic, '--name', name, '--role', 'service'],
+      { SCRM_AGENT_PASSWORD: world.password });
+  }
+  // Every online agent is told of a fan's message (rule "shared"), and no auto-reply speaks.
+  await admin(['routing', 'set', '--clinic', world.clinic, '--exclusive-mode', 'off',
+    '--consultant-mode', 'off', '--auto-reply', 'off', '--hours', '[]']);
+
+  gatewayPort = await freePort();
+  const fakeDir = tempDir('scrm-console-fake-');
+  const fake = start('fake-wechat', bins.fake, ['--listen', '127.0.0.1:0', '--state-dir', fakeDir,
+    '--account', [world.appid, world.secret, world.token, world.aesKey, world.originalId, 'safe',
+      `http://127.0.0.1:${gatewayPort}/wx/${world.appid}`].join(',')]);
+  const stateFile = path.join(fakeDir, 'fake-wechat.json');
+  await until('the fake WeChat to start', () => {
+    if (fake.exitCode !== null) throw new Error('fake-wechat exited: see fake-wechat.log');
+    return fs.existsSync(stateFile) && fs.statSync(stateFile).size > 0;
+  });
+  fakeUrl = /^url=(.*)$/m.exec(fs.readFileSync(path.join(outDir, 'fake-wechat.log'), 'utf8'))[1];
+
+  const dataDir = tempDir('scrm-console-gw-');
+  const gateway = start('gateway', bins.gateway,
+    ['--config', configPath, '--listen', `127.0.0.1:${gatewayPort}`], {
+      SCRM_MASTER_KEY: masterKey,
+      SCRM_WECHAT_API_BASE_URL: fakeUrl,
+      SCRM_SPOOL_DIR: path.join(dataDir, 'spool'),
+      SCRM_MEDIA_DIR: path.join(dataDir, 'media'),
+      SCRM_WORKER_CLINICS: String(world.clinicId),
+      SCRM_WORKER_ACCOUNTS: String(world.accountId),
+    });
+  await until('the gateway to be ready', async () => {
+    if (gateway.exitCode !== null) throw new Error('the gateway exited: see gateway.log');
+    const r = await rawGet(gatewayPort, '/readyz');
+    return r.status === 200;
+  }, 30000);
+
+  const { chromium } = await import('playwright-core').catch(() => {
+    throw new Error('playwright-core is missing: run scripts/setup (npm ci in tests/browser)');
+  });
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    // As root Chromium needs --no-sandbox; the rest keep it from calling home.
+    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--disable-default-apps', '--disable-extensions', '--no-first-run',
+      '--disable-domain-reliability', '--disable-client-side-phishing-detection',
+      '--metrics-recording-only', '--no-default-browser-check',
+      '--autoplay-policy=no-user-gesture-required'],
+  });
+}
+
+const consoleUrl = () => `http://127.0.0.1:${gatewayPort}/console/`;
+
+async function openConsole(agentName) {
+  const context = await browser.newContext({ locale: 'zh-CN', viewport: { width: 1200, height: 760 } });
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(String(e)));
+  await page.goto(consoleUrl());
+  await page.getByTestId('signin-clinic').fill(world.clinic);
+  await page.getByTestId('signin-name').fill(agentName);
+  await page.getByTestId('signin-password').fill(world.password);
+  await page.getByTestId('signin-submit').click();
+  await page.getByTestId('connection').filter({ hasText: '已连接' }).waitFor();
+  await until(`${agentName}'s accepting switch`, () => page.getByTestId('accepting').isChecked());
+  return page;
+}
+
+const shot = (page, name) => page.screenshot({ path: path.join(outDir, `${name}.png`) });
+
+// ---- the tests -------------------------------------------------------------------------------
+
+test('the staff console', async (t) => {
+  try {
+    await setUp();
+    await t.test('the console is served as static files, and only those', async () => {
+      const index = await rawGet(gatewayPort, '/console/');
+      assert.equal(index.status, 200);
+      assert.match(index.headers['content-type'], /^text\/html; charset=utf-8/);
+      assert.equal(index.headers['cache-control'], 'no-cache');
+      assert.match(index.headers['content-security-policy'], /default-src 'self'/);
+      assert.match(index.body, /客服工作台/);
+      const js = await rawGet(gatewayPort, '/console/js/main.js');
+      assert.equal(js.status, 200);
+      assert.match(js.headers['content-type'], /^text\/javascript/);
+      const css = await rawGet(gatewayPort, '/console/console.css');
+      assert.match(css.headers['content-type'], /^text\/css/);
+      const again = await rawGet(gatewayPort, '/console/js/main.js',
+        { 'If-None-Match': js.headers.etag });
+      assert.equal(again.status, 304);
+      const bare = await rawGet(gatewayPort, '/console');
+      assert.equal(bare.status, 301);
+      assert.equal(bare.headers.location, '/console/');
+      for (const target of ['/console/../CMakeLists.txt', '/console/js/../../README.md',
+        '/console/%2e%2e/README.md', '/console/..%2fREADME.md', '/console/js%2fmain.js',
+        '/console/..%5cREADME.md', '/console//etc/passwd', '/console/%00index.html']) {
+        const r = await rawGet(gatewayPort, target);
+        assert.equal(r.status, 400, target);
+        assert.ok(JSON.parse(r.body).error, target);
+      }
+      for (const target of ['/console/js/', '/console/nope.html', '/console/README.md']) {
+        const r = await rawGet(gatewayPort, target);
+        assert.equal(r.status, 404, target);
+        assert.equal(JSON.parse(r.body).error, '页面不存在');
+      }
+    });
+
+    const a = await openConsole(world.agentA);
+    const b = await openConsole(world.agentB);
+    await shot(a, '01-a-signed-in');
+    const message = `你好，想预约明天上午洗牙 ${hex(3)}`;
+    const replyA = `您好，明天上午十点可以吗？${hex(3)}`;
+    const replyB = `我是李客服，继续为您服务 ${hex(3)}`;
+
+    await t.test('a fan message from the fake WeChat appears live in agent A\'s console', async () => {
+      const d = await fakeControl('POST', '/control/deliver', {
+        appid: world.appid, message: { type: 'text', from: world.openid, content: message } });
+      assert.equal(d.answered, true, JSON.stringify(d));
+      const conv = a.getByTestId('conversation').filter({ hasText: message });
+      await conv.waitFor();
+      assert.equal(await conv.getByTestId('unread').textContent(), '1');
+      assert.match(await a.title(), /^\(1\) 客服工作台$/);
+      assert.ok(Number(await a.evaluate(() => document.body.dataset.chimes)) >= 1, 'a chime');
+      await shot(a, '02-a-new-message');
+      await conv.click();
+      await a.getByTestId('message-in').filter({ hasText: message }).waitFor();
+      assert.equal(await a.title(), '客服工作台');
+    });
+
+    await t.test('agent A replies and the fake WeChat receives the customer-service message', async () => {
+      await a.getByTestId('reply-text').fill(replyA);
+      await a.getByTestId('reply-send').click();
+      await a.getByTestId('message-out').filter({ hasText: replyA }).waitFor();
+      await a.getByTestId('chat-markers').filter({ hasText: '由我接待' }).waitFor();
+      assert.equal(await a.getByTestId('chat-error').textContent(), '');
+      await until('the fake WeChat to receive A\'s reply',
+        async () => (await sentTexts()).some((body) => body.includes(replyA)));
+      await shot(a, '03-a-replied');
+    });
+
+    await t.test('agent B sees A holding the session and B\'s send is refused', async () => {
+      const conv = b.getByTestId('conversation').filter({ hasText: message });
+      await conv.waitFor();
+      await conv.click();
+      await b.getByTestId('accept').click();
+      const banner = b.getByTestId('holder-banner');
+      await banner.filter({ hasText: `「${world.agentA}」` }).waitFor();
+      await b.getByTestId('chat-markers').filter({ hasText: `「${world.agentA}」接待中` }).waitFor();
+      await shot(b, '04-b-sees-holder');
+      await b.getByTestId('reply-text').fill(replyB);
+      await b.getByTestId('reply-send').click();
+      await b.getByTestId('chat-error').filter({ hasText: `该顾客正在由「${world.agentA}」接待` })
+        .waitFor();
+      assert.equal(await b.getByTestId('message-out').count(), 0);
+      assert.equal(await b.getByTestId('reply-text').inputValue(), replyB, 'the text is kept');
+      assert.ok(!(await sentTexts()).some((body) => body.includes(replyB)));
+      await shot(b, '05-b-refused');
+    });
+
+    await t.test('after A ends the session B can reply', async () => {
+      await a.getByTestId('end').click();
+      await a.getByTestId('message-note').filter({ hasText: '您结束了此会话' }).waitFor();
+      assert.equal(await a.getByTestId('chat-markers').textContent(), '');
+      await b.getByTestId('reply-send').click();
+      await b.getByTestId('message-out').filter({ hasText: replyB }).waitFor();
+      await b.getByTestId('chat-markers').filter({ hasText: '由我接待' }).waitFor();
+      assert.ok(await b.getByTestId('holder-banner').isHidden());
+      await until('the fake WeChat to receive B\'s reply',
+        async () => (await sentTexts()).some((body) => body.includes(replyB)));
+      await shot(a, '06-a-ended');
+      await shot(b, '07-b-replied');
+    });
+
+    await t.test('the accepting switch and sign-out', async () => {
+      const online = () => b.evaluate(async () => (await (await fetch('/api/agent/me')).json()).online);
+      assert.equal(await online(), true);
+      await b.getByTestId('accepting').uncheck();
+      await until('B to stop accepting', async () => (await online()) === false);
+      await b.getByTestId('accepting').check();
+      await until('B to accept again', async () => (await online()) === true);
+      await a.getByRole('button', { name: '退出登录' }).click();
+      await a.getByTestId('signin-submit').waitFor();
+      const status = await a.evaluate(async () => (await fetch('/api/agent/me')).status);
+      assert.equal(status, 401, 'the cookie no longer signs in');
+      await shot(a, '08-a-signed-out');
+    });
+
+    await t.test('the pages ran without script errors', () => {
+      assert.deepEqual(a.errors, []);
+      assert.deepEqual(b.errors, []);
+    });
+  } finally {
+    if (browser) await browser.close();
+    await stopAll();
+  }
+});

@@ -198,7 +198,7 @@ int main(int argc, char** argv) {
     // The clinic administration endpoints, on the agents' sessions (admin role).
     gateway::admin_api admin(agents, deps.mysql(), clients);
     admin.add_routes(routes);
-    gateway::integration_api integration(notifier, agents);
+    gateway::integration_api integration(notifier, admin);
     integration.add_routes(routes);
     // Patient evaluations: the signed links' page and API, and their admin endpoints.
     gateway::evaluation_options eval_opts;

@@ -17,6 +17,7 @@
 #include "scrm/common/thread_role.hpp"
 #include "scrm/fakes/fake_wechat.hpp"
 #include "scrm/gateway/accounts.hpp"
+#include "scrm/gateway/admin_api.hpp"
 #include "scrm/gateway/agent_api.hpp"
 #include "scrm/gateway/agent_push.hpp"
 #include "scrm/gateway/integration_api.hpp"
@@ -102,7 +103,8 @@ struct harness {
         ao.settings.cookie_secure = false;
         agents = std::make_unique<agent_api>(io.get_executor(), deps.mysql(), deps.redis_ptr(),
                                              *live, *outbox, *stage, *push, ao);
-        integration = std::make_unique<integration_api>(*notifier, *agents);
+        admin = std::make_unique<admin_api>(*agents, deps.mysql(), *clients);
+        integration = std::make_unique<integration_api>(*notifier, *admin);
         router routes;
         hook->add_routes(routes);
         agents->add_routes(routes);
@@ -256,6 +258,7 @@ struct harness {
     std::unique_ptr<webhook> hook;
     std::unique_ptr<agent_push> push;
     std::unique_ptr<agent_api> agents;
+    std::unique_ptr<admin_api> admin;
     std::unique_ptr<integration_api> integration;
     std::unique_ptr<http_server> server;
     std::uint16_t port = 0;

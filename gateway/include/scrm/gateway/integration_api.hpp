@@ -14,12 +14,13 @@ class notifier;
 
 namespace scrm::gateway {
 
-class agent_api;
+class admin_api;
 
-// Thread-safe. `notifier` and `agents` must outlive the routes it added.
+// Thread-safe. `notifier` and `admin` (whose admin authentication the send log uses) must
+// outlive the routes it added.
 class integration_api {
 public:
-    integration_api(templates::notifier& notifier, agent_api& agents);
+    integration_api(templates::notifier& notifier, admin_api& admin);
     ~integration_api();
     integration_api(const integration_api&) = delete;
     integration_api& operator=(const integration_api&) = delete;

@@ -29,10 +29,6 @@ namespace {
 const std::string gateway_bin = SCRM_GATEWAY_BIN;
 const std::string password = "people-api-1";
 
-bool has(const std::string& text, const std::string& part) {
-    return text.find(part) != std::string::npos;
-}
-
 http_reply call(std::uint16_t port, const std::string& token, const std::string& method,
                 const std::string& target, const std::string& body = {}) {
     return http_call(port, method, target, body, {{"Authorization", "Bearer " + token}});
@@ -635,19 +631,6 @@ TEST_CASE("account health: the recent WeChat errors that need a person per accou
         CHECK(r.body == R"({"error":"days 须为 1 至 90 之间的整数"})");
     }
 }
-
-namespace {
-
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() >= until) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return true;
-}
-
-}  // namespace
 
 TEST_CASE(
     "retention: a clinic setting and the worker removes unfollowed fans' data once it passed") {

@@ -37,10 +37,6 @@ run_result admin(const std::vector<std::string>& args) {
     return r;
 }
 
-bool has(const std::string& text, const std::string& part) {
-    return text.find(part) != std::string::npos;
-}
-
 // Removes this suite's rows before the fixture removes the clinic they refer to.
 struct cleanup {
     clinic_fixture& c;

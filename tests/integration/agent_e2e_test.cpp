@@ -22,10 +22,6 @@ namespace {
 const std::string gateway_bin = SCRM_GATEWAY_BIN;
 const std::string password = "two-instances-1";
 
-bool has(const std::string& text, const std::string& part) {
-    return text.find(part) != std::string::npos;
-}
-
 }  // namespace
 
 TEST_CASE("an agent connected to one instance receives what the webhook delivered to the other") {

@@ -34,19 +34,6 @@ namespace {
 const std::string gateway_bin = SCRM_GATEWAY_BIN;
 const std::string password = "evaluations-1";
 
-bool has(const std::string& text, const std::string& part) {
-    return text.find(part) != std::string::npos;
-}
-
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() >= until) return false;
-        std::this_thread::sleep_for(100ms);
-    }
-    return true;
-}
-
 http_reply call(std::uint16_t port, const std::string& token, const std::string& method,
                 const std::string& target, const std::string& body = {}) {
     return http_call(port, method, target, body, {{"Authorization", "Bearer " + token}});

@@ -32,20 +32,6 @@ namespace {
 const std::string gateway_bin = SCRM_GATEWAY_BIN;
 const std::string password = "routing-e2e-1";
 
-bool has(const std::string& text, const std::string& part) {
-    return text.find(part) != std::string::npos;
-}
-
-// Polls `done` every 100 ms until it holds or `limit` passes; whether it held.
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() >= until) return false;
-        std::this_thread::sleep_for(100ms);
-    }
-    return true;
-}
-
 // The 4 agents "客服0".."客服3", signed in alternately on A and B, each with a console open.
 std::vector<std::unique_ptr<ws_client>> four_online(clinic_fixture& c, two_gateways& g) {
     std::vector<std::unique_ptr<ws_client>> consoles;

@@ -239,10 +239,6 @@ struct harness {
     std::vector<std::thread> threads;
 };
 
-bool has(const std::string& body, const std::string& text) {
-    return body.find(text) != std::string::npos;
-}
-
 const std::string no_agent_text = "NO-AGENT-REPLY";
 const std::string after_hours_text = "AFTER-HOURS-REPLY";
 const std::string offline_text = "CONSULTANT-OFFLINE-REPLY";

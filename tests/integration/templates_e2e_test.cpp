@@ -43,10 +43,6 @@ namespace {
 
 const std::string password = "correct-horse-1";
 
-bool has(const std::string& text, const std::string& part) {
-    return text.find(part) != std::string::npos;
-}
-
 // The value of the first "name":… in a JSON text (a string without its quotes, or a number /
 // literal); empty when absent.
 std::string field(const std::string& json, const std::string& name) {

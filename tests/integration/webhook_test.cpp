@@ -209,7 +209,7 @@ struct scope_exit {
 };
 
 // Polls `done` every 10 ms until it holds or `limit` passes; returns its last value.
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
+bool poll_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     for (;;) {
         if (done()) return true;
@@ -614,7 +614,7 @@ TEST_CASE("a retry arriving while the first attempt's commit is held is answered
                          60s);
     });
     // The first attempt's batch is inside MariaDB, waiting for the lock.
-    REQUIRE(eventually([&] { return statements_in_progress(probe, "INSERT INTO fans") == 1; }));
+    REQUIRE(poll_until([&] { return statements_in_progress(probe, "INSERT INTO fans") == 1; }));
 
     retry_reply = std::async(std::launch::async, [&] {
         return http_call(retry_target.port, "POST",
@@ -628,7 +628,7 @@ TEST_CASE("a retry arriving while the first attempt's commit is held is answered
         return retry_elsewhere ? statements_in_progress(probe, "INSERT INTO fans") == 2
                                : first.store.stats().pending == 1;
     };
-    REQUIRE(eventually(
+    REQUIRE(poll_until(
         [&] { return retry_waits() || retry_reply.wait_for(0ms) == std::future_status::ready; }));
 
     {
@@ -688,12 +688,12 @@ TEST_CASE("a commit whose answer is lost is handed on once, by the spool replay"
     }};
     first = std::async(std::launch::async,
                        [&] { return post(h, a, signed_query(a.token, now_s, "lost1"), xml); });
-    REQUIRE(eventually([&] { return statements_in_progress(probe, "COMMIT") == 1; }));
+    REQUIRE(poll_until([&] { return statements_in_progress(probe, "COMMIT") == 1; }));
     proxy.hold_replies(true);
     REQUIRE(blocker.execute("BACKUP STAGE END").has_value());
     blocked = false;
     // The COMMIT lands on the server while its answer is withheld.
-    REQUIRE(eventually([&] { return a.count("inbound_messages") == "1"; }));
+    REQUIRE(poll_until([&] { return a.count("inbound_messages") == "1"; }));
     REQUIRE(first.wait_for(30s) == std::future_status::ready);
     const auto r1 = first.get();
     CHECK(r1.status == 200);  // spooled when the store gave up waiting for the answer
@@ -709,7 +709,7 @@ TEST_CASE("a commit whose answer is lost is handed on once, by the spool replay"
 
     // The replay of the spooled attempt takes the row over and hands it on.
     result<std::size_t> replayed = errc::unavailable;
-    REQUIRE(eventually(
+    REQUIRE(poll_until(
         [&] {
             replayed = run_sync(h.io, h.hook->replay_spool_once());
             return replayed.has_value();

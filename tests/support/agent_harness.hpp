@@ -41,10 +41,6 @@ namespace scrm::test {
 // The password fixtures give agents in these suites.
 inline const std::string agent_password = "correct-horse-1";
 
-inline bool has(const std::string& text, const std::string& part) {
-    return text.find(part) != std::string::npos;
-}
-
 // The value of "name":"…" (or a number) in a flat JSON text; empty when absent.
 std::string field(const std::string& json, const std::string& name);
 

@@ -183,4 +183,13 @@ void private_services::resume_mysql() {
     signal_and_wait(mysql_pid(), SIGCONT, false);
 }
 
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() >= until) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return true;
+}
+
 }  // namespace scrm::test

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <exception>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -28,6 +29,14 @@ std::filesystem::path services_config_path();
 
 // A unique name for keys, tables and databases: prefix + pid + counter.
 std::string unique_name(const std::string& prefix);
+
+// Whether `part` occurs in `text` (answers, pushes, logs).
+inline bool has(const std::string& text, const std::string& part) {
+    return text.find(part) != std::string::npos;
+}
+
+// Polls `done` every 100 ms until it holds or `limit` passes; whether it held.
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit);
 
 // A TCP port on 127.0.0.1 that was free a moment ago.
 std::uint16_t free_port();

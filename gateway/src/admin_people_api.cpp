@@ -233,8 +233,15 @@ awaitable<http_response> reset_password(admin_ptr self, http_request req, std::u
     auto done = co_await self->mysql.run(work);
     if (!done) co_return unavailable("admin.password_unavailable", done.error());
     if (!done->refused) {
-        log::info("admin.password_reset",
-                  {{"clinic", clinic}, {"agent", admin}, {"target", agent}});
+        // The agent's sessions end with the old password (its consoles are signed out).
+        auto ended = co_await self->agents->end_sessions(agent, "");
+        if (!ended) {
+            log::warn("admin.sessions_not_ended", {{"target", agent}, {"reason", ended.error().message()}});
+        }
+        log::info("admin.password_reset", {{"clinic", clinic},
+                                           {"agent", admin},
+                                           {"target", agent},
+                                           {"sessions_ended", static_cast<std::int64_t>(ended ? *ended : 0)}});
     }
     co_return answer(*done);
 }

@@ -57,6 +57,34 @@ return n
     return s;
 }
 
+// Stores a new session and adds it to its agent's set; the set lives as long as the newest session.
+const storage::redis_script& start_session_script() {
+    static const storage::redis_script s(R"lua(
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+local ttl = redis.call('PTTL', KEYS[2])
+if ttl < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+return 1
+)lua");
+    return s;
+}
+
+// Deletes the sessions in KEYS[1] (an agent's set of digests) except ARGV[2], each stored under
+// ARGV[1] .. digest; the set then holds only the kept one. Returns how many were deleted.
+const storage::redis_script& end_sessions_script() {
+    static const storage::redis_script s(R"lua(
+local ended = 0
+for _, digest in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if digest ~= ARGV[2] then
+    ended = ended + redis.call('DEL', ARGV[1] .. digest)
+    redis.call('SREM', KEYS[1], digest)
+  end
+end
+return ended
+)lua");
+    return s;
+}
+
 awaitable<bool> check_password(std::string password, std::string stored) {
     if (stored.empty()) {
         // No such agent: spend the same work on a stand-in hash, so that the answer's timing does
@@ -111,6 +139,18 @@ routing::instant agent_api::impl::now() const {
 
 std::string agent_api::impl::session_key(const std::string& digest) const {
     return opts.key_root + ":agent_session:" + digest;
+}
+
+std::string agent_api::impl::sessions_key(std::uint64_t agent) const {
+    return opts.key_root + ":agent_sessions:" + std::to_string(agent);
+}
+
+awaitable<result<long long>> agent_api::impl::end_sessions(std::uint64_t agent, std::string keep) {
+    std::vector<std::string> keys{sessions_key(agent)};
+    std::vector<std::string> args{session_key(""), std::move(keep)};
+    auto ended = co_await redis->eval(end_sessions_script(), std::move(keys), std::move(args));
+    if (!ended) co_return ended.error();
+    co_return ended->integer;
 }
 
 std::string agent_api::impl::channel(std::uint64_t clinic, std::uint64_t agent) const {
@@ -276,10 +316,13 @@ awaitable<http_response> sign_in(impl_ptr self, http_request req) {
     const auto& s = self->opts.settings;
     const auto token = new_session_token();
     if (!token) co_return json_error(500, "internal error");
-    auto stored = co_await self->redis->set_px(
-        self->session_key(token_digest(*token)),
+    const std::string digest = token_digest(*token);
+    std::vector<std::string> keys{self->session_key(digest), self->sessions_key(agent->id)};
+    std::vector<std::string> args{
         std::to_string(agent->clinic) + ":" + std::to_string(agent->id),
-        std::chrono::duration_cast<std::chrono::milliseconds>(s.session_ttl));
+        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(s.session_ttl).count()),
+        digest};
+    auto stored = co_await self->redis->eval(start_session_script(), std::move(keys), std::move(args));
     if (!stored) co_return unavailable("agent.sign_in_unavailable", stored.error());
     log::info("agent.signed_in", {{"clinic", agent->clinic}, {"agent", agent->id}});
     const auto ttl = static_cast<std::int64_t>(s.session_ttl.count());
@@ -587,7 +630,11 @@ awaitable<http_response> change_password(impl_ptr self, http_request req) {
     if (!hash) co_return json_error(500, "internal error");
     auto stored = co_await self->console.set_password(a.clinic, a.id, *hash);
     if (!stored) co_return unavailable("agent.password_unavailable", stored.error());
-    log::info("agent.password_changed", {{"clinic", a.clinic}, {"agent", a.id}});
+    // Whoever else was signed in with the old password is signed out; this session stays.
+    auto ended = co_await self->end_sessions(a.id, auth.agent->token_digest);
+    if (!ended) log::warn("agent.sessions_not_ended", {{"agent", a.id}, {"reason", ended.error().message()}});
+    log::info("agent.password_changed",
+              {{"clinic", a.clinic}, {"agent", a.id}, {"other_sessions_ended", static_cast<std::int64_t>(ended ? *ended : 0)}});
     co_return json_ok("{\"changed\":true}");
 }
 

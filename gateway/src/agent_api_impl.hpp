@@ -50,11 +50,19 @@ struct agent_api::impl {
 
     routing::instant now() const;
     std::string session_key(const std::string& digest) const;
+    // The set of an agent's session digests (every sign-in adds its own), so that a password
+    // change or reset can end the agent's other sessions.
+    std::string sessions_key(std::uint64_t agent) const;
     std::string channel(std::uint64_t clinic, std::uint64_t agent) const;
 
     // The session behind the request's bearer token or cookie, and its agent (active): or 401
     // (none, expired, signed out, agent deactivated), 403 (cookie from another origin), 503.
     boost::asio::awaitable<auth_result> authenticate(const http_request& req);
+
+    // Ends every session of `agent` but the one whose digest is `keep` ("" for none): after a
+    // password change (the caller's own session stays) or an admin's reset. Consoles of the ended
+    // sessions get `signed_out` at their next heartbeat. The number of sessions ended.
+    boost::asio::awaitable<result<long long>> end_sessions(std::uint64_t agent, std::string keep);
 
     // The backlog query of `a` under the clinic's settings (GET /api/agent/backlog, and the
     // console list's "waiting" filter).

@@ -242,6 +242,7 @@ TEST_CASE("agents: a reset password replaces the old one at once and is never lo
     const auto foreign = other.add_agent("别家客服", password);
     two_gateways g(c, gateway_bin);
     const auto admin = g.sign_in(g.a->port, "管理员", password);
+    const auto agent_session = g.sign_in(g.b->port, "客服甲", password);
     const std::string target = "/api/admin/agents/" + std::to_string(agent_id) + "/password";
     const std::string before = c.value("SELECT password_hash FROM agents WHERE id = ?", {agent_id});
 
@@ -269,6 +270,7 @@ TEST_CASE("agents: a reset password replaces the old one at once and is never lo
     CHECK(r.status == 404);
     CHECK(c.value("SELECT password_hash FROM agents WHERE id = ?", {agent_id}) == before);
     CHECK(audit_count(c, "agent.password") == "0");
+    CHECK(call(g.a->port, agent_session, "GET", "/api/agent/me", "").status == 200);
 
     r = call(g.a->port, admin, "POST", target, R"({"password":"fresh-secret-77"})");
     REQUIRE(r.status == 200);
@@ -280,6 +282,9 @@ TEST_CASE("agents: a reset password replaces the old one at once and is never lo
                    R"({"clinic":")" + c.name + R"(","name":"客服甲","password":")" + pw + "\"}")
             .status;
     };
+    // Its sessions ended with the old password, on every instance; the admin's did not.
+    CHECK(call(g.a->port, agent_session, "GET", "/api/agent/me", "").status == 401);
+    CHECK(call(g.b->port, admin, "GET", "/api/agent/me", "").status == 200);
     CHECK(sign_in(password) == 401);
     CHECK(sign_in("fresh-secret-77") == 200);
     CHECK(c.value("SELECT CONCAT(actor_agent_id, ' ', subject, ' ', IFNULL(detail, 'none')) FROM "

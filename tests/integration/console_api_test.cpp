@@ -647,6 +647,7 @@ TEST_CASE("an agent changes its own password after giving the old one") {
     c.add_agent("a1", password);
     agent_harness h(c);
     const std::string tok = h.token("a1");
+    const std::string other_tab = h.token("a1");  // signed in elsewhere with the old password
     const std::string fresh = "new-password-2027";
 
     for (const char* body : {R"({"old_password":"x"})",
@@ -668,6 +669,9 @@ TEST_CASE("an agent changes its own password after giving the old one") {
                            "{\"old_password\":" + json_quote(password) +
                                ",\"new_password\":" + json_quote(fresh) + "}");
     CHECK(ok.status == 200);
+    // The other session ended with the old password; the one that changed it goes on.
+    CHECK(h.call("GET", "/api/agent/me", other_tab).status == 401);
+    CHECK(h.call("GET", "/api/agent/me", tok).status == 200);
     CHECK(h.sign_in("a1", password).status == 401);
     CHECK(h.sign_in("a1", fresh).status == 200);
     CHECK(

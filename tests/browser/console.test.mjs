@@ -227,8 +227,24 @@ async function setUp() {
 
 const consoleUrl = () => `http://127.0.0.1:${gatewayPort}/console/`;
 
+// Lets a test drop the console's WebSocket and keep it down for a while: every socket the page
+// opens is recorded (window.__sockets), and while window.__wsBlocked is set new ones go to a
+// closed port, so the page's reconnects fail until the test lifts the block.
+function recordSockets() {
+  const Native = window.WebSocket;
+  window.__sockets = [];
+  window.WebSocket = class extends Native {
+    constructor(url, ...rest) {
+      super(window.__wsBlocked ? 'ws://127.0.0.1:9/' : url, ...rest);
+      window.__sockets.push(String(url));
+      window.__lastSocket = this;
+    }
+  };
+}
+
 async function openConsole(agentName) {
-  const context = await browser.newContext({ locale: 'zh-CN', viewport: { width: 1200, height: 760 } });
+  const context = await browser.newContext({ locale: 'zh-CN', viewport: { width: 1400, height: 800 } });
+  await context.addInitScript(recordSockets);
   const page = await context.newPage();
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(String(e)));
@@ -241,6 +257,10 @@ async function openConsole(agentName) {
   await until(`${agentName}'s accepting switch`, () => page.getByTestId('accepting').isChecked());
   return page;
 }
+
+// The fan's entry in a page's conversation list.
+const conversationIn = (page) =>
+  page.locator(`[data-testid=conversation][data-key="${world.accountId}/${world.openid}"]`);
 
 const shot = (page, name) => page.screenshot({ path: path.join(outDir, `${name}.png`) });
 
@@ -300,7 +320,9 @@ test('the staff console', async (t) => {
       await shot(a, '02-a-new-message');
       await conv.click();
       await a.getByTestId('message-in').filter({ hasText: message }).waitFor();
-      assert.equal(await a.title(), '客服工作台');
+      // Opening a conversation does not read it for everyone: only a reply (or ignore) does.
+      assert.equal(await conv.getByTestId('unread').textContent(), '1');
+      assert.match(await a.title(), /^\(1\) 客服工作台$/);
     });
 
     await t.test('agent A replies and the fake WeChat receives the customer-service message', async () => {
@@ -311,11 +333,25 @@ test('the staff console', async (t) => {
       assert.equal(await a.getByTestId('chat-error').textContent(), '');
       await until('the fake WeChat to receive A\'s reply',
         async () => (await sentTexts()).some((body) => body.includes(replyA)));
+      // The reply's delivery state follows the outbox (a push, or the history read again).
+      await a.getByTestId('message-out').filter({ hasText: replyA }).locator('[data-state=sent]')
+        .waitFor();
       await shot(a, '03-a-replied');
     });
 
+    await t.test('the unread badges and the title badge clear after the reply', async () => {
+      const convA = conversationIn(a).filter({ hasText: replyA });
+      await convA.waitFor();
+      assert.equal(await convA.getByTestId('unread').count(), 0);
+      assert.equal(await a.title(), '客服工作台');
+      // B was told too (an "unread" push), without opening anything.
+      const convB = conversationIn(b);
+      await until('B\'s badge to clear', async () => (await convB.getByTestId('unread').count()) === 0);
+      await until('B\'s title to clear', async () => (await b.title()) === '客服工作台');
+    });
+
     await t.test('agent B sees A holding the session and B\'s send is refused', async () => {
-      const conv = b.getByTestId('conversation').filter({ hasText: message });
+      const conv = conversationIn(b);
       await conv.waitFor();
       await conv.click();
       await b.getByTestId('accept').click();
@@ -327,7 +363,9 @@ test('the staff console', async (t) => {
       await b.getByTestId('reply-send').click();
       await b.getByTestId('chat-error').filter({ hasText: `该顾客正在由「${world.agentA}」接待` })
         .waitFor();
-      assert.equal(await b.getByTestId('message-out').count(), 0);
+      // B reads the whole history (A's reply included) but its own text was not sent.
+      await b.getByTestId('message-out').filter({ hasText: replyA }).waitFor();
+      assert.equal(await b.getByTestId('message-out').filter({ hasText: replyB }).count(), 0);
       assert.equal(await b.getByTestId('reply-text').inputValue(), replyB, 'the text is kept');
       assert.ok(!(await sentTexts()).some((body) => body.includes(replyB)));
       await shot(b, '05-b-refused');
@@ -347,6 +385,73 @@ test('the staff console', async (t) => {
       await shot(b, '07-b-replied');
     });
 
+    const remark = `王女士${hex(2)}`;
+    await t.test('a remark set in the fan panel names the conversation in every list', async () => {
+      await b.getByTestId('fan-remark').fill(remark);
+      await b.getByTestId('fan-tags').fill('洗牙，新客');
+      await b.getByTestId('fan-save').click();
+      await b.getByTestId('fan-name').filter({ hasText: remark }).waitFor();
+      assert.equal(await b.getByTestId('fan-error').textContent(), '');
+      await b.getByTestId('conversation-name').filter({ hasText: remark }).waitFor();
+      await b.getByTestId('chat-title').filter({ hasText: remark }).waitFor();
+      // A's list follows the "fan" push.
+      await a.getByTestId('conversation-name').filter({ hasText: remark }).waitFor();
+      assert.equal(await sql(`SELECT remark FROM fans WHERE openid = '${world.openid}'`), remark);
+      await shot(b, '08-b-remark');
+    });
+
+    await t.test('the search finds the fan by remark and nothing for other words', async () => {
+      await a.getByTestId('search').fill(`无此顾客${hex(2)}`);
+      await a.locator('#list-empty:visible').waitFor();
+      assert.equal(await a.getByTestId('conversation').count(), 0);
+      await a.getByTestId('search').fill(remark.slice(1));
+      await a.getByTestId('conversation-name').filter({ hasText: remark }).waitFor();
+      assert.equal(await a.getByTestId('conversation').count(), 1);
+      await shot(a, '09-a-search');
+      await a.getByTestId('search').fill('');
+    });
+
+    await t.test('a reload shows the list and the history from the API', async () => {
+      await a.reload();
+      await a.getByTestId('connection').filter({ hasText: '已连接' }).waitFor();
+      const conv = conversationIn(a).filter({ hasText: remark });
+      await conv.waitFor();
+      assert.match(await conv.textContent(), new RegExp(replyB.slice(0, 10)));
+      await conv.click();
+      for (const [id, text] of [['message-in', message], ['message-out', replyA],
+        ['message-out', replyB]]) {
+        await a.getByTestId(id).filter({ hasText: text }).waitFor();
+      }
+      await a.getByTestId('message-out').filter({ hasText: replyB })
+        .filter({ hasText: world.agentB }).waitFor();
+      await until('the fan panel', async () =>
+        (await a.getByTestId('fan-remark').inputValue()) === remark);
+      await shot(a, '10-a-reloaded');
+    });
+
+    await t.test('a dropped connection resumes and gets the pushes it missed', async () => {
+      const chimes = () => b.evaluate(() => Number(document.body.dataset.chimes || 0));
+      const before = await chimes();
+      await b.evaluate(() => {
+        window.__wsBlocked = true;
+        window.__lastSocket.close();
+      });
+      await b.getByTestId('connection').filter({ hasText: '连接已断开' }).waitFor();
+      // B holds the session (it replied last): the fan's message is for B alone.
+      const missed = `我在路上了，大概晚到十分钟 ${hex(3)}`;
+      const d = await fakeControl('POST', '/control/deliver', {
+        appid: world.appid, message: { type: 'text', from: world.openid, content: missed } });
+      assert.equal(d.answered, true, JSON.stringify(d));
+      assert.equal(await b.getByTestId('message-in').filter({ hasText: missed }).count(), 0);
+      await b.evaluate(() => { window.__wsBlocked = false; });
+      await b.getByTestId('connection').filter({ hasText: '已连接' }).waitFor({ timeout: 30000 });
+      await b.getByTestId('message-in').filter({ hasText: missed }).waitFor();
+      assert.ok((await chimes()) > before, 'the missed message came as a push');
+      const urls = await b.evaluate(() => window.__sockets);
+      assert.match(urls.at(-1), /\?last_event_id=\d+-\d+$/);
+      await shot(b, '11-b-resumed');
+    });
+
     await t.test('the accepting switch and sign-out', async () => {
       const online = () => b.evaluate(async () => (await (await fetch('/api/agent/me')).json()).online);
       assert.equal(await online(), true);
@@ -358,7 +463,7 @@ test('the staff console', async (t) => {
       await a.getByTestId('signin-submit').waitFor();
       const status = await a.evaluate(async () => (await fetch('/api/agent/me')).status);
       assert.equal(status, 401, 'the cookie no longer signs in');
-      await shot(a, '08-a-signed-out');
+      await shot(a, '12-a-signed-out');
     });
 
     await t.test('the pages ran without script errors', () => {

@@ -15,8 +15,12 @@ export const all = () => data.agents;
 export const stores = () => data.stores;
 export const storeName = (id) => data.stores.find((s) => s.id === id)?.name ?? `门店 ${id}`;
 
-// <option>s for a <select>: a first empty choice, then `items` as {value, label}.
+// <option>s for a <select>: a first empty choice, then `items` as {value, label}. Unchanged
+// options are left alone (replacing them would close an open drop-down).
 export function fillSelect(select, items, empty) {
+  const signature = JSON.stringify([empty, items]);
+  if (select.dataset.signature === signature) return;
+  select.dataset.signature = signature;
   const keep = select.value;
   const options = [];
   if (empty !== undefined) options.push(new Option(empty, ''));

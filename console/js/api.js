@@ -82,8 +82,8 @@ export function mediaUrl(message) {
 
 // ---- endpoints other work is adding (hidden when the gateway answers 404) ---------------------
 
-// Sends an image to the fan: the JPEG bytes as the raw body (assumed: `POST …/send-image` with
-// `Content-Type: image/jpeg`, answering like send: {outbox_id, …}).
+// Sends an image to the fan: the JPEG bytes as the raw body (`POST …/send-image`, JPEG or PNG of
+// at most 2 MB), answering like send: {outbox_id, …}.
 export const sendImage = (accountId, openid, blob) =>
   call('POST', convPath(accountId, openid, 'send-image'), blob, blob.type || 'image/jpeg');
 
@@ -92,5 +92,5 @@ export const sendImage = (accountId, openid, blob) =>
 export const probeSendImage = (accountId, openid) =>
   call('GET', convPath(accountId, openid, 'send-image'));
 
-// The clinic's medical-advice snippets (assumed: {"snippets":[{"id","title","text"}]}).
+// The snippets an agent may insert: {"groups":[{id, name, snippets:[{id, text}]}], "own":[…]}.
 export const snippets = () => call('GET', '/api/snippets');

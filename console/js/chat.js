@@ -40,7 +40,20 @@ async function loadPage(target, before) {
   for (const m of r.body.messages || []) upsert(target, { ...m, key: `${m.direction}:${m.id}` });
   if (before !== null || target.nextBefore === null) target.nextBefore = r.body.next_before ?? null;
   render();
+  if (before === null) awaitMedia(target);
   return r;
+}
+
+// Media still being fetched from WeChat: the newest page is read again a few times.
+function awaitMedia(target) {
+  const waiting = target.items.some((m) => m.media &&
+    (m.media.state === 'pending' || m.media.state === 'fetching'));
+  if (!waiting) return;
+  target.mediaRetries = (target.mediaRetries ?? 0) + 1;
+  if (target.mediaRetries > 5) return;
+  setTimeout(() => {
+    if (target === cur) loadPage(target, null);
+  }, 3000);
 }
 
 function upsert(target, item) {
@@ -87,7 +100,7 @@ export function onPush(msg) {
     const m = cur?.items.find((i) => i.key === `out:${msg.outbox_id}`);
     if (!m) return;
     Object.assign(m, { state: msg.state, errcode: msg.errcode ?? null,
-      error: msg.error ?? m.error ?? null, el: null });
+      error: msg.reason ?? null, el: null });
     render();
     return;
   }
@@ -99,7 +112,10 @@ export function onPush(msg) {
   // The push carries no media: read the page again once the file has had time to arrive.
   if (msg.msg_type !== 'text') {
     const target = cur;
-    setTimeout(() => loadPage(target, null), 3000);
+    target.mediaRetries = 0;
+    setTimeout(() => {
+      if (target === cur) loadPage(target, null);
+    }, 2000);
   }
 }
 

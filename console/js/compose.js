@@ -136,14 +136,23 @@ async function sendImageFile(file) {
 
 // ---- snippets --------------------------------------------------------------------------------
 
+// GET /api/snippets: the clinic's groups ({id, name, snippets: [{id, text}]}) and the agent's own.
 export async function loadSnippets() {
   const r = await api.snippets();
-  snippetList = r.ok ? r.body.snippets || [] : [];
+  const groups = r.ok ? [...(r.body.groups || []),
+    { name: '我的常用语', snippets: r.body.own || [] }] : [];
+  snippetList = groups.flatMap((g) => g.snippets || []);
   const select = $('snippet-select');
-  select.hidden = !r.ok || snippetList.length === 0;
+  select.hidden = snippetList.length === 0;
   const options = [new Option('插入常用语…', '')];
-  for (const s of snippetList) {
-    options.push(new Option(s.title || s.text.slice(0, 20), String(s.id)));
+  for (const g of groups) {
+    if (!g.snippets?.length) continue;
+    const group = document.createElement('optgroup');
+    group.label = g.name;
+    for (const s of g.snippets) {
+      group.append(new Option(s.text.length > 30 ? `${s.text.slice(0, 30)}…` : s.text, String(s.id)));
+    }
+    options.push(group);
   }
   select.replaceChildren(...options);
 }

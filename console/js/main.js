@@ -147,6 +147,7 @@ async function select(key) {
   render();
   fanpanel.show(c);
   compose.probe(c);
+  agents.load().then(render);  // who is online now, for the transfer picker
   handleAuth(await opening);
 }
 

@@ -29,7 +29,6 @@ export function init(context) {
       ev.target.reset();
     }
   });
-  $('transfer-form').addEventListener('focusin', fillTransfer);
 }
 
 const current = () => convs.get(chat.currentKey());
@@ -109,6 +108,9 @@ export function render() {
     $('holder-banner').textContent =
       `该顾客正在由「${c.holder.name ?? `客服 ${c.holder.id}`}」接待，您暂时无法回复`;
   }
-  $('end').hidden = !(c.holder && !other);
-  $('transfer-form').hidden = !(c.holder && !other);
+  const mine = c.holder && !other;
+  $('accept').hidden = Boolean(mine);
+  $('end').hidden = !mine;
+  $('transfer-form').hidden = !mine;
+  if (mine) fillTransfer();
 }

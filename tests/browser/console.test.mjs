@@ -452,6 +452,116 @@ test('the staff console', async (t) => {
       await shot(b, '11-b-resumed');
     });
 
+    await t.test('images and voice show in the history', async () => {
+      // A 2×2 PNG the fake WeChat hands out as the fan's image; voice bytes with a recognition.
+      const png = 'iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR42mP8z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg==';
+      const image = await fakeControl('POST', '/control/media', { appid: world.appid,
+        type: 'image', content_type: 'image/png', data_base64: png });
+      const voice = await fakeControl('POST', '/control/media', { appid: world.appid,
+        type: 'voice', content_type: 'audio/amr',
+        data_base64: Buffer.from('#!AMR\n' + 'x'.repeat(64)).toString('base64') });
+      const recognition = `明天上午有空 ${hex(3)}`;
+      for (const message of [
+        { type: 'image', from: world.openid, media_id: image.media_id },
+        { type: 'voice', from: world.openid, media_id: voice.media_id, recognition }]) {
+        const d = await fakeControl('POST', '/control/deliver', { appid: world.appid, message });
+        assert.equal(d.answered, true, JSON.stringify(d));
+      }
+      const img = b.getByTestId('message-in').locator('img');
+      await img.waitFor({ timeout: 30000 });
+      assert.match(await img.getAttribute('src'), /^\/api\/media\/\d+$/);
+      await until('the image to load', () => img.evaluate((e) => e.complete && e.naturalWidth === 2));
+      const audio = b.getByTestId('message-in').filter({ hasText: recognition }).getByTestId('voice');
+      await audio.waitFor({ timeout: 30000 });
+      assert.match(await audio.getAttribute('src'), /^\/api\/media\/\d+\?format=mp3$/);
+      await shot(b, '12-b-media');
+    });
+
+    await t.test('ignore unread clears the badge for every agent', async () => {
+      const other = `o${alnum(27)}`;
+      const d = await fakeControl('POST', '/control/deliver', {
+        appid: world.appid, message: { type: 'text', from: other, content: `请问周末营业吗 ${hex(3)}` } });
+      assert.equal(d.answered, true, JSON.stringify(d));
+      const entry = (page) =>
+        page.locator(`[data-testid=conversation][data-key="${world.accountId}/${other}"]`);
+      await entry(a).getByTestId('unread').waitFor();
+      await entry(b).getByTestId('unread').waitFor();
+      await entry(a).click();
+      await a.getByTestId('ignore-unread').click();
+      await until('A\'s badge to clear', async () => (await entry(a).getByTestId('unread').count()) === 0);
+      await until('B\'s badge to clear', async () => (await entry(b).getByTestId('unread').count()) === 0);
+      assert.ok(await a.getByTestId('ignore-unread').isHidden());
+    });
+
+    await t.test('the agents view shows who is online', async () => {
+      await b.getByTestId('show-agents').click();
+      const agents = b.getByTestId('agent');
+      await agents.filter({ hasText: `${world.agentA}（在线` }).waitFor();
+      await agents.filter({ hasText: `${world.agentB}（在线` }).waitFor();
+      await shot(b, '13-b-agents');
+      await b.getByTestId('agents-dialog').getByRole('button', { name: '关闭' }).click();
+    });
+
+    await t.test('images are downscaled to a JPEG of at most 2 MB; missing endpoints hide their controls', async () => {
+      const r = await a.evaluate(async () => {
+        // 3000×2400 of noise: a PNG far over 2 MB that JPEG must shrink.
+        const c = document.createElement('canvas');
+        c.width = 3000;
+        c.height = 2400;
+        const g = c.getContext('2d');
+        const data = g.createImageData(c.width, c.height);
+        for (let i = 0; i < data.data.length; i++) data.data[i] = (i * 2654435761) >>> 24;
+        g.putImageData(data, 0, 0);
+        const png = await new Promise((resolve) => c.toBlob(resolve, 'image/png'));
+        const { downscale } = await import('/console/js/compose.js');
+        const jpeg = await downscale(new File([png], 'big.png', { type: 'image/png' }));
+        const bitmap = await createImageBitmap(jpeg);
+        return { png: png.size, size: jpeg.size, type: jpeg.type, w: bitmap.width, h: bitmap.height };
+      });
+      assert.ok(r.png > 2 * 1024 * 1024, `the test image is big enough (${r.png})`);
+      assert.ok(r.size <= 2 * 1024 * 1024, `downscaled to ${r.size} bytes`);
+      assert.equal(r.type, 'image/jpeg');
+      assert.ok(Math.max(r.w, r.h) <= 2048 && Math.abs(r.w / r.h - 3000 / 2400) < 0.01, JSON.stringify(r));
+      // The image button and the snippet picker are shown exactly when their endpoints exist.
+      const probe = await a.evaluate(async ([acc, openid]) => ({
+        image: (await fetch(`/api/conversations/${acc}/${openid}/send-image`)).status,
+        snippets: (await fetch('/api/snippets')).status,
+      }), [world.accountId, world.openid]);
+      assert.equal(await a.getByTestId('image-button').isHidden(), probe.image === 404);
+      if (probe.snippets === 404) assert.ok(await a.getByTestId('snippet-select').isHidden());
+    });
+
+    await t.test('an agent changes its password', async () => {
+      const newPassword = `new-${hex(8)}`;
+      await b.getByTestId('show-password').click();
+      await b.getByTestId('password-old').fill(`wrong-${hex(4)}`);
+      await b.getByTestId('password-new').fill(newPassword);
+      await b.getByTestId('password-again').fill(newPassword);
+      await b.getByTestId('password-submit').click();
+      await b.getByTestId('password-message').filter({ hasText: '原密码不正确' }).waitFor();
+      await b.getByTestId('password-old').fill(world.password);
+      await b.getByTestId('password-new').fill(newPassword);
+      await b.getByTestId('password-again').fill(newPassword);
+      await b.getByTestId('password-submit').click();
+      await b.getByTestId('password-message').filter({ hasText: '密码已修改' }).waitFor();
+      await shot(b, '14-b-password');
+      await b.keyboard.press('Escape');
+      const signIn = async (password) => (await fetch(`${consoleUrl()}../api/agent/sign-in`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ clinic: world.clinic, name: world.agentB, password }) })).status;
+      assert.equal(await signIn(newPassword), 200);
+    });
+
+    await t.test('B transfers the conversation to A', async () => {
+      const form = b.getByTestId('transfer-form');
+      await form.locator('select').selectOption({ label: `客服：${world.agentA}` });
+      await form.getByRole('button', { name: '转接' }).click();
+      await b.getByTestId('message-note').filter({ hasText: `已转接给「${world.agentA}」` }).waitFor();
+      await b.getByTestId('holder-banner').filter({ hasText: `「${world.agentA}」` }).waitFor();
+      await conversationIn(a).getByTestId('holder-marker').filter({ hasText: '由我接待' }).waitFor();
+      await shot(b, '15-b-transferred');
+    });
+
     await t.test('the accepting switch and sign-out', async () => {
       const online = () => b.evaluate(async () => (await (await fetch('/api/agent/me')).json()).online);
       assert.equal(await online(), true);
@@ -463,7 +573,7 @@ test('the staff console', async (t) => {
       await a.getByTestId('signin-submit').waitFor();
       const status = await a.evaluate(async () => (await fetch('/api/agent/me')).status);
       assert.equal(status, 401, 'the cookie no longer signs in');
-      await shot(a, '12-a-signed-out');
+      await shot(a, '16-a-signed-out');
     });
 
     await t.test('the pages ran without script errors', () => {

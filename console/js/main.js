@@ -120,7 +120,11 @@ function listItem(c) {
   const lm = c.last_message;
   last.textContent = lm ? `${shortTime(lm.at)} ${lm.direction === 'out' ? '我方：' : ''}${lm.preview}` : '';
   li.append(row, last);
+  li.tabIndex = 0;
   li.addEventListener('click', () => select(c.key));
+  li.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter') select(c.key);
+  });
   return li;
 }
 
@@ -148,7 +152,8 @@ async function select(key) {
   fanpanel.show(c);
   compose.probe(c);
   agents.load().then(render);  // who is online now, for the transfer picker
-  handleAuth(await opening);
+  const r = await opening;
+  if (r && !r.ok) showResult(r);  // e.g. another store's fan, or the gateway is unavailable
 }
 
 $('filter').addEventListener('change', (ev) => convs.setQuery({ filter: ev.target.value }).then(handleAuth));

@@ -1,16 +1,24 @@
-// The console WebSocket (/api/agent/ws): pushes in, reconnects with backoff after a drop. The
-// cookie authenticates the upgrade; the gateway pings and the browser answers by itself, so no
-// application heartbeat is needed. Close code 4001 means the session ended: no reconnect.
+// The console WebSocket (/api/agent/ws): pushes in, reconnects with backoff after a drop, and
+// resumes where it left off: every push carries an `event_id`, and a reconnect passes the last one
+// seen (`?last_event_id=`) so the gateway replays what was missed while the socket was down
+// (docs/api.md). The cookie authenticates the upgrade; the gateway pings and the browser answers
+// by itself, so no application heartbeat is needed. Close code 4001 means the session ended.
 
 export function connectLive({ onMessage, onState, onSignedOut }) {
   let ws = null;
   let delay = 1000;
   let stopped = false;
   let timer = null;
+  let lastEventId = null;
+
+  function url() {
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const resume = lastEventId ? `?last_event_id=${encodeURIComponent(lastEventId)}` : '';
+    return `${scheme}//${location.host}/api/agent/ws${resume}`;
+  }
 
   function open() {
-    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    ws = new WebSocket(`${scheme}//${location.host}/api/agent/ws`);
+    ws = new WebSocket(url());
     onState('connecting');
     ws.onopen = () => {
       delay = 1000;
@@ -23,6 +31,7 @@ export function connectLive({ onMessage, onState, onSignedOut }) {
       } catch {
         return;
       }
+      if (typeof msg.event_id === 'string') lastEventId = msg.event_id;
       if (msg.type === 'signed_out') {
         stop();
         onSignedOut();

@@ -1,14 +1,21 @@
-// The console page: sign-in, the conversation list, the chat pane and its actions, the accepting
-// switch, and live pushes. State about conversations lives in conversations.js.
-import * as api from './api.js';
+// The console page's wiring: sign-in and sign-out, the conversation list and its filters, which
+// conversation is open, and where each push goes. The parts live in their own modules:
+// conversations.js (list state), chat.js (history pane), session.js (the chat head and its
+// actions), compose.js (the reply box), fanpanel.js, agents.js, account.js, live.js, alerts.js.
+import * as account from './account.js';
+import * as agents from './agents.js';
 import * as alerts from './alerts.js';
+import * as api from './api.js';
+import * as chat from './chat.js';
+import * as compose from './compose.js';
 import * as convs from './conversations.js';
+import * as fanpanel from './fanpanel.js';
+import * as session from './session.js';
 import { connectLive } from './live.js';
 
 const $ = (id) => document.getElementById(id);
 let me = null;        // the signed-in agent
 let live = null;      // the WebSocket
-let selected = null;  // key of the open conversation
 
 // ---- views ----------------------------------------------------------------------------------
 
@@ -16,8 +23,10 @@ function showSignIn(message = '') {
   if (live) live.stop();
   live = null;
   me = null;
-  selected = null;
+  chat.close();
+  fanpanel.hide();
   convs.clear();
+  for (const d of document.querySelectorAll('dialog[open]')) d.close();
   $('app-view').hidden = true;
   $('signin-view').hidden = false;
   $('signin-error').textContent = message;
@@ -30,131 +39,132 @@ async function showApp(agent) {
   $('app-view').hidden = false;
   $('me').textContent = `${agent.name}（编号 ${agent.id}）`;
   $('me').dataset.agentId = String(agent.id);
+  $('filter').value = 'all';
+  $('search').value = '';
+  $('filter-consultant').hidden = !['front_desk', 'admin'].includes(agent.role);
   render();
   live = connectLive({ onMessage: onPush, onState: onLiveState, onSignedOut: () =>
     showSignIn('登录已过期，请重新登录') });
-  const r = await convs.loadBacklog();
-  if (r.status === 401) showSignIn(r.body.error);
+  const r = await convs.reload();
+  if (handleAuth(r)) return;
+  await agents.load();
+  fillStoreFilter();
+  compose.loadSnippets();
 }
 
 // 401 anywhere: back to sign-in with the gateway's reason.
 function handleAuth(r) {
-  if (r.status === 401) {
+  if (r && r.status === 401) {
     showSignIn(r.body.error);
     return true;
   }
   return false;
 }
 
-// ---- rendering -------------------------------------------------------------------------------
-
-function holderText(c) {
-  if (!c.holder) return null;
-  return c.holder.id === me.id ? '由我接待' : `「${c.holder.name}」接待中`;
+// An action's answer in the chat pane: its error, or nothing. True when it succeeded.
+function showResult(r) {
+  if (r.ok) {
+    $('chat-error').textContent = '';
+    return true;
+  }
+  if (handleAuth(r)) return false;
+  $('chat-error').textContent = r.body.error || `操作失败（${r.status}）`;
+  return false;
 }
 
-function markerSpans(c) {
-  const spans = [];
-  const holder = holderText(c);
-  if (holder) {
-    const s = document.createElement('span');
-    s.className = `marker ${c.holder.id === me.id ? 'mine' : 'other'}`;
-    s.textContent = holder;
-    s.dataset.testid = 'holder-marker';
-    spans.push(s);
-  }
-  if (c.owner != null) {
-    const s = document.createElement('span');
-    s.className = 'marker owner';
-    s.textContent = String(c.owner) === String(me.id) ? '归属：我' : `归属：客服 ${c.owner}`;
-    spans.push(s);
-  }
-  return spans;
+const context = { me: () => me, onResult: showResult, onAuth: handleAuth };
+session.init(context);
+compose.init(context);
+fanpanel.init(context);
+account.init(context);
+
+// ---- the list ------------------------------------------------------------------------------
+
+function fillStoreFilter() {
+  const select = $('store-filter');
+  const stores = agents.stores();
+  select.hidden = stores.length === 0;
+  agents.fillSelect(select, stores.map((s) => ({ value: s.id, label: s.name })), '全部门店');
 }
 
-function renderList() {
-  const ul = $('conversations');
-  ul.replaceChildren();
-  const all = convs.list();
-  $('list-empty').hidden = all.length > 0;
-  for (const c of all) {
-    const li = document.createElement('li');
-    li.dataset.key = c.key;
-    li.dataset.testid = 'conversation';
-    if (c.key === selected) li.classList.add('selected');
-    const row = document.createElement('div');
-    row.className = 'row';
-    const name = document.createElement('strong');
-    name.textContent = convs.displayName(c);
-    const right = document.createElement('span');
-    right.append(...markerSpans(c));
-    if (c.unread > 0) {
-      const b = document.createElement('span');
-      b.className = 'badge';
-      b.dataset.testid = 'unread';
-      b.textContent = String(c.unread);
-      right.append(b);
-    }
-    row.append(name, right);
-    const last = document.createElement('div');
-    last.className = 'last';
-    const lastMsg = [...c.messages].reverse().find((m) => m.dir !== 'note');
-    last.textContent = lastMsg ? lastMsg.text : (c.waiting ? '等待回复' : '');
-    li.append(row, last);
-    li.addEventListener('click', () => select(c.key));
-    ul.append(li);
-  }
-}
+const shortTime = (at) => {
+  if (!at) return '';
+  const d = new Date(at);
+  return d.toDateString() === new Date().toDateString() ?
+    d.toLocaleTimeString('zh-CN', { hour: '2-digit', minute: '2-digit' }) :
+    d.toLocaleDateString('zh-CN', { month: 'numeric', day: 'numeric' });
+};
 
-function renderChat() {
-  const c = selected && convs.get(selected);
-  $('chat-empty').hidden = Boolean(c);
-  $('chat').hidden = !c;
-  if (!c) return;
-  $('chat-title').textContent = convs.displayName(c);
-  $('chat-title').title = c.openid;
-  $('chat-markers').replaceChildren(...markerSpans(c));
-  const banner = $('holder-banner');
-  if (c.holder && c.holder.id !== me.id) {
-    banner.textContent = `该顾客正在由「${c.holder.name}」接待，您暂时无法回复`;
-    banner.hidden = false;
-  } else {
-    banner.hidden = true;
+function listItem(c) {
+  const li = document.createElement('li');
+  li.dataset.key = c.key;
+  li.dataset.testid = 'conversation';
+  if (c.key === chat.currentKey()) li.classList.add('selected');
+  const row = document.createElement('div');
+  row.className = 'row';
+  const name = document.createElement('strong');
+  name.textContent = c.display_name;
+  name.dataset.testid = 'conversation-name';
+  const right = document.createElement('span');
+  right.append(...session.markers(c));
+  if (c.unread > 0) {
+    const b = document.createElement('span');
+    b.className = 'badge';
+    b.dataset.testid = 'unread';
+    b.textContent = String(c.unread);
+    right.append(b);
   }
-  const ol = $('messages');
-  const atBottom = ol.scrollHeight - ol.scrollTop - ol.clientHeight < 40;
-  ol.replaceChildren();
-  for (const m of c.messages) {
-    const li = document.createElement('li');
-    li.className = m.dir;
-    li.dataset.testid = `message-${m.dir}`;
-    li.textContent = m.text;
-    if (m.dir !== 'note') {
-      const meta = document.createElement('span');
-      meta.className = 'meta';
-      meta.textContent = new Date(m.at).toLocaleTimeString('zh-CN') + (m.state ? ` · ${m.state}` : '');
-      li.append(meta);
-    }
-    ol.append(li);
-  }
-  if (atBottom) ol.scrollTop = ol.scrollHeight;
+  row.append(name, right);
+  const last = document.createElement('div');
+  last.className = 'last';
+  const lm = c.last_message;
+  last.textContent = lm ? `${shortTime(lm.at)} ${lm.direction === 'out' ? '我方：' : ''}${lm.preview}` : '';
+  li.append(row, last);
+  li.tabIndex = 0;
+  li.addEventListener('click', () => select(c.key));
+  li.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter') select(c.key);
+  });
+  return li;
 }
 
 function render() {
-  renderList();
-  renderChat();
+  const items = me ? convs.list() : [];
+  $('conversations').replaceChildren(...items.map(listItem));
+  $('list-empty').hidden = items.length > 0;
+  $('list-error').textContent = convs.error();
+  $('load-more').hidden = !convs.hasMore();
+  const open = Boolean(chat.currentKey());
+  $('chat-empty').hidden = open;
+  $('chat').hidden = !open;
+  if (open) session.render();
   alerts.setTitleBadge(convs.totalUnread());
 }
+convs.subscribe(render);
 
-function select(key) {
-  selected = key;
+async function select(key) {
+  const c = convs.get(key);
+  if (!c) return;
   $('chat-error').textContent = '';
-  convs.markRead(key);  // only this page's badge: the gateway clears unread on a reply
+  $('reply-form').text.value = '';
+  const opening = chat.open(c);
   render();
-  $('messages').scrollTop = $('messages').scrollHeight;
+  fanpanel.show(c);
+  compose.probe(c);
+  agents.load().then(render);  // who is online now, for the transfer picker
+  const r = await opening;
+  if (r && !r.ok) showResult(r);  // e.g. another store's fan, or the gateway is unavailable
 }
 
-convs.subscribe(() => render());
+$('filter').addEventListener('change', (ev) => convs.setQuery({ filter: ev.target.value }).then(handleAuth));
+$('store-filter').addEventListener('change', (ev) => convs.setQuery({ store: ev.target.value }).then(handleAuth));
+let searchTimer = null;
+$('search').addEventListener('input', (ev) => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => convs.setQuery({ q: ev.target.value.trim() }).then(handleAuth), 300);
+});
+$('load-more').addEventListener('click', () => convs.loadMore());
+$('older').addEventListener('click', () => chat.loadOlder());
 
 // ---- pushes ----------------------------------------------------------------------------------
 
@@ -178,45 +188,46 @@ function onPush(msg) {
   switch (msg.type) {
     case 'hello':
       refreshAccepting();
-      if (msg.came_online) convs.loadBacklog();
+      if (msg.came_online) convs.reload().then(handleAuth);  // the backlog may show others now
       break;
-    case 'message': {
-      const seen = selected === convs.keyOf(msg.account_id, msg.openid) && !document.hidden;
-      convs.addInbound(msg, seen);
+    case 'message':
+      convs.onPush(msg, me);
+      chat.onPush(msg);
       alerts.chime();
+      break;
+    case 'transfer':
+      convs.onPush(msg, me);
+      if (chat.currentKey() === convs.keyOf(msg.account_id, msg.openid)) {
+        chat.addNote(`「${msg.from?.name ?? '其他客服'}」将此会话转接给了您`);
+      }
+      alerts.chime();
+      break;
+    case 'lock':
+    case 'unread':
+    case 'owner':
+    case 'fan':
+      convs.onPush(msg, me);
+      fanpanel.onPush(msg);
+      break;
+    case 'delivery':
+      chat.onPush(msg);
+      break;
+    case 'resync': {
+      // Some pushes are lost: read what is shown again.
+      convs.reload().then(handleAuth);
+      const c = convs.get(chat.currentKey());
+      if (c) chat.open(c);
       break;
     }
-    case 'transfer':
-      convs.transferredIn(msg, me);
-      alerts.chime();
-      break;
-    case 'resync':
-      convs.loadBacklog();
-      break;
     default:
       break;  // unknown types are ignored (docs/api.md)
   }
 }
 
-document.addEventListener('visibilitychange', () => {
-  if (!document.hidden && selected) convs.markRead(selected);
-});
-
-// ---- actions ---------------------------------------------------------------------------------
-
-function showResult(r) {
-  if (r.ok) {
-    $('chat-error').textContent = '';
-    return true;
-  }
-  if (handleAuth(r)) return false;
-  $('chat-error').textContent = r.body.error || `操作失败（${r.status}）`;
-  return false;
-}
+// ---- the top bar -----------------------------------------------------------------------------
 
 $('signin-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
-  alerts.unlock();
   const f = ev.target;
   const button = f.querySelector('button');
   button.disabled = true;
@@ -246,46 +257,12 @@ $('accepting').addEventListener('change', async (ev) => {
   }
 });
 
-$('reply-form').addEventListener('submit', async (ev) => {
-  ev.preventDefault();
-  const box = ev.target.text;
-  const text = box.value;
-  if (!text.trim()) {
-    $('chat-error').textContent = '请输入回复内容';
-    return;
-  }
-  const button = ev.target.querySelector('button');
-  button.disabled = true;
-  const r = await convs.send(selected, text, me);
-  button.disabled = false;
-  if (showResult(r)) box.value = '';
+$('show-agents').addEventListener('click', async () => {
+  const r = await agents.load();
+  if (handleAuth(r)) return;
+  agents.renderView($('agents-view'));
+  $('agents-dialog').showModal();
 });
-
-$('reply-form').text.addEventListener('keydown', (ev) => {
-  if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) $('reply-form').requestSubmit();
-});
-
-$('accept').addEventListener('click', async () => {
-  showResult(await convs.act(selected, 'accept', {}));
-});
-
-$('end').addEventListener('click', async () => {
-  const r = await convs.act(selected, 'end', {});
-  if (showResult(r)) convs.addNote(selected, '您结束了此会话');
-});
-
-$('transfer-form').addEventListener('submit', async (ev) => {
-  ev.preventDefault();
-  const to = Number(ev.target.to_agent.value);
-  const r = await convs.act(selected, 'transfer', { to_agent: to });
-  if (showResult(r)) {
-    convs.addNote(selected, `已转接给「${r.body.transferred_to?.name ?? to}」`);
-    ev.target.reset();
-  }
-});
-
-document.addEventListener('click', alerts.unlock, { once: true });
-document.addEventListener('keydown', alerts.unlock, { once: true });
 
 // ---- start -----------------------------------------------------------------------------------
 

@@ -227,8 +227,24 @@ async function setUp() {
 
 const consoleUrl = () => `http://127.0.0.1:${gatewayPort}/console/`;
 
+// Lets a test drop the console's WebSocket and keep it down for a while: every socket the page
+// opens is recorded (window.__sockets), and while window.__wsBlocked is set new ones go to a
+// closed port, so the page's reconnects fail until the test lifts the block.
+function recordSockets() {
+  const Native = window.WebSocket;
+  window.__sockets = [];
+  window.WebSocket = class extends Native {
+    constructor(url, ...rest) {
+      super(window.__wsBlocked ? 'ws://127.0.0.1:9/' : url, ...rest);
+      window.__sockets.push(String(url));
+      window.__lastSocket = this;
+    }
+  };
+}
+
 async function openConsole(agentName) {
-  const context = await browser.newContext({ locale: 'zh-CN', viewport: { width: 1200, height: 760 } });
+  const context = await browser.newContext({ locale: 'zh-CN', viewport: { width: 1400, height: 800 } });
+  await context.addInitScript(recordSockets);
   const page = await context.newPage();
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(String(e)));
@@ -241,6 +257,10 @@ async function openConsole(agentName) {
   await until(`${agentName}'s accepting switch`, () => page.getByTestId('accepting').isChecked());
   return page;
 }
+
+// The fan's entry in a page's conversation list.
+const conversationIn = (page) =>
+  page.locator(`[data-testid=conversation][data-key="${world.accountId}/${world.openid}"]`);
 
 const shot = (page, name) => page.screenshot({ path: path.join(outDir, `${name}.png`) });
 
@@ -300,7 +320,9 @@ test('the staff console', async (t) => {
       await shot(a, '02-a-new-message');
       await conv.click();
       await a.getByTestId('message-in').filter({ hasText: message }).waitFor();
-      assert.equal(await a.title(), '客服工作台');
+      // Opening a conversation does not read it for everyone: only a reply (or ignore) does.
+      assert.equal(await conv.getByTestId('unread').textContent(), '1');
+      assert.match(await a.title(), /^\(1\) 客服工作台$/);
     });
 
     await t.test('agent A replies and the fake WeChat receives the customer-service message', async () => {
@@ -311,11 +333,25 @@ test('the staff console', async (t) => {
       assert.equal(await a.getByTestId('chat-error').textContent(), '');
       await until('the fake WeChat to receive A\'s reply',
         async () => (await sentTexts()).some((body) => body.includes(replyA)));
+      // The reply's delivery state follows the outbox (a push, or the history read again).
+      await a.getByTestId('message-out').filter({ hasText: replyA }).locator('[data-state=sent]')
+        .waitFor();
       await shot(a, '03-a-replied');
     });
 
+    await t.test('the unread badges and the title badge clear after the reply', async () => {
+      const convA = conversationIn(a).filter({ hasText: replyA });
+      await convA.waitFor();
+      assert.equal(await convA.getByTestId('unread').count(), 0);
+      assert.equal(await a.title(), '客服工作台');
+      // B was told too (an "unread" push), without opening anything.
+      const convB = conversationIn(b);
+      await until('B\'s badge to clear', async () => (await convB.getByTestId('unread').count()) === 0);
+      await until('B\'s title to clear', async () => (await b.title()) === '客服工作台');
+    });
+
     await t.test('agent B sees A holding the session and B\'s send is refused', async () => {
-      const conv = b.getByTestId('conversation').filter({ hasText: message });
+      const conv = conversationIn(b);
       await conv.waitFor();
       await conv.click();
       await b.getByTestId('accept').click();
@@ -327,7 +363,9 @@ test('the staff console', async (t) => {
       await b.getByTestId('reply-send').click();
       await b.getByTestId('chat-error').filter({ hasText: `该顾客正在由「${world.agentA}」接待` })
         .waitFor();
-      assert.equal(await b.getByTestId('message-out').count(), 0);
+      // B reads the whole history (A's reply included) but its own text was not sent.
+      await b.getByTestId('message-out').filter({ hasText: replyA }).waitFor();
+      assert.equal(await b.getByTestId('message-out').filter({ hasText: replyB }).count(), 0);
       assert.equal(await b.getByTestId('reply-text').inputValue(), replyB, 'the text is kept');
       assert.ok(!(await sentTexts()).some((body) => body.includes(replyB)));
       await shot(b, '05-b-refused');
@@ -347,6 +385,183 @@ test('the staff console', async (t) => {
       await shot(b, '07-b-replied');
     });
 
+    const remark = `王女士${hex(2)}`;
+    await t.test('a remark set in the fan panel names the conversation in every list', async () => {
+      await b.getByTestId('fan-remark').fill(remark);
+      await b.getByTestId('fan-tags').fill('洗牙，新客');
+      await b.getByTestId('fan-save').click();
+      await b.getByTestId('fan-name').filter({ hasText: remark }).waitFor();
+      assert.equal(await b.getByTestId('fan-error').textContent(), '');
+      await b.getByTestId('conversation-name').filter({ hasText: remark }).waitFor();
+      await b.getByTestId('chat-title').filter({ hasText: remark }).waitFor();
+      // A's list follows the "fan" push.
+      await a.getByTestId('conversation-name').filter({ hasText: remark }).waitFor();
+      assert.equal(await sql(`SELECT remark FROM fans WHERE openid = '${world.openid}'`), remark);
+      await shot(b, '08-b-remark');
+    });
+
+    await t.test('the search finds the fan by remark and nothing for other words', async () => {
+      await a.getByTestId('search').fill(`无此顾客${hex(2)}`);
+      await a.locator('#list-empty:visible').waitFor();
+      assert.equal(await a.getByTestId('conversation').count(), 0);
+      await a.getByTestId('search').fill(remark.slice(1));
+      await a.getByTestId('conversation-name').filter({ hasText: remark }).waitFor();
+      assert.equal(await a.getByTestId('conversation').count(), 1);
+      await shot(a, '09-a-search');
+      await a.getByTestId('search').fill('');
+    });
+
+    await t.test('a reload shows the list and the history from the API', async () => {
+      await a.reload();
+      await a.getByTestId('connection').filter({ hasText: '已连接' }).waitFor();
+      const conv = conversationIn(a).filter({ hasText: remark });
+      await conv.waitFor();
+      assert.match(await conv.textContent(), new RegExp(replyB.slice(0, 10)));
+      await conv.click();
+      for (const [id, text] of [['message-in', message], ['message-out', replyA],
+        ['message-out', replyB]]) {
+        await a.getByTestId(id).filter({ hasText: text }).waitFor();
+      }
+      await a.getByTestId('message-out').filter({ hasText: replyB })
+        .filter({ hasText: world.agentB }).waitFor();
+      await until('the fan panel', async () =>
+        (await a.getByTestId('fan-remark').inputValue()) === remark);
+      await shot(a, '10-a-reloaded');
+    });
+
+    await t.test('a dropped connection resumes and gets the pushes it missed', async () => {
+      const chimes = () => b.evaluate(() => Number(document.body.dataset.chimes || 0));
+      const before = await chimes();
+      await b.evaluate(() => {
+        window.__wsBlocked = true;
+        window.__lastSocket.close();
+      });
+      await b.getByTestId('connection').filter({ hasText: '连接已断开' }).waitFor();
+      // B holds the session (it replied last): the fan's message is for B alone.
+      const missed = `我在路上了，大概晚到十分钟 ${hex(3)}`;
+      const d = await fakeControl('POST', '/control/deliver', {
+        appid: world.appid, message: { type: 'text', from: world.openid, content: missed } });
+      assert.equal(d.answered, true, JSON.stringify(d));
+      assert.equal(await b.getByTestId('message-in').filter({ hasText: missed }).count(), 0);
+      await b.evaluate(() => { window.__wsBlocked = false; });
+      await b.getByTestId('connection').filter({ hasText: '已连接' }).waitFor({ timeout: 30000 });
+      await b.getByTestId('message-in').filter({ hasText: missed }).waitFor();
+      assert.ok((await chimes()) > before, 'the missed message came as a push');
+      const urls = await b.evaluate(() => window.__sockets);
+      assert.match(urls.at(-1), /\?last_event_id=\d+-\d+$/);
+      await shot(b, '11-b-resumed');
+    });
+
+    await t.test('images and voice show in the history', async () => {
+      // A 2×2 PNG the fake WeChat hands out as the fan's image; voice bytes with a recognition.
+      const png = 'iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR42mP8z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg==';
+      const image = await fakeControl('POST', '/control/media', { appid: world.appid,
+        type: 'image', content_type: 'image/png', data_base64: png });
+      const voice = await fakeControl('POST', '/control/media', { appid: world.appid,
+        type: 'voice', content_type: 'audio/amr',
+        data_base64: Buffer.from('#!AMR\n' + 'x'.repeat(64)).toString('base64') });
+      const recognition = `明天上午有空 ${hex(3)}`;
+      for (const message of [
+        { type: 'image', from: world.openid, media_id: image.media_id },
+        { type: 'voice', from: world.openid, media_id: voice.media_id, recognition }]) {
+        const d = await fakeControl('POST', '/control/deliver', { appid: world.appid, message });
+        assert.equal(d.answered, true, JSON.stringify(d));
+      }
+      const img = b.getByTestId('message-in').locator('img');
+      await img.waitFor({ timeout: 30000 });
+      assert.match(await img.getAttribute('src'), /^\/api\/media\/\d+$/);
+      await until('the image to load', () => img.evaluate((e) => e.complete && e.naturalWidth === 2));
+      const audio = b.getByTestId('message-in').filter({ hasText: recognition }).getByTestId('voice');
+      await audio.waitFor({ timeout: 30000 });
+      assert.match(await audio.getAttribute('src'), /^\/api\/media\/\d+\?format=mp3$/);
+      await shot(b, '12-b-media');
+    });
+
+    await t.test('ignore unread clears the badge for every agent', async () => {
+      const other = `o${alnum(27)}`;
+      const d = await fakeControl('POST', '/control/deliver', {
+        appid: world.appid, message: { type: 'text', from: other, content: `请问周末营业吗 ${hex(3)}` } });
+      assert.equal(d.answered, true, JSON.stringify(d));
+      const entry = (page) =>
+        page.locator(`[data-testid=conversation][data-key="${world.accountId}/${other}"]`);
+      await entry(a).getByTestId('unread').waitFor();
+      await entry(b).getByTestId('unread').waitFor();
+      await entry(a).click();
+      await a.getByTestId('ignore-unread').click();
+      await until('A\'s badge to clear', async () => (await entry(a).getByTestId('unread').count()) === 0);
+      await until('B\'s badge to clear', async () => (await entry(b).getByTestId('unread').count()) === 0);
+      assert.ok(await a.getByTestId('ignore-unread').isHidden());
+    });
+
+    await t.test('the agents view shows who is online', async () => {
+      await b.getByTestId('show-agents').click();
+      const agents = b.getByTestId('agent');
+      await agents.filter({ hasText: `${world.agentA}（在线` }).waitFor();
+      await agents.filter({ hasText: `${world.agentB}（在线` }).waitFor();
+      await shot(b, '13-b-agents');
+      await b.getByTestId('agents-dialog').getByRole('button', { name: '关闭' }).click();
+    });
+
+    await t.test('images are downscaled to a JPEG of at most 2 MB; missing endpoints hide their controls', async () => {
+      const r = await a.evaluate(async () => {
+        // 3000×2400 of noise: a PNG far over 2 MB that JPEG must shrink.
+        const c = document.createElement('canvas');
+        c.width = 3000;
+        c.height = 2400;
+        const g = c.getContext('2d');
+        const data = g.createImageData(c.width, c.height);
+        for (let i = 0; i < data.data.length; i++) data.data[i] = (i * 2654435761) >>> 24;
+        g.putImageData(data, 0, 0);
+        const png = await new Promise((resolve) => c.toBlob(resolve, 'image/png'));
+        const { downscale } = await import('/console/js/compose.js');
+        const jpeg = await downscale(new File([png], 'big.png', { type: 'image/png' }));
+        const bitmap = await createImageBitmap(jpeg);
+        return { png: png.size, size: jpeg.size, type: jpeg.type, w: bitmap.width, h: bitmap.height };
+      });
+      assert.ok(r.png > 2 * 1024 * 1024, `the test image is big enough (${r.png})`);
+      assert.ok(r.size <= 2 * 1024 * 1024, `downscaled to ${r.size} bytes`);
+      assert.equal(r.type, 'image/jpeg');
+      assert.ok(Math.max(r.w, r.h) <= 2048 && Math.abs(r.w / r.h - 3000 / 2400) < 0.01, JSON.stringify(r));
+      // The image button and the snippet picker are shown exactly when their endpoints exist.
+      const probe = await a.evaluate(async ([acc, openid]) => ({
+        image: (await fetch(`/api/conversations/${acc}/${openid}/send-image`)).status,
+        snippets: (await fetch('/api/snippets')).status,
+      }), [world.accountId, world.openid]);
+      assert.equal(await a.getByTestId('image-button').isHidden(), probe.image === 404);
+      if (probe.snippets === 404) assert.ok(await a.getByTestId('snippet-select').isHidden());
+    });
+
+    await t.test('an agent changes its password', async () => {
+      const newPassword = `new-${hex(8)}`;
+      await b.getByTestId('show-password').click();
+      await b.getByTestId('password-old').fill(`wrong-${hex(4)}`);
+      await b.getByTestId('password-new').fill(newPassword);
+      await b.getByTestId('password-again').fill(newPassword);
+      await b.getByTestId('password-submit').click();
+      await b.getByTestId('password-message').filter({ hasText: '原密码不正确' }).waitFor();
+      await b.getByTestId('password-old').fill(world.password);
+      await b.getByTestId('password-new').fill(newPassword);
+      await b.getByTestId('password-again').fill(newPassword);
+      await b.getByTestId('password-submit').click();
+      await b.getByTestId('password-message').filter({ hasText: '密码已修改' }).waitFor();
+      await shot(b, '14-b-password');
+      await b.keyboard.press('Escape');
+      const signIn = async (password) => (await fetch(`${consoleUrl()}../api/agent/sign-in`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ clinic: world.clinic, name: world.agentB, password }) })).status;
+      assert.equal(await signIn(newPassword), 200);
+    });
+
+    await t.test('B transfers the conversation to A', async () => {
+      const form = b.getByTestId('transfer-form');
+      await form.locator('select').selectOption({ label: `客服：${world.agentA}` });
+      await form.getByRole('button', { name: '转接' }).click();
+      await b.getByTestId('message-note').filter({ hasText: `已转接给「${world.agentA}」` }).waitFor();
+      await b.getByTestId('holder-banner').filter({ hasText: `「${world.agentA}」` }).waitFor();
+      await conversationIn(a).getByTestId('holder-marker').filter({ hasText: '由我接待' }).waitFor();
+      await shot(b, '15-b-transferred');
+    });
+
     await t.test('the accepting switch and sign-out', async () => {
       const online = () => b.evaluate(async () => (await (await fetch('/api/agent/me')).json()).online);
       assert.equal(await online(), true);
@@ -358,7 +573,7 @@ test('the staff console', async (t) => {
       await a.getByTestId('signin-submit').waitFor();
       const status = await a.evaluate(async () => (await fetch('/api/agent/me')).status);
       assert.equal(status, 401, 'the cookie no longer signs in');
-      await shot(a, '08-a-signed-out');
+      await shot(a, '16-a-signed-out');
     });
 
     await t.test('the pages ran without script errors', () => {

@@ -1,0 +1,158 @@
+// The reply box: text (Ctrl+Enter sends), an image (downscaled in the browser to a JPEG of at most
+// 2 MB before it is sent), and the snippet picker. The image and snippet endpoints are newer than
+// this page: each control is hidden when the gateway answers 404 for its endpoint.
+import * as api from './api.js';
+import * as chat from './chat.js';
+import * as convs from './conversations.js';
+
+const $ = (id) => document.getElementById(id);
+const MAX_IMAGE_BYTES = 2 * 1024 * 1024;
+const MAX_SIDE = 2048;
+let ctx = null;            // {me, onResult(r) → bool}
+let imageProbed = false;
+let snippetList = [];
+
+export function init(context) {
+  ctx = context;
+  const form = $('reply-form');
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    sendText();
+  });
+  form.text.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) form.requestSubmit();
+  });
+  $('image-button').addEventListener('click', () => $('image-file').click());
+  $('image-file').addEventListener('change', async (ev) => {
+    const file = ev.target.files[0];
+    ev.target.value = '';
+    if (file) await sendImageFile(file);
+  });
+  $('snippet-select').addEventListener('change', (ev) => {
+    const s = snippetList.find((x) => String(x.id) === ev.target.value);
+    ev.target.value = '';
+    if (!s) return;
+    const box = $('reply-form').text;
+    box.setRangeText(s.text, box.selectionStart, box.selectionEnd, 'end');
+    box.focus();
+  });
+}
+
+const current = () => convs.get(chat.currentKey());
+
+// After a reply: the lock is ours, unread is cleared for everyone, the list shows it.
+function replied(c, r, type, text) {
+  chat.addSent(r.body.outbox_id, type, text);
+  convs.patch(c.key, { holder: { id: ctx.me().id, name: ctx.me().name }, unread: 0,
+    last_message: { direction: 'out', type, preview: convs.previewOf(type, text),
+      at: new Date().toISOString() } });
+}
+
+function refused(c, r) {
+  if (r.status === 409 && 'holder' in r.body) convs.patch(c.key, { holder: r.body.holder });
+}
+
+async function sendText() {
+  const c = current();
+  const box = $('reply-form').text;
+  const text = box.value;
+  if (!c) return;
+  if (!text.trim()) {
+    $('chat-error').textContent = '请输入回复内容';
+    return;
+  }
+  const button = $('reply-form').querySelector('button[type=submit]');
+  button.disabled = true;
+  const r = await api.conversationAction(c.account_id, c.openid, 'send', { text });
+  button.disabled = false;
+  if (r.ok) {
+    box.value = '';
+    replied(c, r, 'text', text);
+  } else {
+    refused(c, r);
+  }
+  ctx.onResult(r);
+}
+
+// ---- images ----------------------------------------------------------------------------------
+
+function hideImage() {
+  $('image-button').hidden = true;
+}
+
+// Once, when a conversation is first opened: is the image endpoint there?
+export async function probe(c) {
+  if (imageProbed) return;
+  imageProbed = true;
+  const r = await api.probeSendImage(c.account_id, c.openid);
+  if (r.status === 404) hideImage();
+}
+
+// Canvas → JPEG: the longest side at most MAX_SIDE, then lower quality and size until it fits.
+export async function downscale(file, maxBytes = MAX_IMAGE_BYTES) {
+  const bitmap = await createImageBitmap(file);
+  let scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
+  let quality = 0.9;
+  for (;;) {
+    const canvas = document.createElement('canvas');
+    canvas.width = Math.max(1, Math.round(bitmap.width * scale));
+    canvas.height = Math.max(1, Math.round(bitmap.height * scale));
+    const g = canvas.getContext('2d');
+    g.fillStyle = '#fff';  // transparent PNGs on white, not black
+    g.fillRect(0, 0, canvas.width, canvas.height);
+    g.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/jpeg', quality));
+    if (blob && blob.size <= maxBytes) return blob;
+    if (quality > 0.6) quality -= 0.15;
+    else scale *= 0.75;
+  }
+}
+
+async function sendImageFile(file) {
+  const c = current();
+  if (!c) return;
+  if (!file.type.startsWith('image/')) {
+    $('chat-error').textContent = '请选择图片文件';
+    return;
+  }
+  $('chat-error').textContent = '正在处理图片…';
+  let blob;
+  try {
+    blob = await downscale(file);
+  } catch {
+    $('chat-error').textContent = '无法读取该图片，请换一张';
+    return;
+  }
+  const r = await api.sendImage(c.account_id, c.openid, blob);
+  if (r.status === 404 && api.isMissingEndpoint(r)) {
+    hideImage();
+    $('chat-error').textContent = '当前版本暂不支持发送图片';
+    return;
+  }
+  if (r.ok) replied(c, r, 'image', null);
+  else refused(c, r);
+  ctx.onResult(r);
+}
+
+// ---- snippets --------------------------------------------------------------------------------
+
+// GET /api/snippets: the clinic's groups ({id, name, snippets: [{id, text}]}) and the agent's own.
+export async function loadSnippets() {
+  const r = await api.snippets();
+  const groups = r.ok ? [...(r.body.groups || []),
+    { name: '我的常用语', snippets: r.body.own || [] }] : [];
+  snippetList = groups.flatMap((g) => g.snippets || []);
+  const select = $('snippet-select');
+  select.hidden = snippetList.length === 0;
+  const options = [new Option('插入常用语…', '')];
+  for (const g of groups) {
+    if (!g.snippets?.length) continue;
+    const group = document.createElement('optgroup');
+    group.label = g.name;
+    for (const s of g.snippets) {
+      group.append(new Option(s.text.length > 30 ? `${s.text.slice(0, 30)}…` : s.text, String(s.id)));
+    }
+    options.push(group);
+  }
+  select.replaceChildren(...options);
+}

@@ -4,9 +4,13 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "child_process.hpp"
 #include "test_env.hpp"
@@ -91,4 +95,51 @@ TEST_CASE("services down stops only the processes its own pid files name") {
     CHECK(std::filesystem::exists("/proc/" + std::to_string(mine.redis_pid())));
     CHECK(std::filesystem::exists("/proc/" + std::to_string(mine.mysql_pid())));
     std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("private services of a test process that was killed are stopped by the next one") {
+    // A test process killed by ctest's timeout never runs its destructors: its Redis and MariaDB
+    // would run on. The child starts private services and is killed; the next private_services
+    // stops them and removes their folder.
+    int report[2];
+    REQUIRE(::pipe(report) == 0);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        ::close(report[0]);
+        try {
+            private_services services;
+            const std::string line = services.dir().string() + " " +
+                                     std::to_string(services.redis_pid()) + " " +
+                                     std::to_string(services.mysql_pid()) + "\n";
+            if (::write(report[1], line.data(), line.size()) < 0) ::_exit(2);
+            for (;;) ::pause();
+        } catch (...) {
+            ::_exit(1);
+        }
+    }
+    ::close(report[1]);
+    std::string line;
+    char buf[512];
+    // One line; the child keeps its end open (it waits to be killed), so read up to the newline.
+    for (ssize_t n; line.find('\n') == std::string::npos && (n = ::read(report[0], buf, sizeof buf)) > 0;) {
+        line.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(report[0]);
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    std::istringstream in(line);
+    std::string dir;
+    int redis = 0, mysql = 0;
+    in >> dir >> redis >> mysql;
+    REQUIRE(!dir.empty());
+    REQUIRE(redis > 0);
+    REQUIRE(mysql > 0);
+    CHECK(::kill(redis, 0) == 0);  // orphaned, still running
+    CHECK(::kill(mysql, 0) == 0);
+
+    private_services next;
+    CHECK_FALSE(std::filesystem::exists(dir));
+    CHECK(eventually([&] { return ::kill(redis, 0) != 0 && ::kill(mysql, 0) != 0; }, 10s));
+    CHECK(std::filesystem::exists(next.dir() / "owner.pid"));
 }

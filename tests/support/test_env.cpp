@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -80,6 +81,25 @@ void wait_all_threads_stopped(int pid) {
     }
 }
 
+// Services left behind by a test process that died (a ctest timeout kills it with SIGKILL, so its
+// destructors never ran): each private folder names its owner in owner.pid; a folder whose owner
+// is gone is brought down and removed. Folders without the file are left alone.
+void reap_orphaned_services() {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/tmp", ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.rfind("scrm-services-", 0) != 0) continue;
+        const int owner = read_pid(entry.path() / "owner.pid");
+        if (owner <= 0 || ::kill(owner, 0) == 0 || errno != ESRCH) continue;
+        for (const char* pid_file : {"redis.pid", "mysql.pid"}) {
+            if (const int pid = read_pid(entry.path() / pid_file); pid > 0) ::kill(pid, SIGCONT);
+        }
+        const std::string down = (source_dir() / "scripts" / "services").string() + " down --dir " +
+                                 entry.path().string() + " >/dev/null 2>&1";
+        if (std::system(down.c_str()) == 0) std::filesystem::remove_all(entry.path(), ec);
+    }
+}
+
 }  // namespace
 
 std::filesystem::path source_dir() {
@@ -120,9 +140,11 @@ std::uint16_t free_port() {
 }
 
 private_services::private_services() {
+    reap_orphaned_services();
     char tmpl[] = "/tmp/scrm-services-XXXXXX";
     if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
     dir_ = tmpl;
+    std::ofstream(dir_ / "owner.pid") << ::getpid() << "\n";
     services_args_ = " --dir " + dir_.string() + " --redis-port " + std::to_string(free_port()) +
                      " --mysql-port " + std::to_string(free_port());
     try {

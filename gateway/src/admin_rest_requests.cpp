@@ -49,13 +49,12 @@ parsed<templates::setting_update> parse_template_update(std::string_view body) {
     using out_t = templates::setting_update;
     auto doc = parse_object(body);
     if (!doc) return refused<out_t>(not_object);
-    if (auto u = unknown_member(
-            *doc, {"template_id", "keywords", "url", "miniprogram", "enabled"})) {
+    if (auto u =
+            unknown_member(*doc, {"template_id", "keywords", "url", "miniprogram", "enabled"})) {
         return refused<out_t>("未知的字段：" + *u);
     }
     if (doc->MemberCount() == 0) {
-        return refused<out_t>(
-            "请至少填写一项：template_id、keywords、url、miniprogram 或 enabled");
+        return refused<out_t>("请至少填写一项：template_id、keywords、url、miniprogram 或 enabled");
     }
     out_t u;
     if (const auto it = doc->FindMember("template_id"); it != doc->MemberEnd()) {
@@ -89,8 +88,7 @@ parsed<templates::setting_update> parse_template_update(std::string_view body) {
             u.mp_appid = u.mp_page = std::string();
         } else {
             const bool shape = v.IsObject() && v.MemberCount() == 2 && v.HasMember("appid") &&
-                               v.HasMember("page") && v["appid"].IsString() &&
-                               v["page"].IsString();
+                               v.HasMember("page") && v["appid"].IsString() && v["page"].IsString();
             if (!shape) {
                 return refused<out_t>(
                     R"(小程序（miniprogram）须为 {"appid":"wx…","page":"pages/…"}，或 null（不设小程序）)");

@@ -171,7 +171,8 @@ awaitable<http_response> list_api_keys(admin_ptr self, http_request req) {
     auto keys = co_await self->mysql.run(read);
     if (!keys) co_return unavailable("admin.api_keys_unavailable", keys.error());
     std::string body = "{\"api_keys\":[";
-    for (std::size_t i = 0; i < keys->size(); ++i) body += (i ? "," : "") + api_key_json((*keys)[i]);
+    for (std::size_t i = 0; i < keys->size(); ++i)
+        body += (i ? "," : "") + api_key_json((*keys)[i]);
     co_return ok_json(body + "]}");
 }
 
@@ -189,7 +190,8 @@ awaitable<http_response> create_api_key(admin_ptr self, http_request req) {
         auto added = templates::add_api_key(db, clinic, name);
         if (!added) {
             if (added.error() == errc::conflict) {
-                return refuse_change(409, "本诊所已有同名的 API 密钥（已停用的也算），请换一个名称");
+                return refuse_change(409,
+                                     "本诊所已有同名的 API 密钥（已停用的也算），请换一个名称");
             }
             return added.error();
         }
@@ -245,8 +247,8 @@ awaitable<http_response> revoke_api_key(admin_ptr self, http_request req) {
         }
         auto after = templates::find_api_key(db, clinic, (*key)->name, false);
         if (!after) return after.error();
-        audit_entry e{clinic, admin, "agent", "apikey.revoke", (*key)->name,
-                      "{\"id\":" + std::to_string((*key)->id) + "}"};
+        audit_entry e{clinic,          admin,        "agent",
+                      "apikey.revoke", (*key)->name, "{\"id\":" + std::to_string((*key)->id) + "}"};
         return audited_commit(db, e, "{\"api_key\":" + api_key_json(after->value_or(**key)) + "}");
     };
     auto done = co_await self->mysql.run(work);

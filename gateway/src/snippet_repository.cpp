@@ -29,10 +29,9 @@ result<std::vector<snippet_group_row>> snippet_groups(mysql_session& db, std::ui
         filter = " AND g.id = ?";
         p.emplace_back(*only);
     }
-    auto groups = db.query(
-        "SELECT g.id, g.name FROM snippet_groups g WHERE g.clinic_id = ?" + filter +
-            " ORDER BY g.position, g.id",
-        p);
+    auto groups = db.query("SELECT g.id, g.name FROM snippet_groups g WHERE g.clinic_id = ?" +
+                               filter + " ORDER BY g.position, g.id",
+                           p);
     if (!groups) return groups.error();
     auto items = db.query(
         "SELECT s.group_id, s.id, s.text FROM snippets s JOIN snippet_groups g ON g.id = "
@@ -65,9 +64,9 @@ result<std::vector<snippet_row>> listed_snippets(mysql_session& db, const snippe
 
 result<std::optional<found_snippet>> find_snippet(mysql_session& db, std::uint64_t clinic,
                                                   std::uint64_t id) {
-    auto rows = db.query(
-        "SELECT group_id, agent_id, text FROM snippets WHERE id = ? AND clinic_id = ?",
-        {id, clinic});
+    auto rows =
+        db.query("SELECT group_id, agent_id, text FROM snippets WHERE id = ? AND clinic_id = ?",
+                 {id, clinic});
     if (!rows) return rows.error();
     if (rows->rows.empty()) return std::optional<found_snippet>();
     const auto& r = rows->rows[0];

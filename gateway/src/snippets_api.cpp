@@ -84,8 +84,8 @@ result<change_result> finish(mysql_session& db, const scope& s, const char* acti
 
 std::string snippet_answer(const snippet_owner& o, std::uint64_t id, const std::string& text,
                            std::size_t position) {
-    return "{\"id\":" + std::to_string(id) + ",\"group_id\":" +
-           (o.group ? std::to_string(*o.group) : std::string("null")) +
+    return "{\"id\":" + std::to_string(id) +
+           ",\"group_id\":" + (o.group ? std::to_string(*o.group) : std::string("null")) +
            ",\"text\":" + json_quote(text) + ",\"position\":" + std::to_string(position) + "}";
 }
 
@@ -103,8 +103,8 @@ result<change_result> add_snippet(mysql_session& db, const scope& s, const snipp
     auto list = listed_snippets(db, owner);
     if (!list) return list.error();
     if (list->size() >= snippets_per_list_max) {
-        return refuse_change(422, owner.group ? "每个分组最多200条快捷回复"
-                                              : "个人快捷回复最多200条");
+        return refuse_change(422,
+                             owner.group ? "每个分组最多200条快捷回复" : "个人快捷回复最多200条");
     }
     auto id = insert_snippet(db, s.clinic, owner, *c.text);
     if (!id) return id.error();
@@ -140,9 +140,9 @@ result<change_result> change_snippet(mysql_session& db, const scope& s, std::uin
     change(changes, "position", std::to_string(position_of(before_ids, id)),
            std::to_string(position_of(ids, id)));
     changes = "{" + changes + "}";
-    const std::string body = "{\"snippet\":" +
-                             snippet_answer(owner, id, after_text, position_of(ids, id)) +
-                             ",\"changed\":" + changes + "}";
+    const std::string body =
+        "{\"snippet\":" + snippet_answer(owner, id, after_text, position_of(ids, id)) +
+        ",\"changed\":" + changes + "}";
     if (changes == "{}") return answered(body);
     if (after_text != before_text) {
         if (auto w = set_snippet_text(db, id, after_text); !w) return w.error();
@@ -178,12 +178,6 @@ awaitable<http_response> run_change(admin_ptr self, scope s, Work work, const ch
     co_return answer(*done, ok_status);
 }
 
-// The id in "<prefix><id>[/<suffix>]"; nullopt when the path is not so.
-std::optional<std::uint64_t> id_in(std::string_view path, std::string_view prefix,
-                                   std::string_view suffix = "") {
-    return path_id(path, prefix, suffix);
-}
-
 // ---- the clinic's groups (admins) -----------------------------------------------------------
 
 constexpr std::string_view groups_path = "/api/admin/snippet-groups";
@@ -195,8 +189,8 @@ awaitable<http_response> list_groups(admin_ptr self, http_request req) {
     auto read = [clinic](mysql_session& db) { return snippet_groups(db, clinic); };
     auto groups = co_await self->mysql.run(read);
     if (!groups) co_return unavailable("snippets.unavailable", groups.error());
-    co_return ok_json("{\"groups\":" + groups_json(*groups) + ",\"limits\":{\"groups\":" +
-                      std::to_string(snippet_groups_max) +
+    co_return ok_json("{\"groups\":" + groups_json(*groups) +
+                      ",\"limits\":{\"groups\":" + std::to_string(snippet_groups_max) +
                       ",\"snippets_per_group\":" + std::to_string(snippets_per_list_max) +
                       ",\"text_chars\":" + std::to_string(snippet_text_max) +
                       ",\"name_chars\":" + std::to_string(snippet_group_name_max) + "}}");
@@ -287,8 +281,8 @@ awaitable<http_response> create_group(admin_ptr self, http_request req) {
 // PUT|DELETE /api/admin/snippet-groups/{id}, POST /api/admin/snippet-groups/{id}/snippets.
 awaitable<http_response> group_handler(admin_ptr self, http_request req) {
     const std::string prefix = std::string(groups_path) + "/";
-    const auto group = id_in(req.path, prefix);
-    const auto snippets_of = id_in(req.path, prefix, "/snippets");
+    const auto group = path_id(req.path, prefix, "");
+    const auto snippets_of = path_id(req.path, prefix, "/snippets");
     const bool known = (req.method == "POST") ? snippets_of.has_value() : group.has_value();
     if (!known) co_return json_error(404, "not found");
     auto auth = co_await self->admin(req);
@@ -320,7 +314,8 @@ awaitable<http_response> group_handler(admin_ptr self, http_request req) {
 
 // PUT|DELETE /api/admin/snippets/{id} (a clinic group's) and /api/agent/snippets/{id} (own).
 awaitable<http_response> snippet_handler(admin_ptr self, http_request req, bool clinic_groups) {
-    const auto id = id_in(req.path, clinic_groups ? "/api/admin/snippets/" : "/api/agent/snippets/");
+    const auto id =
+        path_id(req.path, clinic_groups ? "/api/admin/snippets/" : "/api/agent/snippets/", "");
     if (!id) co_return json_error(404, "not found");
     auth_result auth;
     if (clinic_groups) {
@@ -399,8 +394,9 @@ void add_snippet_routes(const admin_ptr& self, router& routes) {
     for (const char* method : {"PUT", "DELETE"}) {
         routes.prefix(method, "/api/admin/snippets/", "/api/admin/snippets/{id}",
                       [self](http_request r) { return snippet_handler(self, std::move(r), true); });
-        routes.prefix(method, "/api/agent/snippets/", "/api/agent/snippets/{id}",
-                      [self](http_request r) { return snippet_handler(self, std::move(r), false); });
+        routes.prefix(
+            method, "/api/agent/snippets/", "/api/agent/snippets/{id}",
+            [self](http_request r) { return snippet_handler(self, std::move(r), false); });
     }
     routes.exact("GET", "/api/snippets",
                  [self](http_request r) { return agent_view(self, std::move(r)); });

@@ -73,8 +73,9 @@ result<added_api_key> add_api_key(mysql_session& db, std::uint64_t clinic,
                                   const std::string& name) {
     const auto key = new_api_key();
     if (!key) return make_error_code(errc::unavailable);
-    auto r = db.execute("INSERT INTO api_keys (clinic_id, name, prefix, key_hash) VALUES (?, ?, ?, ?)",
-                        {clinic, name, api_key_prefix(*key), api_key_hash(*key)});
+    auto r =
+        db.execute("INSERT INTO api_keys (clinic_id, name, prefix, key_hash) VALUES (?, ?, ?, ?)",
+                   {clinic, name, api_key_prefix(*key), api_key_hash(*key)});
     if (!r) return r.error();  // errc::conflict: the name is taken
     auto made = find_api_key(db, clinic, name, false);
     if (!made) return made.error();

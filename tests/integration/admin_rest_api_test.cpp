@@ -131,11 +131,14 @@ TEST_CASE("template settings: listed per kind and set partially with scrm-admin'
     setup s;
     auto r = s.as_admin("GET", "/api/admin/templates");
     REQUIRE(r.status == 200);
+    CHECK(has(
+        r.body,
+        R"({"kind":"appointment_created","label":"预约创建提醒","fields":[{"name":"appointment_time","label":"预约时间","required":true},)"));
+    CHECK(has(
+        r.body,
+        R"("configured":false,"template_id":null,"keywords":[],"url":null,"miniprogram":null,"enabled":false})"));
     CHECK(has(r.body,
-              R"({"kind":"appointment_created","label":"预约创建提醒","fields":[{"name":"appointment_time","label":"预约时间","required":true},)"));
-    CHECK(has(r.body,
-              R"("configured":false,"template_id":null,"keywords":[],"url":null,"miniprogram":null,"enabled":false})"));
-    CHECK(has(r.body, R"("builtin_fields":[{"name":"patient_name","label":"患者姓名","required":false})"));
+              R"("builtin_fields":[{"name":"patient_name","label":"患者姓名","required":false})"));
     CHECK_FALSE(has(r.body, R"("configured":true)"));
 
     const std::string target = "/api/admin/templates/appointment_created";
@@ -167,8 +170,11 @@ TEST_CASE("template settings: listed per kind and set partially with scrm-admin'
         CHECK(r.status == 400);
         CHECK(has(r.body, b.error));
     }
-    r = s.as_admin("PUT", target, R"({"template_id":"tmpl-1","keywords":[{"keyword":"remark","value":"x"}]})");
-    CHECK(has(r.body, R"("problems":[{"field":"keywords[0].keyword","error":"微信自2023年5月起不再显示remark)"));
+    r = s.as_admin("PUT", target,
+                   R"({"template_id":"tmpl-1","keywords":[{"keyword":"remark","value":"x"}]})");
+    CHECK(has(
+        r.body,
+        R"("problems":[{"field":"keywords[0].keyword","error":"微信自2023年5月起不再显示remark)"));
     r = s.as_admin("PUT", "/api/admin/templates/birthday", R"({"enabled":true})");
     CHECK(r.status == 404);
     CHECK(r.body == R"({"error":"未知的通知类型：birthday"})");
@@ -183,24 +189,30 @@ TEST_CASE("template settings: listed per kind and set partially with scrm-admin'
     INFO(r.body);
     REQUIRE(r.status == 200);
     CHECK(has(r.body, R"({"template":{"kind":"appointment_created",)"));
-    CHECK(has(r.body,
-              R"("configured":true,"template_id":"tmpl-1","keywords":)" + keywords_ok +
-                  R"(,"url":"https://clinic.example/a/{{appointment_id}}","miniprogram":null,"enabled":true},"changed":{"template_id":{"before":null,"after":"tmpl-1"},"keywords":{"before":[],"after":)" +
-                  keywords_ok + R"(},"url":{"before":null,"after":"https://clinic.example/a/{{appointment_id}}"},"enabled":{"before":false,"after":true}}})"));
+    CHECK(has(
+        r.body,
+        R"("configured":true,"template_id":"tmpl-1","keywords":)" + keywords_ok +
+            R"(,"url":"https://clinic.example/a/{{appointment_id}}","miniprogram":null,"enabled":true},"changed":{"template_id":{"before":null,"after":"tmpl-1"},"keywords":{"before":[],"after":)" +
+            keywords_ok +
+            R"(},"url":{"before":null,"after":"https://clinic.example/a/{{appointment_id}}"},"enabled":{"before":false,"after":true}}})"));
     CHECK(s.c.value("SELECT CONCAT(template_id, ' ', keywords, ' ', url, ' ', enabled) FROM "
                     "template_settings WHERE clinic_id = ? AND kind = 'appointment_created'",
                     {s.c.clinic}) ==
           "tmpl-1 " + keywords_ok + " https://clinic.example/a/{{appointment_id}} 1");
-    CHECK(s.c.value("SELECT CONCAT(actor_agent_id, ' ', subject) FROM audit_log WHERE clinic_id = ? AND "
-                    "action = 'template.set'",
-                    {s.c.clinic}) == std::to_string(s.admin_id) + " appointment_created");
+    CHECK(s.c.value(
+              "SELECT CONCAT(actor_agent_id, ' ', subject) FROM audit_log WHERE clinic_id = ? AND "
+              "action = 'template.set'",
+              {s.c.clinic}) == std::to_string(s.admin_id) + " appointment_created");
 
     // Only what is given changes; the same again changes and audits nothing.
-    r = s.as_admin("PUT", target,
-                   R"({"enabled":false,"url":null,"miniprogram":{"appid":"wx0123456789abcdef","page":"pages/a?id={{appointment_id}}"}})");
+    r = s.as_admin(
+        "PUT", target,
+        R"({"enabled":false,"url":null,"miniprogram":{"appid":"wx0123456789abcdef","page":"pages/a?id={{appointment_id}}"}})");
     REQUIRE(r.status == 200);
     CHECK(has(r.body, R"("template_id":"tmpl-1")"));
-    CHECK(has(r.body, R"("changed":{"url":{"before":"https://clinic.example/a/{{appointment_id}}","after":null},"miniprogram":{"before":null,"after":{"appid":"wx0123456789abcdef","page":"pages/a?id={{appointment_id}}"}},"enabled":{"before":true,"after":false}}})"));
+    CHECK(has(
+        r.body,
+        R"("changed":{"url":{"before":"https://clinic.example/a/{{appointment_id}}","after":null},"miniprogram":{"before":null,"after":{"appid":"wx0123456789abcdef","page":"pages/a?id={{appointment_id}}"}},"enabled":{"before":true,"after":false}}})"));
     CHECK(s.c.value("SELECT CONCAT(template_id, ' ', IFNULL(url, '-'), ' ', mp_appid, ' ', "
                     "enabled) FROM template_settings WHERE clinic_id = ?",
                     {s.c.clinic}) == "tmpl-1 - wx0123456789abcdef 0");
@@ -252,7 +264,8 @@ TEST_CASE("api keys: created once revoked by name or id and other clinics' keys 
     const std::string key = value_after(r.body, "key").substr(1, 67);
     REQUIRE(templates::api_key_well_formed(key));
     const std::string id = value_after(r.body, "id");
-    CHECK(has(r.body, R"("name":"PMS 系统","prefix":")" + key.substr(0, 10) + R"(","created_at":")"));
+    CHECK(
+        has(r.body, R"("name":"PMS 系统","prefix":")" + key.substr(0, 10) + R"(","created_at":")"));
     CHECK(has(r.body, R"("revoked_at":null,"active":true})"));
     // Only the hash is stored; the key is in no log and no audit row.
     CHECK(s.c.value("SELECT key_hash FROM api_keys WHERE id = ?", {id}) ==
@@ -323,8 +336,10 @@ TEST_CASE("snippet groups: created ordered renamed and removed by admins with au
         {"POST", "/api/admin/snippet-groups", R"({"name":" 预约"})", "分组名称（name）"},
         {"POST", "/api/admin/snippet-groups", R"({"name":")" + std::string(65, 'g') + R"("})",
          "分组名称（name）"},
-        {"POST", "/api/admin/snippet-groups", R"({"name":"预约","position":0})", "位置（position）"},
-        {"POST", "/api/admin/snippet-groups", R"({"name":"预约","colour":1})", "未知的字段：colour"},
+        {"POST", "/api/admin/snippet-groups", R"({"name":"预约","position":0})",
+         "位置（position）"},
+        {"POST", "/api/admin/snippet-groups", R"({"name":"预约","colour":1})",
+         "未知的字段：colour"},
     };
     for (const auto& b : bads) {
         CAPTURE(b.body);
@@ -338,7 +353,8 @@ TEST_CASE("snippet groups: created ordered renamed and removed by admins with au
     auto r = s.as_admin("POST", "/api/admin/snippet-groups", R"({"name":"预约"})");
     REQUIRE(r.status == 201);
     const std::string booking = value_after(r.body, "id");
-    CHECK(r.body == R"({"group":{"id":)" + booking + R"(,"name":"预约","position":1,"snippets":[]}})");
+    CHECK(r.body ==
+          R"({"group":{"id":)" + booking + R"(,"name":"预约","position":1,"snippets":[]}})");
     r = s.as_admin("POST", "/api/admin/snippet-groups", R"({"name":"价格","position":1})");
     REQUIRE(r.status == 201);
     const std::string prices = value_after(r.body, "id");
@@ -370,25 +386,35 @@ TEST_CASE("snippet groups: created ordered renamed and removed by admins with au
     const std::string second = value_after(r.body, "id");
     r = s.as_admin("GET", "/api/admin/snippet-groups");
     REQUIRE(r.status == 200);
-    CHECK(has(r.body, R"({"groups":[{"id":)" + prices + R"(,"name":"价格","position":1,"snippets":[]},{"id":)" +
-                          booking + R"(,"name":"预约","position":2,"snippets":[{"id":)" + second));
+    CHECK(has(r.body, R"({"groups":[{"id":)" + prices +
+                          R"(,"name":"价格","position":1,"snippets":[]},{"id":)" + booking +
+                          R"(,"name":"预约","position":2,"snippets":[{"id":)" + second));
     CHECK(has(r.body, R"(},{"id":)" + first + R"(,"text":"您好)"));
-    CHECK(has(r.body, R"("limits":{"groups":50,"snippets_per_group":200,"text_chars":1000,"name_chars":64}})"));
+    CHECK(has(
+        r.body,
+        R"("limits":{"groups":50,"snippets_per_group":200,"text_chars":1000,"name_chars":64}})"));
 
     // Renamed and moved; a snippet changed and moved.
-    r = s.as_admin("PUT", "/api/admin/snippet-groups/" + booking, R"({"name":"预约挂号","position":1})");
+    r = s.as_admin("PUT", "/api/admin/snippet-groups/" + booking,
+                   R"({"name":"预约挂号","position":1})");
     REQUIRE(r.status == 200);
-    CHECK(has(r.body, R"("changed":{"name":{"before":"预约","after":"预约挂号"},"position":{"before":2,"after":1}}})"));
+    CHECK(has(
+        r.body,
+        R"("changed":{"name":{"before":"预约","after":"预约挂号"},"position":{"before":2,"after":1}}})"));
     r = s.as_admin("PUT", "/api/admin/snippet-groups/" + prices, R"({"name":"预约挂号"})");
     CHECK(r.status == 409);
     r = s.as_admin("PUT", "/api/admin/snippet-groups/" + prices, R"({"name":"价格"})");
     CHECK(has(r.body, R"("changed":{}})"));
-    r = s.as_admin("PUT", "/api/admin/snippets/" + first, R"({"text":"请问哪天方便？","position":1})");
+    r = s.as_admin("PUT", "/api/admin/snippets/" + first,
+                   R"({"text":"请问哪天方便？","position":1})");
     REQUIRE(r.status == 200);
-    CHECK(has(r.body, R"("changed":{"text":{"before":"您好，请问想预约哪一天？\n我们周一休息。","after":"请问哪天方便？"},"position":{"before":2,"after":1}}})"));
+    CHECK(has(
+        r.body,
+        R"("changed":{"text":{"before":"您好，请问想预约哪一天？\n我们周一休息。","after":"请问哪天方便？"},"position":{"before":2,"after":1}}})"));
     r = s.as_admin("GET", "/api/admin/snippet-groups");
-    CHECK(has(r.body, R"({"groups":[{"id":)" + booking + R"(,"name":"预约挂号","position":1,"snippets":[{"id":)" +
-                          first + R"(,"text":"请问哪天方便？"},{"id":)" + second));
+    CHECK(has(r.body, R"({"groups":[{"id":)" + booking +
+                          R"(,"name":"预约挂号","position":1,"snippets":[{"id":)" + first +
+                          R"(,"text":"请问哪天方便？"},{"id":)" + second));
 
     // Another clinic's admin: 404 on every one of them, nothing changed.
     const auto foreign = [&](const std::string& method, const std::string& target,
@@ -408,9 +434,10 @@ TEST_CASE("snippet groups: created ordered renamed and removed by admins with au
     CHECK(audits(s.c, "snippet_group.create") == "2");
     CHECK(audits(s.c, "snippet_group.update") == "1");
     CHECK(audits(s.c, "snippet.create") == "2");
-    CHECK(s.c.value("SELECT CONCAT(actor_agent_id, ' ', subject) FROM audit_log WHERE clinic_id = ? "
-                    "AND action = 'snippet.update'",
-                    {s.c.clinic}) == std::to_string(s.admin_id) + " snippet:" + first);
+    CHECK(
+        s.c.value("SELECT CONCAT(actor_agent_id, ' ', subject) FROM audit_log WHERE clinic_id = ? "
+                  "AND action = 'snippet.update'",
+                  {s.c.clinic}) == std::to_string(s.admin_id) + " snippet:" + first);
 
     // Deleting a snippet, then the group with what is left.
     r = s.as_admin("DELETE", "/api/admin/snippets/" + second);
@@ -431,13 +458,16 @@ TEST_CASE("snippet groups: created ordered renamed and removed by admins with au
     CHECK(r.status == 422);
     CHECK(r.body == R"({"error":"每个诊所最多50个快捷回复分组"})");
     for (int i = 0; i < 200; ++i) {
-        s.c.execute("INSERT INTO snippets (clinic_id, group_id, position, text) VALUES (?, ?, ?, 'x')",
-                    {s.c.clinic, prices, std::uint64_t(i + 1)});
+        s.c.execute(
+            "INSERT INTO snippets (clinic_id, group_id, position, text) VALUES (?, ?, ?, 'x')",
+            {s.c.clinic, prices, std::uint64_t(i + 1)});
     }
-    r = s.as_admin("POST", "/api/admin/snippet-groups/" + prices + "/snippets", R"({"text":"多一条"})");
+    r = s.as_admin("POST", "/api/admin/snippet-groups/" + prices + "/snippets",
+                   R"({"text":"多一条"})");
     CHECK(r.status == 422);
     CHECK(r.body == R"({"error":"每个分组最多200条快捷回复"})");
-    CHECK(s.c.value("SELECT COUNT(*) FROM snippet_groups WHERE clinic_id = ?", {s.c.clinic}) == "50");
+    CHECK(s.c.value("SELECT COUNT(*) FROM snippet_groups WHERE clinic_id = ?", {s.c.clinic}) ==
+          "50");
     CHECK(s.c.value("SELECT COUNT(*) FROM snippets WHERE group_id = ?", {prices}) == "200");
 }
 
@@ -448,7 +478,8 @@ TEST_CASE("agents see the clinic's groups and keep their own snippets unaudited"
     auto r = s.as_admin("POST", "/api/admin/snippet-groups", R"({"name":"常用"})");
     REQUIRE(r.status == 201);
     const std::string group = value_after(r.body, "id");
-    r = s.as_admin("POST", "/api/admin/snippet-groups/" + group + "/snippets", R"({"text":"欢迎光临"})");
+    r = s.as_admin("POST", "/api/admin/snippet-groups/" + group + "/snippets",
+                   R"({"text":"欢迎光临"})");
     REQUIRE(r.status == 201);
     const std::string clinic_snippet = value_after(r.body, "id");
     const auto before = all_audits(s.c);
@@ -470,13 +501,15 @@ TEST_CASE("agents see the clinic's groups and keep their own snippets unaudited"
     r = as_agent("POST", "/api/agent/snippets", R"({"text":"稍等，我查一下"})");
     REQUIRE(r.status == 201);
     const std::string mine = value_after(r.body, "id");
-    CHECK(r.body == R"({"snippet":{"id":)" + mine + R"(,"group_id":null,"text":"稍等，我查一下","position":1}})");
+    CHECK(r.body == R"({"snippet":{"id":)" + mine +
+                        R"(,"group_id":null,"text":"稍等，我查一下","position":1}})");
     r = as_agent("POST", "/api/agent/snippets", R"({"text":"好的","position":1})");
     REQUIRE(r.status == 201);
     const std::string mine2 = value_after(r.body, "id");
     r = as_agent("GET", "/api/snippets");
-    CHECK(r.body == R"({"groups":[{"id":)" + group + R"(,"name":"常用","position":1,"snippets":[{"id":)" +
-                        clinic_snippet + R"(,"text":"欢迎光临"}]}],"own":[{"id":)" + mine2 +
+    CHECK(r.body == R"({"groups":[{"id":)" + group +
+                        R"(,"name":"常用","position":1,"snippets":[{"id":)" + clinic_snippet +
+                        R"(,"text":"欢迎光临"}]}],"own":[{"id":)" + mine2 +
                         R"(,"text":"好的"},{"id":)" + mine + R"(,"text":"稍等，我查一下"}]})");
     // The other agent sees the clinic's groups, not these.
     r = call(s.g.a->port, other_agent, "GET", "/api/snippets");
@@ -492,9 +525,11 @@ TEST_CASE("agents see the clinic's groups and keep their own snippets unaudited"
     CHECK(call(s.g.a->port, other_agent, "PUT", "/api/agent/snippets/" + mine, R"({"text":"x"})")
               .status == 404);
     CHECK(call(s.g.a->port, other_agent, "DELETE", "/api/agent/snippets/" + mine).status == 404);
-    CHECK(as_agent("PUT", "/api/agent/snippets/" + clinic_snippet, R"({"text":"x"})").status == 404);
+    CHECK(as_agent("PUT", "/api/agent/snippets/" + clinic_snippet, R"({"text":"x"})").status ==
+          404);
     CHECK(as_agent("DELETE", "/api/agent/snippets/" + clinic_snippet).status == 404);
-    CHECK(call(s.g.a->port, s.foreign_admin, "DELETE", "/api/agent/snippets/" + mine).status == 404);
+    CHECK(call(s.g.a->port, s.foreign_admin, "DELETE", "/api/agent/snippets/" + mine).status ==
+          404);
     // The admin manages the clinic's groups, not an agent's own.
     CHECK(s.as_admin("PUT", "/api/admin/snippets/" + mine, R"({"text":"x"})").status == 404);
     CHECK(s.c.value("SELECT text FROM snippets WHERE id = ?", {mine}) == "请稍等");
@@ -506,13 +541,15 @@ TEST_CASE("agents see the clinic's groups and keep their own snippets unaudited"
 
     // At most 200 of one's own.
     for (int i = 0; i < 199; ++i) {
-        s.c.execute("INSERT INTO snippets (clinic_id, agent_id, position, text) VALUES (?, ?, ?, 'y')",
-                    {s.c.clinic, s.agent_id, std::uint64_t(i + 10)});
+        s.c.execute(
+            "INSERT INTO snippets (clinic_id, agent_id, position, text) VALUES (?, ?, ?, 'y')",
+            {s.c.clinic, s.agent_id, std::uint64_t(i + 10)});
     }
     r = as_agent("POST", "/api/agent/snippets", R"({"text":"多一条"})");
     CHECK(r.status == 422);
     CHECK(r.body == R"({"error":"个人快捷回复最多200条"})");
-    CHECK(call(s.g.a->port, other_agent, "POST", "/api/agent/snippets", R"({"text":"我的"})").status == 201);
+    CHECK(call(s.g.a->port, other_agent, "POST", "/api/agent/snippets", R"({"text":"我的"})")
+              .status == 201);
     CHECK(s.c.value("SELECT COUNT(*) FROM snippets WHERE agent_id = ?", {second_id}) == "1");
 }
 

@@ -44,18 +44,18 @@ TEST_CASE("template updates: members read and applied to the stored setting") {
         const char* body;
         const char* problem;
     };
-    for (const row& r : std::vector<row>{
-             {"", "JSON 对象"},
-             {"[]", "JSON 对象"},
-             {"{}", "请至少填写一项"},
-             {R"({"first":"x"})", "未知的字段：first"},
-             {R"({"template_id":null})", "模板ID"},
-             {R"({"keywords":[{"keyword":"thing1"}]})", "关键词映射"},
-             {R"({"keywords":[1]})", "关键词映射"},
-             {R"({"url":false})", "链接"},
-             {R"({"miniprogram":{"appid":"wx","page":"p","x":1}})", "小程序"},
-             {R"({"miniprogram":"wx"})", "小程序"},
-             {R"({"enabled":1})", "启用"}}) {
+    for (const row& r :
+         std::vector<row>{{"", "JSON 对象"},
+                          {"[]", "JSON 对象"},
+                          {"{}", "请至少填写一项"},
+                          {R"({"first":"x"})", "未知的字段：first"},
+                          {R"({"template_id":null})", "模板ID"},
+                          {R"({"keywords":[{"keyword":"thing1"}]})", "关键词映射"},
+                          {R"({"keywords":[1]})", "关键词映射"},
+                          {R"({"url":false})", "链接"},
+                          {R"({"miniprogram":{"appid":"wx","page":"p","x":1}})", "小程序"},
+                          {R"({"miniprogram":"wx"})", "小程序"},
+                          {R"({"enabled":1})", "启用"}}) {
         CAPTURE(r.body);
         const auto p = parse_template_update(r.body);
         CHECK_FALSE(p.value.has_value());
@@ -64,7 +64,8 @@ TEST_CASE("template updates: members read and applied to the stored setting") {
 }
 
 TEST_CASE("api key names and snippet bodies: their rules") {
-    CHECK(parse_api_key_name(R"({"name":"PMS 系统"})").value == std::optional<std::string>("PMS 系统"));
+    CHECK(parse_api_key_name(R"({"name":"PMS 系统"})").value ==
+          std::optional<std::string>("PMS 系统"));
     for (const char* bad : {"", R"({})", R"({"name":""})", R"({"name":"a "})", R"({"name":1})",
                             R"({"name":"a","b":1})"}) {
         CAPTURE(bad);
@@ -90,11 +91,10 @@ TEST_CASE("api key names and snippet bodies: their rules") {
     std::string chinese;
     for (std::size_t i = 0; i < snippet_text_max; ++i) chinese += "字";
     CHECK(parse_snippet(R"({"text":")" + chinese + R"("})", true).value.has_value());
-    for (const std::string& bad : {std::string(R"({"text":""})"),
-                                  R"({"text":")" + longest + R"(a"})",
-                                  std::string(R"({"text":"a\u0000"})"),
-                                  std::string(R"({"text":"a\u007f"})"), std::string(R"({})"),
-                                  std::string(R"({"text":"a","pos":1})")}) {
+    for (const std::string& bad :
+         {std::string(R"({"text":""})"), R"({"text":")" + longest + R"(a"})",
+          std::string(R"({"text":"a\u0000"})"), std::string(R"({"text":"a\u007f"})"),
+          std::string(R"({})"), std::string(R"({"text":"a","pos":1})")}) {
         CAPTURE(bad);
         CHECK_FALSE(parse_snippet(bad, true).value.has_value());
     }

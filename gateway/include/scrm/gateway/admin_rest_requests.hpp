@@ -28,9 +28,9 @@ parsed<std::string> parse_api_key_name(std::string_view body);
 
 // ---- snippets ------------------------------------------------------------------------------
 
-inline constexpr std::size_t snippet_groups_max = 50;   // groups per clinic
+inline constexpr std::size_t snippet_groups_max = 50;      // groups per clinic
 inline constexpr std::size_t snippets_per_list_max = 200;  // per group, and per agent's own
-inline constexpr std::size_t snippet_text_max = 1000;   // characters
+inline constexpr std::size_t snippet_text_max = 1000;      // characters
 inline constexpr std::size_t snippet_group_name_max = 64;
 
 // A group's body: POST {"name"} (required), PUT any of {"name","position"}. position: 1-based

@@ -237,8 +237,14 @@ awaitable<http_response> revoke_api_key(admin_ptr self, http_request req) {
     auto work = [clinic, admin, &name](mysql_session& db) -> result<change_result> {
         if (auto b = begin_clinic_change(db, clinic); !b) return b.error();
         rollback_guard undo{db};
+        // By name; a segment of digits that is no key's name, by id.
         auto key = templates::find_api_key(db, clinic, *name, true);
         if (!key) return key.error();
+        if (!*key) {
+            if (const auto id = parse_id(*name))
+                key = templates::find_api_key_by_id(db, clinic, *id, true);
+            if (!key) return key.error();
+        }
         if (!*key) return refuse_change(404, "API 密钥不存在");
         auto revoked = templates::revoke_api_key(db, clinic, (*key)->id);
         if (!revoked) return revoked.error();

@@ -2,8 +2,6 @@
 // admin API.
 #include "scrm/templates/clinic_admin.hpp"
 
-#include <algorithm>
-
 #include "scrm/storage/mysql.hpp"
 #include "scrm/templates/notifier.hpp"
 
@@ -40,11 +38,6 @@ std::vector<api_key_info> key_rows(const storage::sql_rows& rows) {
     return out;
 }
 
-bool all_digits(std::string_view s) {
-    return !s.empty() && s.size() <= 19 &&
-           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
 }  // namespace
 
 result<std::vector<api_key_info>> list_api_keys(mysql_session& db, std::uint64_t clinic) {
@@ -53,20 +46,29 @@ result<std::vector<api_key_info>> list_api_keys(mysql_session& db, std::uint64_t
     return key_rows(*rows);
 }
 
-result<std::optional<api_key_info>> find_api_key(mysql_session& db, std::uint64_t clinic,
-                                                 std::string_view name, bool lock) {
-    const std::string tail = lock ? " FOR UPDATE" : "";
+namespace {
+
+result<std::optional<api_key_info>> one_key(mysql_session& db, const std::string& where,
+                                            const sql_value& value, std::uint64_t clinic,
+                                            bool lock) {
     auto rows =
-        db.query(std::string(key_columns) + "AND name = ?" + tail, {clinic, std::string(name)});
+        db.query(std::string(key_columns) + where + (lock ? " FOR UPDATE" : ""), {clinic, value});
     if (!rows) return rows.error();
-    if (rows->rows.empty() && all_digits(name)) {
-        rows = db.query(std::string(key_columns) + "AND id = ?" + tail,
-                        {clinic, std::stoull(std::string(name))});
-        if (!rows) return rows.error();
-    }
     auto found = key_rows(*rows);
     if (found.empty()) return std::optional<api_key_info>();
     return std::optional<api_key_info>(std::move(found.front()));
+}
+
+}  // namespace
+
+result<std::optional<api_key_info>> find_api_key(mysql_session& db, std::uint64_t clinic,
+                                                 std::string_view name, bool lock) {
+    return one_key(db, "AND name = ?", std::string(name), clinic, lock);
+}
+
+result<std::optional<api_key_info>> find_api_key_by_id(mysql_session& db, std::uint64_t clinic,
+                                                       std::uint64_t id, bool lock) {
+    return one_key(db, "AND id = ?", id, clinic, lock);
 }
 
 result<added_api_key> add_api_key(mysql_session& db, std::uint64_t clinic,

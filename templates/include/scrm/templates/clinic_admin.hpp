@@ -37,10 +37,13 @@ struct api_key_info {
 // The clinic's keys by name.
 result<std::vector<api_key_info>> list_api_keys(storage::mysql_session& db, std::uint64_t clinic);
 
-// The clinic's key named `name`, or else — when `name` is all digits — the one with that id;
-// nullopt when neither. With `lock`, the row is locked (FOR UPDATE) until the transaction ends.
+// The clinic's key named `name` / with id `id`; nullopt when none. With `lock`, the row is locked
+// (FOR UPDATE) until the transaction ends.
 result<std::optional<api_key_info>> find_api_key(storage::mysql_session& db, std::uint64_t clinic,
                                                  std::string_view name, bool lock);
+result<std::optional<api_key_info>> find_api_key_by_id(storage::mysql_session& db,
+                                                       std::uint64_t clinic, std::uint64_t id,
+                                                       bool lock);
 
 struct added_api_key {
     api_key_info info;

@@ -37,6 +37,10 @@ std::optional<std::uint64_t> path_id(std::string_view path, std::string_view pre
 // `body` as a JSON answer with `status`.
 http_response ok_json(std::string body, unsigned status = 200);
 std::string bool_json(bool b);
+// Appends `"member":{"before":…,"after":…}` (JSON values) to the members in `out` — nothing when
+// they are equal. Wrapped in {} it is an answer's and an audit row's `changed`.
+void change(std::string& out, const char* member, const std::string& before,
+            const std::string& after);
 
 // What a change inside one transaction comes to: a refusal (status, Chinese text), or the JSON
 // answer.

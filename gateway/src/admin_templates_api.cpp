@@ -122,9 +122,7 @@ awaitable<http_response> put_template(admin_ptr self, http_request req) {
         const auto was = setting_members(*before), now = setting_members(after);
         std::string changes;
         for (std::size_t i = 0; i < was.size(); ++i) {
-            if (was[i].second == now[i].second) continue;
-            changes += std::string(changes.empty() ? "" : ",") + "\"" + was[i].first +
-                       "\":{\"before\":" + was[i].second + ",\"after\":" + now[i].second + "}";
+            change(changes, was[i].first, was[i].second, now[i].second);
         }
         changes = "{" + changes + "}";
         out.body = "{\"template\":" + template_json(*info, after) + ",\"changed\":" + changes + "}";

@@ -54,13 +54,6 @@ std::size_t position_of(const std::vector<std::uint64_t>& ids, std::uint64_t id)
     return static_cast<std::size_t>(std::find(ids.begin(), ids.end(), id) - ids.begin()) + 1;
 }
 
-void change(std::string& out, const char* member, const std::string& before,
-            const std::string& after) {
-    if (before == after) return;
-    out += std::string(out.empty() ? "" : ",") + "\"" + member + "\":{\"before\":" + before +
-           ",\"after\":" + after + "}";
-}
-
 // Who changes which snippets: an admin the clinic's groups' (audited), an agent their own.
 struct scope {
     std::uint64_t clinic = 0;

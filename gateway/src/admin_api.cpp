@@ -246,6 +246,8 @@ void admin_api::add_routes(router& routes) {
                  [self](http_request r) { return audit_handler(self, std::move(r)); });
     add_people_routes(self, routes);
     add_account_routes(self, routes);
+    add_template_routes(self, routes);
+    add_snippet_routes(self, routes);
 }
 
 }  // namespace scrm::gateway

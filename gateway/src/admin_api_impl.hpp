@@ -1,5 +1,6 @@
-// admin_api's shared state for its two files: admin_api.cpp (authentication, routing settings,
-// route preview, the audit log) and admin_reassign.cpp (owner reassignment and deactivation).
+// admin_api's shared state for its files: admin_api.cpp (authentication, routing settings,
+// route preview, the audit log), admin_reassign.cpp (owner reassignment and deactivation) and the
+// route groups declared below.
 #pragma once
 
 #include <memory>
@@ -36,6 +37,10 @@ std::optional<std::uint64_t> path_id(std::string_view path, std::string_view pre
 // `body` as a JSON answer with `status`.
 http_response ok_json(std::string body, unsigned status = 200);
 std::string bool_json(bool b);
+// Appends `"member":{"before":…,"after":…}` (JSON values) to the members in `out` — nothing when
+// they are equal. Wrapped in {} it is an answer's and an audit row's `changed`.
+void change(std::string& out, const char* member, const std::string& before,
+            const std::string& after);
 
 // What a change inside one transaction comes to: a refusal (status, Chinese text), or the JSON
 // answer.
@@ -60,6 +65,14 @@ boost::asio::awaitable<http_response> reset_password(admin_ptr self, http_reques
 // admin_accounts_api.cpp: GET|POST /api/admin/accounts, PUT /api/admin/accounts/{id}, GET
 // /api/admin/health, GET|PUT /api/admin/retention.
 void add_account_routes(const admin_ptr& self, router& routes);
+
+// admin_templates_api.cpp: GET /api/admin/templates, PUT /api/admin/templates/{kind}, GET|POST
+// /api/admin/api-keys, POST /api/admin/api-keys/{name or id}/revoke.
+void add_template_routes(const admin_ptr& self, router& routes);
+
+// snippets_api.cpp: the clinic's snippet groups (/api/admin/snippet-groups…, /api/admin/snippets/…)
+// and every agent's view and own snippets (GET /api/snippets, /api/agent/snippets…).
+void add_snippet_routes(const admin_ptr& self, router& routes);
 
 // admin_reassign.cpp
 boost::asio::awaitable<http_response> reassign(admin_ptr self, http_request req, bool apply);

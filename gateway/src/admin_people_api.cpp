@@ -55,6 +55,13 @@ std::string bool_json(bool b) {
     return b ? "true" : "false";
 }
 
+void change(std::string& out, const char* member, const std::string& before,
+            const std::string& after) {
+    if (before == after) return;
+    if (!out.empty()) out += ',';
+    out += "\"" + std::string(member) + "\":{\"before\":" + before + ",\"after\":" + after + "}";
+}
+
 namespace {
 
 std::string id_json(const std::optional<std::uint64_t>& id) {
@@ -66,14 +73,6 @@ std::string listing_json(const agent_listing& a) {
            ",\"role\":" + json_quote(a.role) + ",\"store_id\":" + id_json(a.store) +
            ",\"can_receive\":" + bool_json(a.can_receive) + ",\"active\":" + bool_json(a.active) +
            "}";
-}
-
-// "before/after" of one member, appended to a JSON object's members.
-void change(std::string& out, const char* member, const std::string& before,
-            const std::string& after) {
-    if (before == after) return;
-    if (!out.empty()) out += ',';
-    out += "\"" + std::string(member) + "\":{\"before\":" + before + ",\"after\":" + after + "}";
 }
 
 awaitable<std::optional<std::string>> hash_task(std::string password) {

@@ -9,12 +9,15 @@
 #include <algorithm>
 #include <charconv>
 
+#include "request_json.hpp"
 #include "scrm/gateway/http.hpp"
 #include "scrm/gateway/password.hpp"
 #include "scrm/gateway/text_rules.hpp"
 
 namespace scrm::gateway {
 namespace {
+
+using request_json::unknown_member;
 
 std::string json_text(const rapidjson::Value& v) {
     rapidjson::StringBuffer buf;
@@ -314,16 +317,6 @@ std::optional<std::string> string_member(const rapidjson::Value& obj, const char
         return std::nullopt;
     }
     return std::string(v->GetString(), v->GetStringLength());
-}
-
-// Each member of `obj` must be one of `known`: the first that is not, or nullopt.
-std::optional<std::string> unknown_member(const rapidjson::Value& obj,
-                                          std::initializer_list<std::string_view> known) {
-    for (auto m = obj.MemberBegin(); m != obj.MemberEnd(); ++m) {
-        const std::string_view key(m->name.GetString(), m->name.GetStringLength());
-        if (std::find(known.begin(), known.end(), key) == known.end()) return std::string(key);
-    }
-    return std::nullopt;
 }
 
 // "role": one of agent_roles, else a problem.

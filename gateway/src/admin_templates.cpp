@@ -6,6 +6,7 @@
 
 #include "admin_commands.hpp"
 #include "scrm/gateway/audit_log.hpp"
+#include "scrm/templates/clinic_admin.hpp"
 #include "scrm/templates/notifier.hpp"
 
 namespace scrm::gateway {
@@ -112,15 +113,22 @@ int template_set(const config& cfg, const std::vector<std::string>& args) {
     if (o.count("--enabled") && o["--enabled"] != "on" && o["--enabled"] != "off") {
         problems.push_back("--enabled: must be on or off");
     }
-    std::optional<std::vector<templates::keyword_mapping>> keywords;
+    templates::setting_update update;
     if (o.count("--keywords")) {
-        keywords = templates::parse_keywords_json(o["--keywords"]);
-        if (!keywords) {
+        update.keywords = templates::parse_keywords_json(o["--keywords"]);
+        if (!update.keywords) {
             problems.push_back(
                 R"(--keywords: must be JSON {"thing1":"{{doctor}}","time2":"{{appointment_time}}"} )"
                 R"(or [{"keyword":"thing1","value":"…"},…])");
         }
     }
+    if (o.count("--template-id")) update.template_id = o["--template-id"];
+    if (o.count("--url")) update.url = o["--url"];
+    if (o.count("--no-url")) update.url = "";
+    if (o.count("--miniprogram")) update.mp_appid = o["--miniprogram"];
+    if (o.count("--page")) update.mp_page = o["--page"];
+    if (o.count("--no-miniprogram")) update.mp_appid = update.mp_page = "";
+    if (o.count("--enabled")) update.enabled = o["--enabled"] == "on";
     if (!problems.empty()) {
         std::cerr << "scrm-admin template set: invalid input (nothing changed):\n";
         for (const auto& p : problems) std::cerr << "  " << p << "\n";
@@ -138,17 +146,7 @@ int template_set(const config& cfg, const std::vector<std::string>& args) {
     if (!before) return complain(what, "cannot read templates: " + why(db, before.error()), 1);
 
     // The setting after this command: the stored one (or a new one) with what was given.
-    templates::template_setting s;
-    if (*before) s = **before;
-    s.kind = kind;
-    if (o.count("--template-id")) s.template_id = o["--template-id"];
-    if (keywords) s.keywords = *keywords;
-    if (o.count("--url")) s.url = o["--url"];
-    if (o.count("--no-url")) s.url.clear();
-    if (o.count("--miniprogram")) s.mp_appid = o["--miniprogram"];
-    if (o.count("--page")) s.mp_page = o["--page"];
-    if (o.count("--no-miniprogram")) s.mp_appid.clear(), s.mp_page.clear();
-    if (o.count("--enabled")) s.enabled = o["--enabled"] == "on";
+    const templates::template_setting s = templates::updated(*before, kind, update);
 
     const auto found = templates::validate(s);
     if (!found.empty()) {
@@ -171,16 +169,7 @@ int template_set(const config& cfg, const std::vector<std::string>& args) {
                   << " unchanged\n";
         return 0;
     }
-    const auto opt = [](const std::string& v) {
-        return v.empty() ? storage::sql_value() : storage::sql_value(v);
-    };
-    auto stored = db.execute(
-        "INSERT INTO template_settings (clinic_id, kind, template_id, keywords, url, mp_appid, "
-        "mp_page, enabled) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE "
-        "template_id = VALUES(template_id), keywords = VALUES(keywords), url = VALUES(url), "
-        "mp_appid = VALUES(mp_appid), mp_page = VALUES(mp_page), enabled = VALUES(enabled)",
-        {clinic_id, kind, s.template_id, templates::keywords_json(s.keywords), opt(s.url),
-         opt(s.mp_appid), opt(s.mp_page), std::int64_t{s.enabled ? 1 : 0}});
+    auto stored = templates::store_setting(db, clinic_id, s);
     if (!stored) return complain(what, "cannot store the template: " + why(db, stored.error()), 1);
     audit_entry a;
     a.clinic = clinic_id;
@@ -217,46 +206,37 @@ int apikey_add(const config& cfg, const std::vector<std::string>& args, bool rev
     const auto clinic = lookup_clinic(db, o["--clinic"], what, true, code);
     if (!clinic) return code;
     const std::uint64_t clinic_id = *clinic;
-    auto existing = db.query(
-        "SELECT prefix, revoked_at FROM api_keys WHERE clinic_id = ? AND name = ? FOR UPDATE",
-        {clinic_id, o["--name"]});
+    auto existing = templates::find_api_key(db, clinic_id, o["--name"], true);
     if (!existing) return complain(what, "cannot read API keys: " + why(db, existing.error()), 1);
     audit_entry a;
     a.clinic = clinic_id;
     a.actor = "scrm-admin";
     a.subject = o["--name"];
     if (revoke) {
-        if (existing->rows.empty()) {
+        if (!*existing) {
             return complain(what,
                             "--name: clinic " + quoted(o["--clinic"]) + " has no API key named " +
                                 quoted(o["--name"]),
                             2);
         }
-        if (existing->rows[0][1]) {
-            std::cout << "API key " << quoted(o["--name"]) << " was revoked already\n";
+        a.subject = (*existing)->name;
+        auto r = templates::revoke_api_key(db, clinic_id, (*existing)->id);
+        if (!r) return complain(what, "cannot revoke: " + why(db, r.error()), 1);
+        if (!*r) {
+            std::cout << "API key " << quoted(a.subject) << " was revoked already\n";
             return 0;
         }
-        auto r =
-            db.execute("UPDATE api_keys SET revoked_at = NOW(3) WHERE clinic_id = ? AND name = ?",
-                       {clinic_id, o["--name"]});
-        if (!r) return complain(what, "cannot revoke: " + why(db, r.error()), 1);
         a.action = "apikey.revoke";
     } else {
-        if (!existing->rows.empty()) {
-            std::cout << "API key " << quoted(o["--name"]) << " exists already ("
-                      << existing->rows[0][0].value_or("") << "…"
-                      << (existing->rows[0][1] ? ", revoked" : "")
+        if (*existing) {
+            std::cout << "API key " << quoted((*existing)->name) << " exists already ("
+                      << (*existing)->prefix << "…" << ((*existing)->revoked_at ? ", revoked" : "")
                       << "); nothing changed. Keys are shown only when added: revoke it and add "
                          "one under another name to replace it.\n";
             return 0;
         }
-        const auto key = templates::new_api_key();
-        if (!key) return complain(what, "the random source failed", 1);
-        auto r = db.execute(
-            "INSERT INTO api_keys (clinic_id, name, prefix, key_hash) VALUES (?, ?, ?, ?)",
-            {clinic_id, o["--name"], templates::api_key_prefix(*key),
-             templates::api_key_hash(*key)});
-        if (!r) return complain(what, "cannot store the key: " + why(db, r.error()), 1);
+        auto added = templates::add_api_key(db, clinic_id, o["--name"]);
+        if (!added) return complain(what, "cannot store the key: " + why(db, added.error()), 1);
         a.action = "apikey.add";
         if (auto w = append_audit(db, a); !w) {
             return complain(what, "cannot write the audit log: " + why(db, w.error()), 1);
@@ -267,14 +247,14 @@ int apikey_add(const config& cfg, const std::vector<std::string>& args, bool rev
                   << quoted(o["--clinic"])
                   << ". It is shown only now: give it to the clinic's system "
                      "(Authorization: Bearer <key>).\n";
-        std::cout << *key << "\n";
+        std::cout << added->key << "\n";
         return 0;
     }
     if (auto w = append_audit(db, a); !w) {
         return complain(what, "cannot write the audit log: " + why(db, w.error()), 1);
     }
     if (auto c = db.commit(); !c) return complain(what, "cannot commit: " + why(db, c.error()), 1);
-    std::cout << "revoked API key " << quoted(o["--name"]) << "\n";
+    std::cout << "revoked API key " << quoted(a.subject) << "\n";
     return 0;
 }
 
@@ -288,17 +268,13 @@ int apikey_list(const config& cfg, const std::vector<std::string>& args) {
     int code = 0;
     const auto clinic = lookup_clinic(db, o["--clinic"], what, false, code);
     if (!clinic) return code;
-    auto rows = db.query(
-        "SELECT name, prefix, created_at, revoked_at FROM api_keys WHERE clinic_id = ? "
-        "ORDER BY name",
-        {*clinic});
+    auto rows = templates::list_api_keys(db, *clinic);
     if (!rows) return complain(what, "cannot read API keys: " + why(db, rows.error()), 1);
-    for (const auto& r : rows->rows) {
-        std::cout << r[0].value_or("") << "  " << r[1].value_or("") << "…  added "
-                  << r[2].value_or("") << " UTC"
-                  << (r[3] ? "  revoked " + *r[3] + " UTC" : std::string()) << "\n";
+    for (const auto& k : *rows) {
+        std::cout << k.name << "  " << k.prefix << "…  added " << k.created_at << " UTC"
+                  << (k.revoked_at ? "  revoked " + *k.revoked_at + " UTC" : std::string()) << "\n";
     }
-    if (rows->rows.empty()) std::cout << "no API keys for clinic " << quoted(o["--clinic"]) << "\n";
+    if (rows->empty()) std::cout << "no API keys for clinic " << quoted(o["--clinic"]) << "\n";
     return 0;
 }
 

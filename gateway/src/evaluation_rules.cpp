@@ -46,17 +46,6 @@ parsed_input<T> problem(std::string text) {
     return out;
 }
 
-// Free text (a comment, a reply): valid UTF-8 of at most `max` characters, no control
-// characters but line breaks and tabs.
-bool valid_text(std::string_view s, std::size_t max) {
-    const auto chars = utf8_chars(s);
-    if (!chars || *chars > max) return false;
-    return std::none_of(s.begin(), s.end(), [](char ch) {
-        const auto c = static_cast<unsigned char>(ch);
-        return (c < 0x20 && c != '\n' && c != '\r' && c != '\t') || c == 0x7F;
-    });
-}
-
 std::string b64url(const unsigned char* data, std::size_t n) {
     static constexpr char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -216,7 +205,7 @@ parsed_input<evaluation_submission> parse_submission(std::string_view body,
         if (chars && *chars > max_comment_chars) {
             return problem<out_t>("留言最多500个字符（已输入" + std::to_string(*chars) + "个）");
         }
-        if (!valid_text(text, max_comment_chars)) return problem<out_t>("留言包含无法识别的字符");
+        if (!valid_free_text(text, max_comment_chars)) return problem<out_t>("留言包含无法识别的字符");
         sub.comment = std::string(text);
     }
     parsed_input<out_t> out;
@@ -239,7 +228,7 @@ parsed_input<std::string> parse_reply(std::string_view body) {
     if (chars && *chars > max_reply_chars) {
         return problem<std::string>("回复最多600个字符（已输入" + std::to_string(*chars) + "个）");
     }
-    if (!valid_text(text, max_reply_chars) ||
+    if (!valid_free_text(text, max_reply_chars) ||
         std::all_of(text.begin(), text.end(), [](char ch) { return ch == ' ' || ch == '\n'; })) {
         return problem<std::string>("回复内容不能为空，也不能包含无法识别的字符");
     }

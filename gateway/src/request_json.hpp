@@ -1,11 +1,13 @@
-// RapidJSON helpers for the agent and console request parsers (agent_requests.cpp,
-// console_requests.cpp): a body as an object, typed members, UTF-8 validity. Private to
-// gateway_core.
+// RapidJSON helpers for the request parsers (agent_requests.cpp, console_requests.cpp,
+// admin_requests.cpp, admin_rest_requests.cpp): a body as an object, typed members, unknown
+// members, UTF-8 validity. Private to the gateway's libraries.
 #pragma once
 
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,6 +56,16 @@ inline std::optional<std::string> string_member(const rapidjson::Document& doc, 
         return std::nullopt;
     }
     return std::string(v->GetString(), v->GetStringLength());
+}
+
+// Each member of `obj` must be one of `known`: the first that is not, or nullopt.
+inline std::optional<std::string> unknown_member(const rapidjson::Value& obj,
+                                                 std::initializer_list<std::string_view> known) {
+    for (auto m = obj.MemberBegin(); m != obj.MemberEnd(); ++m) {
+        const std::string_view key(m->name.GetString(), m->name.GetStringLength());
+        if (std::find(known.begin(), known.end(), key) == known.end()) return std::string(key);
+    }
+    return std::nullopt;
 }
 
 inline bool valid_utf8(std::string_view s) {

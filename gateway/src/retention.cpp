@@ -2,6 +2,7 @@
 // small, and the pool's threads are not the I/O threads).
 #include "scrm/gateway/retention.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -126,6 +127,25 @@ result<batch_result> purge_batch(mysql_session& db, const retention_options& o, 
     return out;
 }
 
+// The integration events in scope older than the kept days, in batches (each its own statement:
+// nothing else refers to them — the send log keeps its own copy of what was sent).
+result<std::uint64_t> purge_events(mysql_session& db, const retention_options& o,
+                                   const std::atomic<bool>& stopping) {
+    const std::uint64_t days = std::max<std::uint32_t>(o.integration_event_days, 7);
+    const std::string sql =
+        "DELETE FROM integration_events WHERE created_at < NOW(3) - INTERVAL ? DAY" +
+        (o.clinics.empty() ? std::string() : storage::and_in("clinic_id", o.clinics)) +
+        " ORDER BY id LIMIT ?";
+    std::uint64_t removed = 0;
+    while (!stopping) {
+        auto r = db.execute(sql, {days, static_cast<std::uint64_t>(o.events_per_batch)});
+        if (!r) return r.error();
+        removed += *r;
+        if (*r < o.events_per_batch) break;
+    }
+    return removed;
+}
+
 void remove_files(const std::filesystem::path& dir, const std::vector<std::string>& files) {
     for (const auto& f : files) {
         if (f.empty() || f.find("..") != std::string::npos) continue;  // relative, inside dir
@@ -204,6 +224,11 @@ awaitable<result<std::size_t>> pass(std::shared_ptr<retention_worker::impl> self
         if (self->stopping) break;
     }
     if (removed) log::info("retention.purged", {{"fans", static_cast<std::uint64_t>(removed)}});
+    if (self->stopping) co_return removed;
+    auto purge = [&o, &self](mysql_session& db) { return purge_events(db, o, self->stopping); };
+    auto events = co_await self->mysql.run(purge);
+    if (!events) co_return events.error();
+    if (*events) log::info("retention.events_purged", {{"events", *events}});
     co_return removed;
 }
 

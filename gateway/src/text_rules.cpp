@@ -1,6 +1,8 @@
 // See text_rules.hpp.
 #include "scrm/gateway/text_rules.hpp"
 
+#include <algorithm>
+
 namespace scrm::gateway {
 
 std::optional<std::size_t> utf8_chars(std::string_view s) {
@@ -56,6 +58,15 @@ std::optional<std::string> name_problem(std::string_view flag, std::string_view 
     if (valid_name(value, max_chars)) return std::nullopt;
     return std::string(flag) + ": must be 1-" + std::to_string(max_chars) +
            " characters of UTF-8 text, without control characters or leading/trailing spaces";
+}
+
+bool valid_free_text(std::string_view s, std::size_t max_chars) {
+    const auto chars = utf8_chars(s);
+    if (!chars || *chars > max_chars) return false;
+    return std::none_of(s.begin(), s.end(), [](char ch) {
+        const auto c = static_cast<unsigned char>(ch);
+        return (c < 0x20 && c != '\n' && c != '\r' && c != '\t') || c == 0x7F;
+    });
 }
 
 }  // namespace scrm::gateway

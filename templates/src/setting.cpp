@@ -123,6 +123,20 @@ std::string truncate_value(std::string_view keyword, std::string_view value) {
     return std::string(value.substr(0, at)) + "...";
 }
 
+template_setting updated(const std::optional<template_setting>& before, std::string_view kind,
+                         const setting_update& u) {
+    template_setting s;
+    if (before) s = *before;
+    s.kind = std::string(kind);
+    if (u.template_id) s.template_id = *u.template_id;
+    if (u.keywords) s.keywords = *u.keywords;
+    if (u.url) s.url = *u.url;
+    if (u.mp_appid) s.mp_appid = *u.mp_appid;
+    if (u.mp_page) s.mp_page = *u.mp_page;
+    if (u.enabled) s.enabled = *u.enabled;
+    return s;
+}
+
 std::vector<problem> validate(const template_setting& s) {
     std::vector<problem> list;
     problems_out out{list};

@@ -96,7 +96,10 @@ clinic_fixture::~clinic_fixture() {
         c);
     (void)db.execute("DELETE FROM official_accounts WHERE id = ?", a);
     (void)db.execute("DELETE FROM official_accounts WHERE clinic_id = ?", c);  // added by tests
-    (void)db.execute("DELETE FROM audit_log WHERE clinic_id = ?", c);
+    for (const char* table : {"snippets", "snippet_groups", "template_settings", "api_keys",
+                              "integration_events", "template_log", "audit_log"}) {
+        (void)db.execute(std::string("DELETE FROM ") + table + " WHERE clinic_id = ?", c);
+    }
     (void)db.execute("DELETE FROM patients WHERE clinic_id = ?", c);
     (void)db.execute("DELETE FROM agents WHERE clinic_id = ?", c);
     (void)db.execute("DELETE FROM stores WHERE clinic_id = ?", c);

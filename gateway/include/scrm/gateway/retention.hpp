@@ -3,7 +3,8 @@
 // receipts, outbound messages, chat sessions, patient bindings, the fan row) is removed that long
 // after they unfollow, by a background worker, in bounded batches: each batch is its own short
 // transaction that first re-checks, with the fan's row locked, that the fan is still unfollowed
-// and due — a fan who follows again keeps what is left.
+// and due — a fan who follows again keeps what is left. The same worker removes integration events
+// (idempotency records) older than integration_event_days (at least 7).
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -29,6 +30,10 @@ struct retention_options {
     std::chrono::milliseconds interval{std::chrono::hours(1)};
     std::size_t fans_per_pass = 200;       // due fans looked at per query
     std::size_t messages_per_batch = 500;  // messages removed per transaction
+    // Integration events (their idempotency records, docs/integration.md) older than this are
+    // removed; the integration API promises at least 7 days, so less is raised to 7.
+    std::uint32_t integration_event_days = 30;
+    std::size_t events_per_batch = 1000;  // integration events removed per statement
 };
 
 // Thread-safe. The pool must outlive it; stop() before the pool stops.
@@ -43,7 +48,8 @@ public:
     void start();
     boost::asio::awaitable<void> stop();
 
-    // One pass over every due fan in scope: how many fans were removed.
+    // One pass over every due fan in scope, then the old integration events in scope: how many
+    // fans were removed.
     boost::asio::awaitable<result<std::size_t>> run_once();
 
     struct impl;

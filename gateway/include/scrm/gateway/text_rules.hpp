@@ -16,6 +16,10 @@ std::optional<std::size_t> utf8_chars(std::string_view s);
 // no leading or trailing space.
 bool valid_name(std::string_view value, std::size_t max_chars);
 
+// Free text (a comment, a reply, a snippet): valid UTF-8 of at most `max_chars` characters, no
+// control characters but line breaks and tabs. Empty text passes: check emptiness separately.
+bool valid_free_text(std::string_view s, std::size_t max_chars);
+
 // A name as operators type it (valid_name): the problem ("--name: must be …"), or nullopt.
 std::optional<std::string> name_problem(std::string_view flag, std::string_view value,
                                         std::size_t max_chars);

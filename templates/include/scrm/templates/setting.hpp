@@ -60,6 +60,20 @@ inline constexpr std::size_t max_value_template_chars = 64;
 // 1–255 bytes, both or neither.
 std::vector<problem> validate(const template_setting& s);
 
+// A partial change of a setting (scrm-admin template set, PUT /api/admin/templates/{kind}): the
+// members given replace the stored ones, the others stay.
+struct setting_update {
+    std::optional<std::string> template_id;
+    std::optional<std::vector<keyword_mapping>> keywords;
+    std::optional<std::string> url;       // "": no URL
+    std::optional<std::string> mp_appid;  // "": no mini program
+    std::optional<std::string> mp_page;
+    std::optional<bool> enabled;
+};
+// `before` (none: a new setting of `kind`, enabled) with `u` applied; validate() it before storing.
+template_setting updated(const std::optional<template_setting>& before, std::string_view kind,
+                         const setting_update& u);
+
 // The fields (kind's or built-in) that the setting's keywords and link use, each once, in order.
 std::vector<std::string> used_fields(const template_setting& s);
 

@@ -26,6 +26,7 @@ int cmd_fan(const config& cfg, const std::vector<std::string>& args);
 int cmd_routing(const config& cfg, const std::vector<std::string>& args);
 int cmd_template(const config& cfg, const std::vector<std::string>& args);
 int cmd_apikey(const config& cfg, const std::vector<std::string>& args);
+int cmd_evaluation(const config& cfg, const std::vector<std::string>& args);
 
 // Parses "--name value" pairs and bare flags from args[first…] into `out` (a flag's value is
 // "1"). An unknown name, a missing value or a name given twice is an error (false, `error` set).

@@ -1,6 +1,6 @@
 // scrm-admin: the operator's command line. Each command is a small function over the configured
 // stores: schema migrations, official accounts, clinics, stores, agents, fan owners, routing
-// settings, template notifications and API keys.
+// settings, template notifications, API keys and evaluation invitations.
 #include <iostream>
 #include <string>
 #include <vector>
@@ -71,6 +71,10 @@ constexpr const char* usage =
     "                        (stdout), stored hashed. An existing name: nothing changed\n"
     "  apikey list --clinic NAME        names and prefixes, never keys\n"
     "  apikey revoke --clinic NAME --name NAME   the key stops working at once\n"
+    "  evaluation invite --appid wx… --openid OPENID --visit REF\n"
+    "                        an evaluation invitation for the fan's visit (one per visit: the\n"
+    "                        same visit again prints the same link); prints its /eval/ link and\n"
+    "                        sends nothing. Needs SCRM_MASTER_KEY (it signs the link)\n"
     "  help                  this text\n"
     "Exit status: 0 done (or already so), 1 the operation failed, 2 bad input (nothing changed).\n";
 
@@ -122,6 +126,7 @@ int main(int argc, char** argv) {
     if (command == "routing") return gateway::cmd_routing(*cli.cfg, cli.rest);
     if (command == "template") return gateway::cmd_template(*cli.cfg, cli.rest);
     if (command == "apikey") return gateway::cmd_apikey(*cli.cfg, cli.rest);
+    if (command == "evaluation") return gateway::cmd_evaluation(*cli.cfg, cli.rest);
     std::cerr << "scrm-admin: unknown command " << command << "\n" << usage;
     return 2;
 }

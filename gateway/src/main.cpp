@@ -17,7 +17,6 @@
 #include "scrm/gateway/agent_push.hpp"
 #include "scrm/gateway/cli.hpp"
 #include "scrm/gateway/evaluations.hpp"
-#include "scrm/gateway/console_files.hpp"
 #include "scrm/gateway/health.hpp"
 #include "scrm/gateway/http.hpp"
 #include "scrm/gateway/integration_api.hpp"
@@ -27,6 +26,7 @@
 #include "scrm/gateway/routing_stage.hpp"
 #include "scrm/gateway/secret_box.hpp"
 #include "scrm/gateway/services.hpp"
+#include "scrm/gateway/static_files.hpp"
 #include "scrm/gateway/webhook.hpp"
 #include "scrm/gateway/wechat_clients.hpp"
 #include "scrm/storage/redis.hpp"
@@ -206,23 +206,17 @@ int main(int argc, char** argv) {
     eval_opts.link_ttl = cfg.evaluation_link_ttl;
     gateway::evaluation_api evaluations(admin, eval_opts);
     evaluations.add_routes(routes);
-    // The staff console's page (/console/), read into memory now: requests never touch the disk.
-    const std::string console_dir =
-        cfg.console_dir.empty() ? std::string(SCRM_DEFAULT_CONSOLE_DIR) : cfg.console_dir;
-    std::shared_ptr<const gateway::static_site> console;
-    auto loaded = gateway::load_static_site(console_dir);
-    if (auto* site = std::get_if<gateway::static_site>(&loaded)) {
-        log::info("gateway.console", {{"dir", console_dir},
-                                      {"files", static_cast<std::uint64_t>(site->files.size())}});
-        console = std::make_shared<const gateway::static_site>(std::move(*site));
-    } else if (!cfg.console_dir.empty()) {
-        std::cerr << "scrm-gateway: " << std::get<std::string>(loaded) << "\n";
-        return 1;
-    } else {
-        // The built-in default may be gone (a binary copied elsewhere): the API still works.
-        log::warn("gateway.console_missing", {{"problem", std::get<std::string>(loaded)}});
+    // The staff console (/console/) and the administration pages (/admin/), read into memory
+    // now: requests never touch the disk.
+    for (const auto& m : {gateway::static_mount{"/console", "console_dir", cfg.console_dir,
+                                                SCRM_DEFAULT_CONSOLE_DIR},
+                          gateway::static_mount{"/admin", "admin_dir", cfg.admin_dir,
+                                                SCRM_DEFAULT_ADMIN_DIR}}) {
+        if (auto problem = gateway::mount_static_site(routes, m)) {
+            std::cerr << "scrm-gateway: " << *problem << "\n";
+            return 1;
+        }
     }
-    gateway::add_console_routes(routes, console);
     asio::co_spawn(io, hook.replay_loop(std::chrono::seconds(1)), asio::detached);
 
     gateway::http_server server(io.get_executor(), cfg.http, std::move(routes), stats);

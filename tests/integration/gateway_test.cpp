@@ -105,3 +105,67 @@ TEST_CASE("the gateway refuses to start without a master key") {
     CHECK(contains(gw.output(), "SCRM_MASTER_KEY is not set"));
     std::filesystem::remove_all(dir);
 }
+
+// Both static folders (docs/api.md "The console page", "The administration pages"): each mount
+// serves its own folder only, with the same path rules, and a configured folder that cannot be
+// served stops the gateway at start.
+TEST_CASE("the console and the administration pages are served from their own folders") {
+    const auto dir = std::filesystem::temp_directory_path() / unique_name("scrm_static");
+    std::filesystem::create_directories(dir / "admin" / "js");
+    std::ofstream(dir / "admin" / "index.html") << "<!doctype html><title>admin-test-page</title>";
+    std::ofstream(dir / "admin" / "js" / "app.js") << "export const page = 'admin';";
+    std::ofstream(dir / "admin" / "notes.md") << "not served";
+    const std::string key = "SCRM_MASTER_KEY=" + std::string(64, 'e');
+    const auto port = free_port();
+    {
+        child_process gw({gateway_bin, "--config", services_config_path().string(), "--listen",
+                          "127.0.0.1:" + std::to_string(port)},
+                         dir / "gateway.log",
+                         {key, "SCRM_ADMIN_DIR=" + (dir / "admin").string(),
+                          "SCRM_BACKGROUND_WORKERS=false"});
+        REQUIRE(wait_for_status(port, "/healthz", 200).status == 200);
+
+        const auto index = http_call(port, "GET", "/admin/");
+        CHECK(index.status == 200);
+        CHECK(has(index.body, "admin-test-page"));
+        CHECK(index.header("content-type") == "text/html; charset=utf-8");
+        CHECK(has(index.header("content-security-policy"), "default-src 'self'"));
+        CHECK(has(index.header("content-security-policy"), "frame-ancestors 'none'"));
+        CHECK(index.header("referrer-policy") == "no-referrer");
+        const auto js = http_call(port, "GET", "/admin/js/app.js");
+        CHECK(js.status == 200);
+        CHECK(js.body == "export const page = 'admin';");
+        CHECK(js.header("content-security-policy").empty());
+        CHECK(http_call(port, "GET", "/admin/js/app.js", {}, {{"If-None-Match", js.header("etag")}})
+                  .status == 304);
+        const auto bare = http_call(port, "GET", "/admin");
+        CHECK(bare.status == 301);
+        CHECK(bare.header("location") == "/admin/");
+        for (const char* target : {"/admin/notes.md", "/admin/nope.html", "/admin/js/",
+                                   "/admin/main.js"}) {
+            CAPTURE(target);
+            const auto r = http_call(port, "GET", target);
+            CHECK(r.status == 404);
+            CHECK(r.body == R"({"error":"页面不存在"})");
+        }
+        for (const char* target : {"/admin/../console/index.html", "/admin/%2e%2e/notes.md",
+                                   "/admin/js%2fapp.js", "/admin//js/app.js"}) {
+            CAPTURE(target);
+            CHECK(http_call(port, "GET", target).status == 400);
+        }
+        // The console keeps its own (built-in) folder: the admin folder is not served there.
+        CHECK(http_call(port, "GET", "/console/js/app.js").status == 404);
+        CHECK(has(http_call(port, "GET", "/console/").body, "客服工作台"));
+        CHECK(http_call(port, "POST", "/admin/", "{}").status == 405);
+        gw.signal(SIGTERM);
+        CHECK(gw.wait(30s).has_value());
+    }
+    child_process bad({gateway_bin, "--config", services_config_path().string(), "--listen",
+                       "127.0.0.1:" + std::to_string(free_port())},
+                      dir / "bad.log", {key, "SCRM_ADMIN_DIR=" + (dir / "missing").string()});
+    const auto code = bad.wait(30s);
+    REQUIRE(code.has_value());
+    CHECK(*code == 1);
+    CHECK(has(bad.output(), "admin_dir: " + (dir / "missing").string() + " is not a folder"));
+    std::filesystem::remove_all(dir);
+}

@@ -310,3 +310,18 @@ TEST_CASE("console_dir: empty by default (the built-in folder) and set by file o
     CHECK(c.console_dir == "/opt/console");
     CHECK(problems_of(parse_config(R"({"console_dir":7})")) == "console_dir: must be a string");
 }
+
+TEST_CASE("admin_dir: empty by default (the built-in folder) and set by file or environment") {
+    auto r = parse_config("{}");
+    REQUIRE(std::holds_alternative<config>(r));
+    auto c = std::get<config>(r);
+    CHECK(c.admin_dir.empty());
+    r = parse_config(R"({"admin_dir":"/srv/scrm/admin"})");
+    REQUIRE(std::holds_alternative<config>(r));
+    c = std::get<config>(r);
+    CHECK(c.admin_dir == "/srv/scrm/admin");
+    CHECK(c.console_dir.empty());
+    CHECK_FALSE(apply_env(c, {{"SCRM_ADMIN_DIR", "/opt/admin"}}).has_value());
+    CHECK(c.admin_dir == "/opt/admin");
+    CHECK(problems_of(parse_config(R"({"admin_dir":7})")) == "admin_dir: must be a string");
+}

@@ -95,9 +95,11 @@ struct config {
     // PEM CA certificates to trust for it; empty: the system's trust store. Checked readable by
     // load_config.
     std::string wechat_ca_file;
-    // The staff console's static files (console_files.hpp), served at /console/; empty: the
+    // The staff console's static files (static_files.hpp), served at /console/; empty: the
     // console/ folder of the source tree the binary was built from.
     std::string console_dir;
+    // The administration pages, served at /admin/; empty: the source tree's admin/ folder.
+    std::string admin_dir;
 };
 
 // Reads and validates. Every problem found is reported (one per line), naming the key and the

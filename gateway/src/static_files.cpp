@@ -1,6 +1,6 @@
-// The console's static files: loading a folder into memory at start, resolving request paths
-// (pure), and the GET /console/… handler that serves from memory.
-#include "scrm/gateway/console_files.hpp"
+// Static pages (the console, the administration pages): loading a folder into memory at start,
+// resolving request paths (pure), and the GET <mount>/… handler that serves from memory.
+#include "scrm/gateway/static_files.hpp"
 
 #include <array>
 #include <cstdint>
@@ -10,13 +10,13 @@
 #include <sstream>
 #include <utility>
 
+#include "scrm/common/log.hpp"
+
 namespace scrm::gateway {
 namespace {
 
 namespace fs = std::filesystem;
 using boost::asio::awaitable;
-
-constexpr std::string_view prefix = "/console/";
 
 int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -45,16 +45,17 @@ http_response not_found() {
     return json_error(404, "页面不存在");
 }
 
-awaitable<http_response> serve(std::shared_ptr<const static_site> site, http_request req) {
-    const console_path p = resolve_console_path(req.path);
-    if (p.what == console_path::kind::redirect) {
+awaitable<http_response> serve(std::string mount, std::shared_ptr<const static_site> site,
+                               http_request req) {
+    const static_path p = resolve_static_path(mount, req.path);
+    if (p.what == static_path::kind::redirect) {
         http_response r;
         r.status = 301;
         r.content_type = "text/plain; charset=utf-8";
-        r.headers.emplace_back("Location", std::string(prefix));
+        r.headers.emplace_back("Location", mount + "/");
         co_return r;
     }
-    if (p.what == console_path::kind::bad) co_return json_error(400, "请求的路径无效");
+    if (p.what == static_path::kind::bad) co_return json_error(400, "请求的路径无效");
     if (!site) co_return not_found();
     const auto it = site->files.find(p.file);
     if (it == site->files.end()) co_return not_found();
@@ -105,16 +106,19 @@ std::string content_type_for(std::string_view file_name) {
     return {};
 }
 
-console_path resolve_console_path(std::string_view path) {
-    console_path out;
-    if (path == "/console") {
-        out.what = console_path::kind::redirect;
+static_path resolve_static_path(std::string_view mount, std::string_view path) {
+    static_path out;
+    if (path == mount) {
+        out.what = static_path::kind::redirect;
         return out;
     }
-    if (path.substr(0, prefix.size()) != prefix) return out;
-    path.remove_prefix(prefix.size());
+    if (path.size() <= mount.size() || path.substr(0, mount.size()) != mount ||
+        path[mount.size()] != '/') {
+        return out;
+    }
+    path.remove_prefix(mount.size() + 1);
     if (path.empty()) {
-        out.what = console_path::kind::file;
+        out.what = static_path::kind::file;
         out.file = "index.html";
         return out;
     }
@@ -152,7 +156,7 @@ console_path resolve_console_path(std::string_view path) {
     } else if (!end_segment()) {
         return out;
     }
-    out.what = console_path::kind::file;
+    out.what = static_path::kind::file;
     out.file = std::move(decoded);
     return out;
 }
@@ -162,12 +166,12 @@ std::variant<static_site, std::string> load_static_site(const std::string& dir,
     static_site site;
     site.dir = dir;
     std::error_code ec;
-    if (!fs::is_directory(dir, ec)) return "console_dir: " + dir + " is not a folder";
+    if (!fs::is_directory(dir, ec)) return dir + " is not a folder";
     std::size_t total = 0;
     fs::recursive_directory_iterator it(dir, fs::directory_options::none, ec);
-    if (ec) return "console_dir: cannot read " + dir + ": " + ec.message();
+    if (ec) return "cannot read " + dir + ": " + ec.message();
     for (const fs::recursive_directory_iterator end; it != end; it.increment(ec)) {
-        if (ec) return "console_dir: cannot read " + dir + ": " + ec.message();
+        if (ec) return "cannot read " + dir + ": " + ec.message();
         const fs::path& p = it->path();
         const std::string name = p.filename().string();
         if (!name.empty() && name.front() == '.') {
@@ -178,33 +182,56 @@ std::variant<static_site, std::string> load_static_site(const std::string& dir,
         std::string type = content_type_for(name);
         if (type.empty()) continue;
         if (site.files.size() >= limits.max_files) {
-            return "console_dir: " + dir + " holds more than " + std::to_string(limits.max_files) +
+            return dir + " holds more than " + std::to_string(limits.max_files) +
                    " files";
         }
         std::ifstream in(p, std::ios::binary);
-        if (!in.is_open()) return "console_dir: cannot read " + p.string();
+        if (!in.is_open()) return "cannot read " + p.string();
         std::ostringstream body;
         body << in.rdbuf();
-        if (in.bad()) return "console_dir: cannot read " + p.string();
+        if (in.bad()) return "cannot read " + p.string();
         total += body.str().size();
         if (total > limits.max_bytes) {
-            return "console_dir: " + dir + " holds more than " + std::to_string(limits.max_bytes) +
+            return dir + " holds more than " + std::to_string(limits.max_bytes) +
                    " bytes";
         }
         std::string key = fs::relative(p, dir, ec).generic_string();
-        if (ec) return "console_dir: cannot read " + p.string();
+        if (ec) return "cannot read " + p.string();
         static_file f{body.str(), std::move(type), {}};
         f.etag = etag_of(f.body);
         site.files.emplace(std::move(key), std::move(f));
     }
-    if (!site.files.count("index.html")) return "console_dir: " + dir + " has no index.html";
+    if (!site.files.count("index.html")) return dir + " has no index.html";
     return site;
 }
 
-void add_console_routes(router& routes, std::shared_ptr<const static_site> site) {
-    routes.exact("GET", "/console", [site](http_request r) { return serve(site, std::move(r)); });
-    routes.prefix("GET", std::string(prefix), "/console/{file}",
-                  [site](http_request r) { return serve(site, std::move(r)); });
+void add_static_routes(router& routes, const std::string& mount,
+                       std::shared_ptr<const static_site> site) {
+    const handler serve_site = [mount, site](http_request r) {
+        return serve(mount, site, std::move(r));
+    };
+    routes.exact("GET", mount, serve_site);
+    routes.prefix("GET", mount + "/", mount + "/{file}", serve_site);
+}
+
+std::optional<std::string> mount_static_site(router& routes, const static_mount& m) {
+    const std::string& dir = m.configured.empty() ? m.built_in : m.configured;
+    std::shared_ptr<const static_site> site;
+    auto loaded = load_static_site(dir);
+    if (auto* s = std::get_if<static_site>(&loaded)) {
+        log::info("gateway.static_site", {{"mount", m.mount},
+                                          {"dir", dir},
+                                          {"files", static_cast<std::uint64_t>(s->files.size())}});
+        site = std::make_shared<const static_site>(std::move(*s));
+    } else if (!m.configured.empty()) {
+        return m.key + ": " + std::get<std::string>(loaded);
+    } else {
+        // The built-in default may be gone (a binary copied elsewhere): the API still works.
+        log::warn("gateway.static_site_missing",
+                  {{"mount", m.mount}, {"problem", m.key + ": " + std::get<std::string>(loaded)}});
+    }
+    add_static_routes(routes, m.mount, std::move(site));
+    return std::nullopt;
 }
 
 }  // namespace scrm::gateway

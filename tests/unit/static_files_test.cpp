@@ -1,25 +1,26 @@
-// The console's static files: request paths resolved (traversal, encoded separators, folders) and
-// folders loaded (types, hidden files, symbolic links, limits). Served over HTTP: the browser test.
+// Static pages (the console, the administration pages): request paths resolved under a mount
+// (traversal, encoded separators, folders) and folders loaded (types, hidden files, symbolic links,
+// limits). Served over HTTP: integration_gateway's static-pages case and the browser tests.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <fstream>
 #include <ostream>
 
-#include "scrm/gateway/console_files.hpp"
+#include "scrm/gateway/static_files.hpp"
 #include "test_env.hpp"
 
 using namespace scrm::gateway;
 namespace fs = std::filesystem;
 
 namespace scrm::gateway {
-std::ostream& operator<<(std::ostream& os, const console_path& p) {
-    const char* k = p.what == console_path::kind::file       ? "file"
-                    : p.what == console_path::kind::redirect ? "redirect"
+std::ostream& operator<<(std::ostream& os, const static_path& p) {
+    const char* k = p.what == static_path::kind::file       ? "file"
+                    : p.what == static_path::kind::redirect ? "redirect"
                                                              : "bad";
     return os << k << "(" << p.file << ")";
 }
-bool operator==(const console_path& a, const console_path& b) {
+bool operator==(const static_path& a, const static_path& b) {
     return a.what == b.what && a.file == b.file;
 }
 }  // namespace scrm::gateway
@@ -29,13 +30,13 @@ namespace {
 struct row {
     const char* name;
     const char* path;
-    console_path expected;
+    static_path expected;
 };
 
-console_path file(const char* f) {
-    return {console_path::kind::file, f};
+static_path file(const char* f) {
+    return {static_path::kind::file, f};
 }
-const console_path bad{console_path::kind::bad, ""};
+const static_path bad{static_path::kind::bad, ""};
 
 void write(const fs::path& p, const std::string& text) {
     fs::create_directories(p.parent_path());
@@ -55,7 +56,7 @@ struct temp_dir {
 
 TEST_CASE("console paths: files and folders resolve and nothing leaves the set") {
     auto r = GENERATE(values<row>({
-        {"bare prefix redirects", "/console", {console_path::kind::redirect, ""}},
+        {"bare prefix redirects", "/console", {static_path::kind::redirect, ""}},
         {"root is the index", "/console/", file("index.html")},
         {"a file", "/console/console.css", file("console.css")},
         {"a nested file", "/console/js/main.js", file("js/main.js")},
@@ -77,9 +78,19 @@ TEST_CASE("console paths: files and folders resolve and nothing leaves the set")
         {"short escape", "/console/a%2", bad},
         {"bad escape", "/console/a%zz", bad},
         {"other prefix", "/consolex/index.html", bad},
+        {"another mount", "/admin/index.html", bad},
     }));
     CAPTURE(r.name, r.path);
-    CHECK(resolve_console_path(r.path) == r.expected);
+    CHECK(resolve_static_path("/console", r.path) == r.expected);
+}
+
+TEST_CASE("static paths resolve under any mount") {
+    CHECK(resolve_static_path("/admin", "/admin") == static_path{static_path::kind::redirect, ""});
+    CHECK(resolve_static_path("/admin", "/admin/") == file("index.html"));
+    CHECK(resolve_static_path("/admin", "/admin/js/routing.js") == file("js/routing.js"));
+    CHECK(resolve_static_path("/admin", "/admin/../console/") == bad);
+    CHECK(resolve_static_path("/admin", "/administrator/") == bad);
+    CHECK(resolve_static_path("/admin", "/console/index.html") == bad);
 }
 
 TEST_CASE("console content types by extension") {
@@ -136,6 +147,14 @@ TEST_CASE("console folders that cannot be served are refused with the reason") {
     auto too_many = load_static_site(d.path.string(), {.max_files = 1, .max_bytes = 100});
     REQUIRE(std::holds_alternative<std::string>(too_many));
     CHECK(std::get<std::string>(too_many).find("more than 1 files") != std::string::npos);
+}
+
+TEST_CASE("the repository's admin folder loads") {
+    auto loaded = load_static_site((scrm::test::source_dir() / "admin").string());
+    REQUIRE(std::holds_alternative<static_site>(loaded));
+    const auto& files = std::get<static_site>(loaded).files;
+    CHECK(files.count("index.html") == 1);
+    CHECK(files.count("js/main.js") == 1);
 }
 
 TEST_CASE("the repository's console folder loads") {

@@ -87,8 +87,10 @@ result<queued_notice> queue_notice(mysql_session& db, const reply_notice_options
         q.out.status = notice_status::no_public_url;
         return q;
     }
-    // The account's last template send that WeChat answered: refused for rights, it will be
-    // again (until a person fixes the account, and a later success shows it).
+    // The account's last template send that WeChat answered: refused for the account's missing
+    // permission (48001: not a certified service account), it will be again — until a person
+    // fixes the account and a later success shows it. (40037/43116 concern one template: they
+    // are found when this notice itself is sent.)
     auto last = db.query(
         "SELECT last_errcode FROM outbox WHERE account_id = ? AND kind = 'template' AND state IN "
         "('sent', 'failed') ORDER BY id DESC LIMIT 1",
@@ -96,7 +98,8 @@ result<queued_notice> queue_notice(mysql_session& db, const reply_notice_options
     if (!last) return last.error();
     if (!last->rows.empty() && last->rows[0][0]) {
         const int code = static_cast<int>(std::stol(*last->rows[0][0]));
-        if (rights_error(code)) {
+        const person_needed* p = person_needed_error(code);
+        if (p && std::string_view(p->kind) == "unauthorized") {
             q.out.status = notice_status::no_template_rights;
             q.out.errcode = code;
             return q;

@@ -54,13 +54,15 @@ struct reply_notice_request {
 };
 
 enum class notice_status {
-    sent,                // WeChat accepted the template message
-    queued,              // queued; no verdict within verdict_wait (it is still sent)
-    not_configured,      // the clinic has no reply_waiting template
-    disabled,            // the clinic switched it off
-    no_public_url,       // the gateway has no public_base_url: a link could not be given
-    no_template_rights,  // the account cannot send templates (48001, 40037, 43116; now or before)
-    failed,              // WeChat refused it for another reason (`reason`)
+    sent,            // WeChat accepted the template message
+    queued,          // queued; no verdict within verdict_wait (it is still sent)
+    not_configured,  // the clinic has no reply_waiting template
+    disabled,        // the clinic switched it off
+    no_public_url,   // the gateway has no public_base_url: a link could not be given
+    // the account cannot send this template: 48001, 40037 or 43116 answered to this notice, or
+    // 48001 answered to the account's last template send (checked before queueing)
+    no_template_rights,
+    failed,  // WeChat refused it for another reason (`reason`)
 };
 const char* to_string(notice_status s) noexcept;
 

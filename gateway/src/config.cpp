@@ -134,6 +134,12 @@ void validate(config& cfg, std::vector<std::string>& problems) {
     if (auto problem = check_api_base_url(cfg.wechat_api_base_url)) {
         problems.push_back("wechat_api_base_url: " + *problem);
     }
+    // The same shape: https://host[:port][/prefix] (http:// for a loopback host, local demos).
+    if (!cfg.public_base_url.empty()) {
+        if (auto problem = check_api_base_url(cfg.public_base_url)) {
+            problems.push_back("public_base_url: " + *problem);
+        }
+    }
 }
 
 }  // namespace
@@ -227,7 +233,7 @@ std::variant<config, load_error> parse_config(const std::string& json_text) {
     r.check_keys(doc, "",
                  {"http", "agents", "evaluations", "redis", "mysql", "io_threads", "log_level",
                   "spool_dir", "media_dir", "background_workers", "wechat_api_base_url",
-                  "wechat_ca_file", "console_dir", "admin_dir", "services"});
+                  "wechat_ca_file", "console_dir", "admin_dir", "public_base_url", "services"});
     r.get_string(doc, "spool_dir", "", cfg.spool_dir);
     r.get_string(doc, "media_dir", "", cfg.media_dir);
     r.get_bool(doc, "background_workers", "", cfg.background_workers);
@@ -235,6 +241,7 @@ std::variant<config, load_error> parse_config(const std::string& json_text) {
     r.get_string(doc, "wechat_ca_file", "", cfg.wechat_ca_file, true);
     r.get_string(doc, "console_dir", "", cfg.console_dir, true);
     r.get_string(doc, "admin_dir", "", cfg.admin_dir, true);
+    r.get_string(doc, "public_base_url", "", cfg.public_base_url, true);
     r.get_int(doc, "io_threads", "", cfg.io_threads, 0, 256);
     r.get_string(doc, "log_level", "", cfg.log_level);
 
@@ -400,6 +407,7 @@ std::optional<load_error> apply_env(config& cfg, const std::map<std::string, std
     text("SCRM_WECHAT_CA_FILE", cfg.wechat_ca_file, true);
     text("SCRM_CONSOLE_DIR", cfg.console_dir, true);
     text("SCRM_ADMIN_DIR", cfg.admin_dir, true);
+    text("SCRM_PUBLIC_BASE_URL", cfg.public_base_url, true);
     validate(cfg, err.problems);
     if (err.problems.empty()) return std::nullopt;
     return err;

@@ -3,6 +3,7 @@
 // window). Atomicity is the live state's (Lua scripts with fencing tokens); MySQL follows.
 #include "agent_api_impl.hpp"
 #include "scrm/common/log.hpp"
+#include "scrm/gateway/reply_notices.hpp"
 #include "scrm/gateway/routing_stage.hpp"
 #include "scrm/storage/redis.hpp"
 #include "scrm/wechat/outbound.hpp"
@@ -107,65 +108,52 @@ awaitable<http_response> accept(impl_ptr self, conversation c) {
                       ",\"name\":" + json_quote(c.agent.row.name) + "}}");
 }
 
+// Why no customer-service message can go now (the start of a Chinese sentence).
 const char* window_problem(routing::spend_status s) {
     switch (s) {
         case routing::spend_status::closed:
-            return "顾客超过48小时未发消息，微信不允许主动发送客服消息；请等顾客再次发消息后回复";
+            return "顾客超过48小时未发消息，微信不允许主动发送客服消息";
         case routing::spend_status::exhausted:
-            return "顾客上次发消息后可发送的客服消息条数已用完（48小时内最多5条）；请等顾客再次发消"
-                   "息后回复";
-        default: return "暂时无法发送";
+            return "顾客上次发消息后可发送的客服消息条数已用完（48小时内最多5条）";
+        default: return "暂时无法发送客服消息";
     }
 }
 
-// send: the lock (acquire or renew), a slot of the customer-service window, the outbox row, then
-// the effects of an agent reply (suppression mark, load, no-answer timer, exclusive agent).
-awaitable<http_response> send(impl_ptr self, conversation c, std::string text) {
+// Why the "reply waiting" notice could not stand in (the rest of the sentence).
+std::string notice_problem(const reply_notice_outcome& o) {
+    switch (o.status) {
+        case notice_status::no_template_rights:
+            return "，且公众号无权发送模板消息（仅认证服务号可以），无法通知顾客";
+        case notice_status::failed: return "，且“客服回复提醒”模板通知发送失败（" + o.reason + "）";
+        case notice_status::no_public_url:
+            return "，且网关未配置公网地址（public_base_url），无法发送“客服回复提醒”通知";
+        case notice_status::disabled: return "，且诊所已关闭“客服回复提醒”模板通知";
+        default: return "，且诊所未配置“客服回复提醒”模板通知";
+    }
+}
+
+// The fence before anything is sent: still this holding (not expired and taken by another
+// meanwhile). The 409 when it is not.
+awaitable<std::optional<http_response>> fence(impl_ptr self, const conversation& c,
+                                              std::int64_t token) {
+    const std::uint64_t clinic = c.clinic();
+    auto fenced = co_await self->live.renew_lock_as(clinic, c.path.openid, c.me(), token,
+                                                    c.settings->lock_ttl);
+    if (!fenced) co_return unavailable("conversation.unavailable", fenced.error());
+    if (*fenced) co_return std::nullopt;
+    auto now_held = co_await self->live.lock_of(clinic, c.path.openid);
+    std::string holder = now_held && *now_held ? (*now_held)->holder : std::string();
+    co_return co_await holder_conflict(self, clinic, std::move(holder),
+                                       "该会话已被{name}接手，消息未发送");
+}
+
+// The effects of an agent's reply (sent, or waiting behind a notice): the suppression mark,
+// load, the no-answer timer, the exclusive agent, the consoles' unread and lock. Failures are
+// logged: the message is queued, and repeating it would send it twice.
+awaitable<void> reply_effects(impl_ptr self, const conversation& c, bool fresh_lock) {
     const std::uint64_t clinic = c.clinic();
     const std::string& openid = c.path.openid;
     const std::string me = c.me();
-    auto l =
-        co_await self->live.acquire_lock(clinic, openid, me, self->now(), c.settings->lock_ttl);
-    if (!l) co_return unavailable("conversation.unavailable", l.error());
-    if (l->status == routing::lock_status::refused) {
-        co_return co_await holder_conflict(self, clinic, l->holder,
-                                           "该顾客正在由{name}接待，您不能发送消息");
-    }
-    const bool fresh_lock = l->status != routing::lock_status::renewed;
-    auto spent =
-        co_await self->live.spend_window(clinic, openid, routing::sender_kind::agent, self->now());
-    if (!spent) co_return unavailable("conversation.unavailable", spent.error());
-    if (spent->status != routing::spend_status::spent) {
-        // Nothing was sent: a lock taken for this message only is given back.
-        if (fresh_lock) (void)co_await self->live.release_lock(clinic, openid, me, l->token);
-        http_response r = json_error(422, window_problem(spent->status));
-        r.body.pop_back();
-        r.body += ",\"reason\":" + json_quote(routing::to_string(spent->status)) + "}";
-        co_return r;
-    }
-    // The fence: still this holding (not expired and taken by another meanwhile).
-    auto fenced =
-        co_await self->live.renew_lock_as(clinic, openid, me, l->token, c.settings->lock_ttl);
-    if (!fenced) co_return unavailable("conversation.unavailable", fenced.error());
-    if (!*fenced) {
-        auto now_held = co_await self->live.lock_of(clinic, openid);
-        std::string holder = now_held && *now_held ? (*now_held)->holder : std::string();
-        co_return co_await holder_conflict(self, clinic, std::move(holder),
-                                           "该会话已被{name}接手，消息未发送");
-    }
-
-    wechat::outbound_message m;
-    m.account_id = c.path.account_id;
-    m.openid = openid;
-    m.kind = "text";
-    m.body = wechat::custom_text_body(openid, text);
-    m.origin = "agent:" + me;
-    auto queued = co_await self->outbox.enqueue(std::move(m));
-    if (!queued) co_return unavailable("conversation.send_unavailable", queued.error());
-    co_await record_session(self, c, l->status);
-
-    // The reply's effects. Failures are logged: the message is queued, and repeating it would
-    // send it twice.
     const auto now = self->now();
     const auto warn = [&](const char* what, const boost::system::error_code& ec) {
         log::warn("conversation.reply_effect_failed",
@@ -199,6 +187,94 @@ awaitable<http_response> send(impl_ptr self, conversation c, std::string text) {
         "{\"type\":\"unread\",\"account_id\":" + std::to_string(c.path.account_id) +
         ",\"openid\":" + json_quote(openid) + ",\"unread\":0}";
     co_await notify_clinic(self, clinic, std::move(unread));
+}
+
+// send with no window slot (DESIGN.md §5, docs/api.md "Send"): the text waits behind the
+// clinic's "reply waiting" notice (reply_notices.hpp), or — no notice possible — 422
+// fan_must_write with nothing kept or sent and a lock taken for this message given back. A
+// waiting reply is an agent's reply like a sent one: the lock stays, and its effects apply.
+awaitable<http_response> send_waiting(impl_ptr self, conversation c, std::string text,
+                                      routing::lock_result l, routing::spend_status why) {
+    const std::uint64_t clinic = c.clinic();
+    const bool fresh_lock = l.status != routing::lock_status::renewed;
+    reply_notice_outcome out;
+    if (self->opts.notices) {
+        if (auto lost = co_await fence(self, c, l.token)) co_return std::move(*lost);
+        reply_notice_request req;
+        req.clinic = clinic;
+        req.account_id = c.path.account_id;
+        req.openid = c.path.openid;
+        req.agent_id = c.agent.row.id;
+        req.agent_name = c.agent.row.name;
+        req.text = std::move(text);
+        req.origin = "agent:" + c.me();
+        auto sent = co_await self->opts.notices->send(std::move(req));
+        if (!sent) {
+            if (fresh_lock)
+                (void)co_await self->live.release_lock(clinic, c.path.openid, c.me(), l.token);
+            co_return unavailable("conversation.send_unavailable", sent.error());
+        }
+        out = std::move(*sent);
+    }
+    const std::string window = routing::to_string(why);
+    if (!out.delivered()) {
+        // Nothing reaches the fan: a lock taken for this message only is given back.
+        if (fresh_lock)
+            (void)co_await self->live.release_lock(clinic, c.path.openid, c.me(), l.token);
+        http_response r = json_error(422, std::string(window_problem(why)) + notice_problem(out) +
+                                              "。需等顾客先发消息后才能回复");
+        r.body.pop_back();
+        r.body += ",\"reason\":\"fan_must_write\",\"window\":" + json_quote(window) +
+                  ",\"notice\":" + json_quote(to_string(out.status)) + "}";
+        co_return r;
+    }
+    co_await record_session(self, c, l.status);
+    co_await reply_effects(self, c, fresh_lock);
+    log::info("conversation.reply_waiting", {{"clinic", clinic},
+                                             {"account", c.path.account_id},
+                                             {"agent", c.agent.row.id},
+                                             {"notice", to_string(out.status)}});
+    co_return ok_json(
+        std::string("{\"delivery\":") +
+        (out.status == notice_status::sent ? "\"notice_sent\"" : "\"notice_queued\"") +
+        ",\"reply_id\":" + std::to_string(*out.reply_id) + ",\"outbox_id\":" +
+        std::to_string(*out.outbox_id) + ",\"lock\":" + json_quote(routing::to_string(l.status)) +
+        ",\"window\":{\"kind\":null,\"status\":" + json_quote(window) + "}}");
+}
+
+// send: the lock (acquire or renew), a slot of the customer-service window, the outbox row, then
+// the effects of an agent reply (suppression mark, load, no-answer timer, exclusive agent).
+awaitable<http_response> send(impl_ptr self, conversation c, std::string text) {
+    const std::uint64_t clinic = c.clinic();
+    const std::string& openid = c.path.openid;
+    const std::string me = c.me();
+    auto l =
+        co_await self->live.acquire_lock(clinic, openid, me, self->now(), c.settings->lock_ttl);
+    if (!l) co_return unavailable("conversation.unavailable", l.error());
+    if (l->status == routing::lock_status::refused) {
+        co_return co_await holder_conflict(self, clinic, l->holder,
+                                           "该顾客正在由{name}接待，您不能发送消息");
+    }
+    const bool fresh_lock = l->status != routing::lock_status::renewed;
+    auto spent =
+        co_await self->live.spend_window(clinic, openid, routing::sender_kind::agent, self->now());
+    if (!spent) co_return unavailable("conversation.unavailable", spent.error());
+    if (spent->status != routing::spend_status::spent) {
+        co_return co_await send_waiting(self, std::move(c), std::move(text), *l, spent->status);
+    }
+    if (auto lost = co_await fence(self, c, l->token)) co_return std::move(*lost);
+
+    wechat::outbound_message m;
+    m.account_id = c.path.account_id;
+    m.openid = openid;
+    m.kind = "text";
+    m.body = wechat::custom_text_body(openid, text);
+    m.origin = "agent:" + me;
+    auto queued = co_await self->outbox.enqueue(std::move(m));
+    if (!queued) co_return unavailable("conversation.send_unavailable", queued.error());
+    co_await record_session(self, c, l->status);
+
+    co_await reply_effects(self, c, fresh_lock);
     log::info("conversation.sent", {{"clinic", clinic},
                                     {"account", c.path.account_id},
                                     {"agent", c.agent.row.id},

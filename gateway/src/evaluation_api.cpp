@@ -10,6 +10,7 @@
 #include "scrm/common/log.hpp"
 #include "scrm/gateway/audit_log.hpp"
 #include "scrm/gateway/evaluation_rules.hpp"
+#include "scrm/gateway/reply_notices.hpp"
 #include "scrm/gateway/text_rules.hpp"
 #include "scrm/routing/live.hpp"
 #include "scrm/storage/mysql.hpp"
@@ -407,9 +408,29 @@ awaitable<http_response> reply_handler(eval_ptr self, http_request req) {
             log::warn("evaluation.reply_not_queued", {{"reason", queued.error().message()}});
         }
     }
-    // TODO(templates branch): when delivery is "notice_needed", send the "reply waiting"
-    // template notification (kind reply_waiting) with the link evaluation_tokens::token_for(id)
-    // → /eval/<token>, which shows the clinic's reply; until then the reply waits on that page.
+    // No window slot: the "reply waiting" notice, whose link opens this evaluation's page
+    // (/eval/<token>), which shows the reply. Without one (no template, no rights) the delivery
+    // stays notice_needed: the reply waits on that page for the patient's next visit to it.
+    if (delivery == "notice_needed" && agents.opts.notices) {
+        reply_notice_request n;
+        n.clinic = clinic;
+        n.account_id = claimed->account;
+        n.openid = claimed->openid;
+        n.agent_id = admin;
+        n.agent_name = auth.agent->row.name;
+        n.link_path = "/eval/" + self->tokens.token_for(eval_id);
+        n.origin = "evaluation:" + std::to_string(eval_id);
+        auto sent = co_await agents.opts.notices->send(std::move(n));
+        if (!sent) {
+            log::warn("evaluation.reply_notice_unavailable", {{"reason", sent.error().message()}});
+        } else if (sent->delivered()) {
+            delivery = sent->status == notice_status::sent ? "notice_sent" : "notice_queued";
+            outbox_id = sent->outbox_id;
+        } else {
+            log::info("evaluation.reply_notice_refused",
+                      {{"evaluation", eval_id}, {"notice", to_string(sent->status)}});
+        }
+    }
     auto record = [eval_id, &delivery, outbox_id](mysql_session& db) {
         return record_reply_delivery(db, eval_id, delivery, outbox_id);
     };
@@ -458,6 +479,27 @@ awaitable<result<evaluation_invitation>> evaluation_api::invite(evaluation_invit
         return create_evaluation_invitation(db, self->tokens, in, self->link_ttl);
     };
     co_return co_await self->admin->mysql.run(make);
+}
+
+templates::link_provider evaluation_api::invitation_links(std::string public_base_url) const {
+    while (!public_base_url.empty() && public_base_url.back() == '/') public_base_url.pop_back();
+    auto self = impl_;
+    return [self, base = std::move(public_base_url)](
+               mysql_session& db,
+               const templates::link_request& r) -> result<std::optional<std::string>> {
+        if (base.empty()) return std::optional<std::string>();
+        evaluation_invite in;
+        in.clinic = r.clinic;
+        in.account_id = r.account_id;
+        in.openid = r.openid;
+        in.patient_id = r.patient_id;
+        const auto visit =
+            r.data ? r.data->find("visit_id") : templates::field_values::const_iterator();
+        in.visit_ref = r.data && visit != r.data->end() ? visit->second : r.idempotency_key;
+        auto made = create_evaluation_invitation(db, self->tokens, in, self->link_ttl);
+        if (!made) return made.error();
+        return std::optional<std::string>(base + made->path);
+    };
 }
 
 void evaluation_api::add_routes(router& routes) {

@@ -85,6 +85,10 @@ awaitable<http_response> post_event(impl_ptr self, http_request req) {
         co_return r;
     }
     auto outcome = co_await self->notifier.handle(**owner, std::move(*parsed.event));
+    if (!outcome && outcome.error() == make_error_code(errc::bad_input)) {
+        // A link provider refused the event (the evaluation invitation's visit id).
+        co_return json_error(400, "事件无法生成评价邀请：就诊编号（visit_id）须为1到128个字符");
+    }
     if (!outcome) co_return unavailable("integration.unavailable", outcome.error());
     using templates::event_status;
     switch (outcome->status) {

@@ -22,6 +22,7 @@
 #include "scrm/gateway/integration_api.hpp"
 #include "scrm/gateway/media_fetcher.hpp"
 #include "scrm/gateway/metrics.hpp"
+#include "scrm/gateway/reply_notices.hpp"
 #include "scrm/gateway/retention.hpp"
 #include "scrm/gateway/routing_stage.hpp"
 #include "scrm/gateway/secret_box.hpp"
@@ -189,7 +190,15 @@ int main(int argc, char** argv) {
     // The agents' endpoints and their console push (one Redis subscriber for this instance).
     gateway::agent_push push(io.get_executor(), gateway::redis_options_from(cfg.redis));
     push.start();
+    // The "reply waiting" notices and their page (/reply/<token>).
+    gateway::reply_notice_options notice_opts;
+    notice_opts.token_key = box->derive_key(gateway::reply_key_label);
+    notice_opts.public_base_url = cfg.public_base_url;
+    gateway::reply_notices notices(deps.mysql(), outbox, notice_opts);
+    notices.add_routes(routes);
+    if (cfg.public_base_url.empty()) log::warn("gateway.no_public_base_url");
     gateway::agent_api_options agent_opts;
+    agent_opts.notices = &notices;
     agent_opts.settings = cfg.agents;
     agent_opts.media_dir = cfg.media_dir;
     gateway::agent_api agents(io.get_executor(), deps.mysql(), deps.redis_ptr(), live, outbox,
@@ -206,6 +215,9 @@ int main(int argc, char** argv) {
     eval_opts.link_ttl = cfg.evaluation_link_ttl;
     gateway::evaluation_api evaluations(admin, eval_opts);
     evaluations.add_routes(routes);
+    // A "visit finished" event creates the evaluation its invitation links to.
+    notifier.set_link_provider("evaluation_invitation",
+                               evaluations.invitation_links(cfg.public_base_url));
     // The staff console (/console/) and the administration pages (/admin/), read into memory
     // now: requests never touch the disk.
     for (const auto& m : {gateway::static_mount{"/console", "console_dir", cfg.console_dir,

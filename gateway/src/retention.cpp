@@ -114,7 +114,8 @@ result<batch_result> purge_batch(mysql_session& db, const retention_options& o, 
         }
     } else {
         for (const char* sql :
-             {"DELETE FROM outbox WHERE account_id = ? AND openid = ? AND state <> 'sending'",
+             {"DELETE FROM waiting_replies WHERE account_id = ? AND openid = ?",
+              "DELETE FROM outbox WHERE account_id = ? AND openid = ? AND state <> 'sending'",
               "DELETE FROM chat_sessions WHERE account_id = ? AND openid = ?",
               "DELETE FROM fan_patients WHERE account_id = ? AND openid = ?",
               "DELETE FROM fans WHERE account_id = ? AND openid = ?"}) {

@@ -75,6 +75,8 @@ constexpr field_info evaluation_invitation[] = {
     {"visit_time", "就诊时间", true},
     {"doctor", "医生", false},
     {"store", "门店", false},
+    // The clinic system's visit id: one evaluation per visit (the idempotency key when absent).
+    {"visit_id", "就诊编号", false},
 };
 constexpr field_info referral_succeeded[] = {
     {"referred_name", "被推荐人", true},

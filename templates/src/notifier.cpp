@@ -159,7 +159,7 @@ std::string result_json(std::uint64_t event_id, std::string_view state, std::str
 // The event's effects on an open transaction. A status other than accepted means: roll back.
 result<event_outcome> apply_event(mysql_session& db, const api_key_owner& owner,
                                   const integration_event& e, const std::string& request_hash,
-                                  std::vector<std::uint64_t>& queued) {
+                                  const link_provider* links, std::vector<std::uint64_t>& queued) {
     const std::uint64_t clinic = owner.clinic;
     const std::string kind(e.kind->name);
     auto claimed = db.query(
@@ -227,6 +227,20 @@ result<event_outcome> apply_event(mysql_session& db, const api_key_owner& owner,
             reason = "患者没有绑定关注公众号的微信";
         } else {
             state = "queued";
+            std::optional<std::string> link;
+            if (links) {
+                link_request lr;
+                lr.clinic = clinic;
+                lr.event_id = event_id;
+                lr.patient_id = (*patient)->id;
+                lr.idempotency_key = e.idempotency_key;
+                lr.data = &e.data;
+                lr.account_id = fans->front().account_id;
+                lr.openid = fans->front().openid;
+                auto made = (*links)(db, lr);
+                if (!made) return made.error();
+                link = std::move(*made);
+            }
             std::size_t n = 0;
             for (const auto& fan : *fans) {
                 // WeChat sends one message per openid + client_msg_id within 10 minutes: a retry
@@ -238,7 +252,12 @@ result<event_outcome> apply_event(mysql_session& db, const api_key_owner& owner,
                 m.openid = fan.openid;
                 m.kind = "template";
                 m.api_path = std::string(wechat::template_send_path);
-                m.body = wechat::template_send_body(render(s, values, fan.openid, client_msg_id));
+                wechat::template_message msg = render(s, values, fan.openid, client_msg_id);
+                if (link) {
+                    msg.url = *link;
+                    msg.miniprogram.reset();
+                }
+                m.body = wechat::template_send_body(msg);
                 m.origin = "template:" + kind;
                 auto outbox_id = wechat::enqueue_on(db, m);
                 if (!outbox_id) return outbox_id.error();
@@ -370,13 +389,16 @@ awaitable<result<std::optional<api_key_owner>>> notifier::authenticate(std::stri
 awaitable<result<event_outcome>> notifier::handle(api_key_owner owner, integration_event event) {
     const std::string request_hash = sha256_hex(canonical(event));
     std::vector<std::uint64_t> queued;
-    auto fn = [&owner, &event, &request_hash, &queued](mysql_session& db) -> result<event_outcome> {
+    const auto provider = links_.find(event.kind->name);
+    const link_provider* links = provider == links_.end() ? nullptr : &provider->second;
+    auto fn = [&owner, &event, &request_hash, links,
+               &queued](mysql_session& db) -> result<event_outcome> {
         queued.clear();
         if (auto r = db.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"); !r) {
             return r.error();
         }
         if (auto r = db.begin(); !r) return r.error();
-        auto out = apply_event(db, owner, event, request_hash, queued);
+        auto out = apply_event(db, owner, event, request_hash, links, queued);
         if (!out || out->status != event_status::accepted) {
             (void)db.rollback();
             queued.clear();
@@ -426,6 +448,10 @@ awaitable<result<void>> notifier::record_delivery(std::uint64_t account_id, std:
     auto r = co_await mysql_.run(fn);
     if (!r) co_return r.error();
     co_return result<void>{};
+}
+
+void notifier::set_link_provider(std::string kind, link_provider p) {
+    links_[std::move(kind)] = std::move(p);
 }
 
 awaitable<result<log_page>> notifier::search(log_query q) {

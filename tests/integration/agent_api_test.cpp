@@ -268,7 +268,8 @@ TEST_CASE("send: a closed window is refused with its reason, an agent's reply co
     c.set_fan("oQuiet1");
     auto r = h.act(ta, "oQuiet1", "send", R"({"text":"在吗"})");
     CHECK(r.status == 422);
-    CHECK(field(r.body, "reason") == "closed");
+    CHECK(field(r.body, "reason") == "fan_must_write");  // no reply_waiting notice here
+    CHECK(field(r.body, "window") == "closed");
     CHECK(has(r.body, "48小时"));
     CHECK(h.act(tb, "oQuiet1", "accept").status == 200);  // the lock was given back
 
@@ -294,7 +295,8 @@ TEST_CASE("send: a closed window is refused with its reason, an agent's reply co
     }
     r = h.act(ta, "oNew1", "send", R"({"text":"第六条"})");
     CHECK(r.status == 422);
-    CHECK(field(r.body, "reason") == "exhausted");
+    CHECK(field(r.body, "reason") == "fan_must_write");  // no reply_waiting notice here
+    CHECK(field(r.body, "window") == "exhausted");
 }
 
 TEST_CASE("an agent acts only on its own clinic's fans, and in chain-store mode within its store") {

@@ -20,8 +20,11 @@
 #include "scrm/gateway/admin_api.hpp"
 #include "scrm/gateway/agent_api.hpp"
 #include "scrm/gateway/agent_push.hpp"
+#include "scrm/gateway/evaluation_rules.hpp"
+#include "scrm/gateway/evaluations.hpp"
 #include "scrm/gateway/integration_api.hpp"
 #include "scrm/gateway/metrics.hpp"
+#include "scrm/gateway/reply_notices.hpp"
 #include "scrm/gateway/routing_stage.hpp"
 #include "scrm/gateway/secret_box.hpp"
 #include "scrm/gateway/services.hpp"
@@ -93,7 +96,15 @@ struct harness {
             [] { return static_cast<std::int64_t>(std::time(nullptr)); });
         push = std::make_unique<agent_push>(io.get_executor(), redis_options_from(fx.cfg.redis));
         push->start();
+        // The "reply waiting" notices (a fast verdict poll) and evaluations with their invitation
+        // links, as main.cpp wires them.
+        reply_notice_options no;
+        no.token_key = box.derive_key(reply_key_label);
+        no.public_base_url = std::string(public_base) + "/";
+        no.verdict_poll = 20ms;
+        notices = std::make_unique<reply_notices>(deps.mysql(), *outbox, no);
         agent_api_options ao;
+        ao.notices = notices.get();
         ao.key_root = lo.key_root;
         ao.settings.signin_failure_delay = 0ms;
         ao.settings.cookie_secure = false;
@@ -101,10 +112,17 @@ struct harness {
                                              *live, *outbox, *stage, *push, ao);
         admin = std::make_unique<admin_api>(*agents, deps.mysql(), *clients);
         integration = std::make_unique<integration_api>(*notifier, *admin);
+        evaluation_options eo;
+        eo.token_key = box.derive_key(evaluation_key_label);
+        evaluations = std::make_unique<evaluation_api>(*admin, eo);
+        notifier->set_link_provider("evaluation_invitation",
+                                    evaluations->invitation_links(public_base));
         router routes;
         hook->add_routes(routes);
         agents->add_routes(routes);
         integration->add_routes(routes);
+        notices->add_routes(routes);
+        evaluations->add_routes(routes);
         http_settings hs;
         hs.listen_port = 0;
         server = std::make_unique<http_server>(io.get_executor(), hs, std::move(routes),
@@ -151,8 +169,8 @@ struct harness {
         work.reset();
         for (auto& t : threads) t.join();
         // This suite's tables first: they refer to the clinic the fixture removes.
-        for (const char* table :
-             {"template_log", "integration_events", "template_settings", "api_keys"}) {
+        for (const char* table : {"waiting_replies", "template_log", "integration_events",
+                                  "template_settings", "api_keys"}) {
             fx.execute(std::string("DELETE FROM ") + table + " WHERE clinic_id = ?", {fx.clinic});
         }
     }
@@ -239,7 +257,10 @@ struct harness {
         return fx.value("SELECT COUNT(*) FROM outbox WHERE account_id = ?", {fx.account});
     }
 
+    static constexpr const char* public_base = "https://clinic.example";
+
     clinic_fixture& fx;
+    secret_box box = *secret_box::from_hex(clinic_fixture::master_hex);
     fk::fake_wechat fake;
     asio::io_context io;
     asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
@@ -256,6 +277,8 @@ struct harness {
     std::unique_ptr<agent_api> agents;
     std::unique_ptr<admin_api> admin;
     std::unique_ptr<integration_api> integration;
+    std::unique_ptr<reply_notices> notices;
+    std::unique_ptr<evaluation_api> evaluations;
     std::unique_ptr<http_server> server;
     std::uint16_t port = 0;
     std::vector<std::thread> threads;
@@ -536,4 +559,287 @@ TEST_CASE("integration keys: missing, malformed, unknown and revoked") {
         CHECK(has(revoked.body, "API密钥无效或已停用"));
         CHECK(h.count("integration_events") == "0");
     }
+}
+
+// ---- the "reply waiting" notice (DESIGN.md §5) and the visit-finished evaluation invitation ----
+
+namespace {
+
+const std::string reply_keywords =
+    R"([{"keyword":"time1","value":"{{reply_time}}"},{"keyword":"thing2","value":"{{agent_name}}"}])";
+
+// A fan of the clinic's account, known to the gateway and the fake, who has not written: no
+// customer-service window is open.
+std::string quiet_fan(harness& h, const std::string& seed) {
+    const std::string openid = fk::make_openid(unique_name(seed) + h.fx.appid);
+    h.fx.set_fan(openid);
+    fk::fan f;
+    f.appid = h.fx.appid;
+    f.openid = openid;
+    h.fake.api().set_fan(f);
+    return openid;
+}
+
+http_reply agent_send(harness& h, const std::string& tok, const std::string& openid,
+                      const std::string& text) {
+    return http_call(h.port, "POST",
+                     "/api/conversations/" + std::to_string(h.fx.account) + "/" + openid + "/send",
+                     "{\"text\":" + json_quote(text) + "}", {{"Authorization", "Bearer " + tok}});
+}
+
+// The link's path on the gateway ("/reply/…", "/eval/…") from a template message's body.
+std::string link_path(const std::string& body) {
+    const std::string url = field(body, "url");
+    const std::string base = harness::public_base;
+    return url.rfind(base, 0) == 0 ? url.substr(base.size()) : std::string();
+}
+
+std::string waiting_count(harness& h) {
+    return h.count("waiting_replies");
+}
+
+}  // namespace
+
+TEST_CASE("an out-of-window text waits behind the reply_waiting notice whose page shows it") {
+    clinic_fixture c;
+    harness h(c);
+    h.set_template("reply_waiting", reply_keywords, true, "https://elsewhere.example/x");
+    const std::string tok = h.token("客服");
+    const std::string openid = quiet_fan(h, "waiting");
+    const std::string text = "请明天<b>上午</b>复诊 & 空腹\n勿饮酒";
+
+    const auto r = agent_send(h, tok, openid, text);
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    const std::string delivery = field(r.body, "delivery");
+    CHECK((delivery == "notice_sent" || delivery == "notice_queued"));
+    CHECK(field(r.body, "status") == "closed");
+    const std::string reply_id = field(r.body, "reply_id");
+    CHECK(c.value("SELECT openid FROM waiting_replies WHERE id = ?", {std::stoull(reply_id)}) ==
+          openid);
+
+    // The fake got the clinic's template with the keywords filled and the gateway's link.
+    REQUIRE(h.eventually([&] { return h.templates_to(openid).size() == 1; }));
+    const auto sent = h.templates_to(openid).front();
+    INFO(sent.body);
+    CHECK(has(sent.body, R"("template_id":"TPL_reply_waiting")"));
+    CHECK(has(sent.body, R"("thing2":{"value":"客服"})"));
+    CHECK(has(sent.body, R"("time1":{"value":"20)"));
+    CHECK_FALSE(has(sent.body, "elsewhere.example"));
+    CHECK_FALSE(has(sent.body, "复诊"));  // the text itself never goes into the template
+    const std::string path = link_path(sent.body);
+    REQUIRE(path.rfind("/reply/" + reply_id + ".", 0) == 0);
+    // No customer-service message was attempted, and the send log has the notice.
+    CHECK(h.fake.api().sent(c.appid, openid).size() == 1);
+    CHECK(field(h.log("?kind=reply_waiting").body, "openid") == openid);
+
+    // The agent replied: it holds the conversation now, as after any reply.
+    const auto lock = h.sync(h.live->lock_of(c.clinic, openid));
+    REQUIRE(lock.has_value());
+    REQUIRE(lock->has_value());
+    CHECK((*lock)->holder ==
+          c.value("SELECT id FROM agents WHERE clinic_id = ? AND name = '客服'", {c.clinic}));
+
+    // The page shows the whole text, escaped, and marks it read.
+    CHECK(c.value("SELECT read_at IS NULL FROM waiting_replies WHERE id = ?",
+                  {std::stoull(reply_id)}) == "1");
+    const auto page = http_call(h.port, "GET", path);
+    INFO(page.body);
+    CHECK(page.status == 200);
+    CHECK(page.header("content-type") == "text/html; charset=utf-8");
+    CHECK(has(page.header("content-security-policy"), "default-src 'none'"));
+    CHECK(has(page.body, "请明天&lt;b&gt;上午&lt;/b&gt;复诊 &amp; 空腹\n勿饮酒"));
+    CHECK_FALSE(has(page.body, "<b>上午"));
+    CHECK(has(page.body, "width=device-width"));
+    CHECK_FALSE(has(page.body, "src="));
+    CHECK(c.value("SELECT read_at IS NULL FROM waiting_replies WHERE id = ?",
+                  {std::stoull(reply_id)}) == "0");
+    const auto json = http_call(h.port, "GET", "/api" + path);
+    CHECK(json.status == 200);
+    CHECK(has(json.body, "\"text\":" + json_quote(text)));
+    CHECK(field(json.body, "read_at") != "");
+}
+
+TEST_CASE("with no reply_waiting template the agent is told the fan must write first") {
+    clinic_fixture c;
+    harness h(c);
+    const std::string tok = h.token("客服");
+    const std::string openid = quiet_fan(h, "unset");
+    const std::string before = h.outbox_rows();
+
+    auto r = agent_send(h, tok, openid, "您好");
+    INFO(r.body);
+    CHECK(r.status == 422);
+    CHECK(field(r.body, "reason") == "fan_must_write");
+    CHECK(field(r.body, "window") == "closed");
+    CHECK(field(r.body, "notice") == "not_configured");
+    CHECK(has(r.body, "需等顾客先发消息后才能回复"));
+    // Nothing kept, nothing queued, no lock left behind.
+    CHECK(waiting_count(h) == "0");
+    CHECK(h.outbox_rows() == before);
+    CHECK(h.count("template_log") == "0");
+    CHECK_FALSE(h.sync(h.live->lock_of(c.clinic, openid)).value().has_value());
+
+    // Switched off: the same.
+    h.set_template("reply_waiting", reply_keywords, false);
+    r = agent_send(h, tok, openid, "您好");
+    CHECK(r.status == 422);
+    CHECK(field(r.body, "notice") == "disabled");
+    CHECK(waiting_count(h) == "0");
+    CHECK(h.outbox_rows() == before);
+}
+
+TEST_CASE("an account without template rights makes the fan write first and keeps nothing") {
+    clinic_fixture c;
+    harness h(c);
+    h.set_template("reply_waiting", reply_keywords, true);
+    const std::string tok = h.token("客服");
+    const std::string openid = quiet_fan(h, "rights");
+    fk::fault f;
+    f.api = "template_send";
+    f.errcode = 48001;
+    h.fake.api().inject(f);
+
+    auto r = agent_send(h, tok, openid, "您好，检查结果已出");
+    INFO(r.body);
+    CHECK(r.status == 422);
+    CHECK(field(r.body, "reason") == "fan_must_write");
+    CHECK(field(r.body, "notice") == "no_template_rights");
+    CHECK(has(r.body, "模板消息"));
+    CHECK(waiting_count(h) == "0");
+    CHECK_FALSE(h.sync(h.live->lock_of(c.clinic, openid)).value().has_value());
+
+    // Known now: the next reply is refused before anything is queued (the fault is gone).
+    const std::string before = h.outbox_rows();
+    r = agent_send(h, tok, openid, "您好");
+    CHECK(r.status == 422);
+    CHECK(field(r.body, "notice") == "no_template_rights");
+    CHECK(h.outbox_rows() == before);
+    CHECK(h.templates_to(openid).empty());
+}
+
+TEST_CASE("reply links: tampered, foreign and expired tokens open nothing") {
+    clinic_fixture c;
+    harness h(c);
+    h.set_template("reply_waiting", reply_keywords, true);
+    const std::string tok = h.token("客服");
+    const std::string first = quiet_fan(h, "links1");
+    const std::string second = quiet_fan(h, "links2");
+    const auto a = agent_send(h, tok, first, "第一位顾客的回复");
+    const auto b = agent_send(h, tok, second, "第二位顾客的回复");
+    REQUIRE(a.status == 200);
+    REQUIRE(b.status == 200);
+    REQUIRE(h.eventually([&] { return h.templates_to(second).size() == 1; }));
+    const std::string path = link_path(h.templates_to(second).front().body);
+    const std::string token = path.substr(std::string("/reply/").size());
+    const std::string mac = token.substr(token.find('.'));
+
+    const auto refused = [&](const std::string& t) {
+        const auto r = http_call(h.port, "GET", "/reply/" + t);
+        INFO(t << " " << r.body);
+        CHECK(r.status == 404);
+        CHECK(has(r.body, "链接无效"));
+        CHECK(http_call(h.port, "GET", "/api/reply/" + t).status == 404);
+    };
+    std::string tampered = token;
+    tampered.back() = tampered.back() == 'A' ? 'B' : 'A';
+    refused(tampered);
+    refused(field(a.body, "reply_id") + mac);  // another fan's reply under this one's signature
+    refused(field(b.body, "reply_id"));
+    // Signed for another purpose (an evaluation link) or with another deployment's key.
+    refused(evaluation_tokens(h.box.derive_key(evaluation_key_label))
+                .token_for(std::stoull(field(b.body, "reply_id"))));
+    const auto other = secret_box::from_hex(std::string(64, '7'));
+    refused(link_signer("waiting_reply", other->derive_key(reply_key_label))
+                .token_for(std::stoull(field(b.body, "reply_id"))));
+    CHECK(c.value("SELECT COUNT(*) FROM waiting_replies WHERE clinic_id = ? AND read_at IS NOT "
+                  "NULL",
+                  {c.clinic}) == "0");
+
+    // Expired: 410 and still unread.
+    c.execute("UPDATE waiting_replies SET expires_at = NOW(3) - INTERVAL 1 SECOND WHERE id = ?",
+              {std::stoull(field(b.body, "reply_id"))});
+    const auto gone = http_call(h.port, "GET", path);
+    CHECK(gone.status == 410);
+    CHECK(has(gone.body, "已过"));
+    CHECK(http_call(h.port, "GET", "/api" + path).status == 410);
+    CHECK(c.value("SELECT read_at IS NULL FROM waiting_replies WHERE id = ?",
+                  {std::stoull(field(b.body, "reply_id"))}) == "1");
+}
+
+TEST_CASE("an evaluation reply with no window sends the notice that opens the evaluation") {
+    clinic_fixture c;
+    harness h(c);
+    h.set_template("reply_waiting", reply_keywords, true);
+    const std::string openid = quiet_fan(h, "evalreply");
+    evaluation_invite in;
+    in.clinic = c.clinic;
+    in.account_id = c.account;
+    in.openid = openid;
+    in.visit_ref = unique_name("visit");
+    const auto inv = h.sync(h.evaluations->invite(in));
+    REQUIRE(inv.has_value());
+    const auto submitted = http_call(
+        h.port, "POST", "/api/eval/" + inv->token,
+        R"({"ratings":{"服务态度":"good","专业水平":"good","环境卫生":"average","等候时间":"poor"},"comment":"等太久"})");
+    REQUIRE(submitted.status == 200);
+
+    const auto r =
+        http_call(h.port, "POST", "/api/admin/evaluations/" + std::to_string(inv->id) + "/reply",
+                  R"({"text":"抱歉让您久等，我们会改进预约安排"})",
+                  {{"Authorization", "Bearer " + h.admin_token}});
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    const std::string delivery = field(r.body, "delivery");
+    CHECK((delivery == "notice_sent" || delivery == "notice_queued"));
+    CHECK(field(r.body, "outbox_id") != "null");
+    REQUIRE(h.eventually([&] { return h.templates_to(openid).size() == 1; }));
+    const auto sent = h.templates_to(openid).front();
+    CHECK(has(sent.body, R"("template_id":"TPL_reply_waiting")"));
+    CHECK(has(sent.body, R"("thing2":{"value":"管理员"})"));
+    CHECK(link_path(sent.body) == "/eval/" + inv->token);
+    const auto page = http_call(h.port, "GET", "/api/eval/" + inv->token);
+    CHECK(has(page.body, "抱歉让您久等"));
+    CHECK(waiting_count(h) == "0");  // the evaluation's page holds the reply
+}
+
+TEST_CASE("a visit finished event creates the evaluation its invitation links to - once") {
+    clinic_fixture c;
+    harness h(c);
+    const std::string name = unique_name("李四");
+    const auto pid = h.patient(name, "R-" + name);
+    const std::string openid = h.bind_fan(pid, "visit");
+    h.set_template("evaluation_invitation",
+                   R"([{"keyword":"time1","value":"{{visit_time}}"},)"
+                   R"({"keyword":"thing2","value":"{{doctor}}"}])",
+                   true, "https://elsewhere.example/eval");
+    const std::string event =
+        R"({"kind":"evaluation_invitation","idempotency_key":"visit:V-9","patient":{"record_no":"R-)" +
+        name + R"("},"data":{"visit_time":"2026-11-23 10:00","doctor":"王医生","visit_id":"V-9"}})";
+
+    const auto r = h.post_event(event);
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    CHECK(field(r.body, "state") == "queued");
+    CHECK(c.value("SELECT COUNT(*) FROM evaluations WHERE clinic_id = ? AND visit_ref = 'V-9' AND "
+                  "openid = ? AND patient_id = ?",
+                  {c.clinic, openid, pid}) == "1");
+    REQUIRE(h.eventually([&] { return h.templates_to(openid).size() == 1; }));
+    const auto sent = h.templates_to(openid).front();
+    INFO(sent.body);
+    CHECK(has(sent.body, R"("template_id":"TPL_evaluation_invitation")"));
+    CHECK(has(sent.body, R"("thing2":{"value":"王医生"})"));
+    const std::string path = link_path(sent.body);
+    REQUIRE(path.rfind("/eval/", 0) == 0);
+    const auto opened = http_call(h.port, "GET", "/api" + path);
+    CHECK(opened.status == 200);
+    CHECK(field(opened.body, "state") == "awaiting");
+
+    // The same event again: the first answer, no second evaluation or message.
+    const std::string rows = h.outbox_rows();
+    const auto again = h.post_event(event);
+    CHECK(again.status == 200);
+    CHECK(field(again.body, "duplicate") == "true");
+    CHECK(h.outbox_rows() == rows);
+    CHECK(c.value("SELECT COUNT(*) FROM evaluations WHERE clinic_id = ?", {c.clinic}) == "1");
 }

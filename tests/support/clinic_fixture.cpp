@@ -85,6 +85,7 @@ clinic_fixture::~clinic_fixture() {
         "DELETE r FROM evaluation_ratings r JOIN evaluations e ON e.id = r.evaluation_id "
         "WHERE e.clinic_id = ?",
         c);
+    (void)db.execute("DELETE FROM waiting_replies WHERE clinic_id = ?", c);
     (void)db.execute("DELETE FROM evaluations WHERE clinic_id = ?", c);
     (void)db.execute("DELETE FROM evaluation_attributes WHERE clinic_id = ?", c);
     for (const char* table : {"fan_patients", "inbound_media", "outbox", "inbound_messages",

@@ -100,11 +100,27 @@ TEST_CASE("bad values give messages naming the key and what is expected") {
         {"API URL empty", R"({"wechat_api_base_url":""})",
          "wechat_api_base_url: must not be empty"},
         {"CA file not a string", R"({"wechat_ca_file":1})", "wechat_ca_file: must be a string"},
+        {"public URL without scheme", R"({"public_base_url":"clinic.example"})",
+         "public_base_url: must start with https://"},
+        {"public URL plain http to a remote host", R"({"public_base_url":"http://clinic.example"})",
+         "public_base_url: plain http is only for a loopback host"},
     }));
     CAPTURE(name);
     const std::string message = problems_of(parse_config(json));
     CAPTURE(message);
     CHECK(message.find(expected) != std::string::npos);
+}
+
+TEST_CASE("public_base_url: empty by default, a trailing slash dropped, from the environment") {
+    auto c = parse_config("{}");
+    REQUIRE(std::holds_alternative<config>(c));
+    CHECK(std::get<config>(c).public_base_url.empty());
+    c = parse_config(R"({"public_base_url":"https://clinic.example/scrm/"})");
+    REQUIRE(std::holds_alternative<config>(c));
+    CHECK(std::get<config>(c).public_base_url == "https://clinic.example/scrm");
+    config cfg;
+    CHECK_FALSE(apply_env(cfg, {{"SCRM_PUBLIC_BASE_URL", "http://127.0.0.1:8080"}}).has_value());
+    CHECK(cfg.public_base_url == "http://127.0.0.1:8080");
 }
 
 TEST_CASE("every problem is reported, not just the first") {

@@ -142,6 +142,19 @@ TEST_CASE("evaluations: links are signed with a key derived from the master key"
     CHECK(tokens.token_for(1) == "1.cEEfb20BX_ELzIXVg1JiDg");
 }
 
+TEST_CASE("links: the purpose is signed - an evaluation token opens no waiting reply") {
+    const auto box = secret_box::from_hex(std::string(64, 'a'));
+    REQUIRE(box.has_value());
+    const auto key = box->derive_key("one key");
+    const link_signer evaluations("evaluation", key);
+    const link_signer replies("waiting_reply", key);
+    CHECK(evaluations.token_for(7) != replies.token_for(7));
+    CHECK_FALSE(replies.verify(evaluations.token_for(7)).has_value());
+    CHECK(replies.verify(replies.token_for(7)) == std::optional<std::uint64_t>(7));
+    // evaluation_tokens is the "evaluation" signer: its links did not change.
+    CHECK(evaluation_tokens(key).token_for(7) == evaluations.token_for(7));
+}
+
 TEST_CASE("evaluations: CSV for Excel: a BOM and quoted cells with formulas neutralised") {
     const std::string csv =
         csv_document({{"编号", "留言"}, {"1", "好,很\"好\"\n下次再来"}, {"2", "=1+1"}});

@@ -30,6 +30,7 @@ namespace scrm::gateway {
 
 class agent_push;
 class routing_stage;
+class reply_notices;
 
 struct agent_api_options {
     agent_settings settings;  // config "agents": session TTL, sign-in throttling, cookie
@@ -44,6 +45,9 @@ struct agent_api_options {
     std::string media_dir = "media";
     // The clock (injected in tests); the system clock when empty.
     std::function<routing::instant()> now;
+    // The "reply waiting" notices (a text sent with no window slot); null: none can be sent, the
+    // agent is told the fan must write first. Not owned; must outlive the routes.
+    reply_notices* notices = nullptr;
 };
 
 // The agent a request is signed in as (for other endpoint groups: the template log, admin

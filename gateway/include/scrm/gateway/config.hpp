@@ -100,6 +100,12 @@ struct config {
     std::string console_dir;
     // The administration pages, served at /admin/; empty: the source tree's admin/ folder.
     std::string admin_dir;
+    // Where patients' phones reach the gateway (behind the TLS proxy): https://host[/prefix].
+    // Template notifications that open the gateway's own pages (the "reply waiting" notice's
+    // /reply/<token>, the evaluation invitation's /eval/<token>) carry absolute links made from
+    // it. Empty: the reply-waiting notice cannot be sent (agents are told the fan must write
+    // first) and the evaluation invitation keeps the template setting's own link.
+    std::string public_base_url;
 };
 
 // Reads and validates. Every problem found is reported (one per line), naming the key and the
@@ -115,7 +121,7 @@ std::variant<config, load_error> parse_config(const std::string& json_text);
 // Applies SCRM_* environment overrides (names in docs: SCRM_LISTEN, SCRM_REDIS_HOST,
 // SCRM_REDIS_PORT, SCRM_REDIS_PASSWORD, SCRM_MYSQL_HOST, SCRM_MYSQL_PORT, SCRM_MYSQL_USER,
 // SCRM_MYSQL_PASSWORD, SCRM_MYSQL_DATABASE, SCRM_MYSQL_POOL_SIZE, SCRM_IO_THREADS, SCRM_LOG_LEVEL,
-// SCRM_SPOOL_DIR, SCRM_WECHAT_API_BASE_URL, SCRM_WECHAT_CA_FILE) from `env`.
+// SCRM_SPOOL_DIR, SCRM_WECHAT_API_BASE_URL, SCRM_WECHAT_CA_FILE, SCRM_PUBLIC_BASE_URL) from `env`.
 std::optional<load_error> apply_env(config& cfg, const std::map<std::string, std::string>& env);
 
 // "host:port" as given to --listen or SCRM_LISTEN.

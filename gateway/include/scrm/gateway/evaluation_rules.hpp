@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "scrm/gateway/link_tokens.hpp"
+
 namespace scrm::gateway {
 
 enum class rating : std::uint8_t { good, average, poor };
@@ -65,20 +67,13 @@ struct evaluation_query {
 };
 parsed_input<evaluation_query> parse_evaluation_query(std::string_view query);
 
-// The links' tokens: "<id>.<22 characters of base64url>" — the evaluation's id and the first 128
-// bits of HMAC-SHA-256(key, "evaluation:<id>"), the key derived from the master key
-// (secret_box::derive_key). Nothing is stored to check one; expiry and the one submission are
-// the row's (evaluations.expires_at, state).
-class evaluation_tokens {
+// The links' tokens: link_signer (link_tokens.hpp) with the purpose "evaluation" — the token
+// signs "evaluation:<id>" with a key derived from the master key (evaluation_key_label). Expiry
+// and the one submission are the row's (evaluations.expires_at, state).
+class evaluation_tokens : public link_signer {
 public:
-    explicit evaluation_tokens(const std::array<unsigned char, 32>& key) : key_(key) {}
-    std::string token_for(std::uint64_t id) const;
-    // The id a well-formed, correctly signed token names; nullopt otherwise (compared in
-    // constant time).
-    std::optional<std::uint64_t> verify(std::string_view token) const;
-
-private:
-    std::array<unsigned char, 32> key_;
+    explicit evaluation_tokens(const std::array<unsigned char, 32>& key)
+        : link_signer("evaluation", key) {}
 };
 
 // A CSV document Excel opens as UTF-8: a byte-order mark, RFC 4180 quoting, CRLF line ends; a

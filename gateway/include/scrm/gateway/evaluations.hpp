@@ -16,6 +16,7 @@
 
 #include "scrm/common/error.hpp"
 #include "scrm/gateway/http.hpp"
+#include "scrm/templates/notifier.hpp"
 
 namespace scrm::storage {
 class mysql_pool;
@@ -78,6 +79,13 @@ public:
     // create_evaluation_invitation on the pool with this instance's key and link_ttl: what the
     // "visit finished" event calls before sending the invitation's template message.
     boost::asio::awaitable<result<evaluation_invitation>> invite(evaluation_invite in);
+
+    // The "visit finished" event (integration kind evaluation_invitation, docs/integration.md):
+    // the link provider that creates the visit's invitation for the event's first bound fan —
+    // the visit is data.visit_id, else the event's idempotency key — and answers
+    // public_base_url + "/eval/<token>". With an empty public_base_url it creates nothing and
+    // keeps the setting's link.
+    templates::link_provider invitation_links(std::string public_base_url) const;
 
     struct impl;
 

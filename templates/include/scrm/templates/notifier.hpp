@@ -8,6 +8,8 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -92,6 +94,24 @@ struct log_page {
     std::vector<log_entry> entries;  // newest first
 };
 
+// ---- links the gateway makes -------------------------------------------------------------
+
+// What a link provider knows of an event being sent: the clinic, the event, its patient, its data
+// and the first fan it goes to.
+struct link_request {
+    std::uint64_t clinic = 0, event_id = 0, patient_id = 0;
+    std::string idempotency_key;
+    const field_values* data = nullptr;
+    std::uint64_t account_id = 0;
+    std::string openid;
+};
+// Called once per event of its kind that is sent, on the event's session inside its transaction
+// (so what it stores is committed or rolled back with the event): the absolute URL that replaces
+// the setting's link in every message of the event, or nullopt to keep the setting's. An error
+// rolls the event back (bad_input: answered as a bad event).
+using link_provider =
+    std::function<result<std::optional<std::string>>(storage::mysql_session&, const link_request&)>;
+
 // Thread-safe; the pool and the outbox must outlive it. Errors: the pool's (unavailable,
 // timeout, overloaded, server_error).
 class notifier {
@@ -117,9 +137,14 @@ public:
 
     boost::asio::awaitable<result<log_page>> search(log_query q);
 
+    // The link of `kind`'s messages is made by `p` (the evaluation invitation's /eval/<token>).
+    // Call before serving: not synchronised with handle().
+    void set_link_provider(std::string kind, link_provider p);
+
 private:
     storage::mysql_pool& mysql_;
     wechat::outbox& outbox_;
+    std::map<std::string, link_provider, std::less<>> links_;
 };
 
 // The setting of `kind` for `clinic` as stored, on the caller's session; nullopt when none.

@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "agent_api_impl.hpp"
+#include "scrm/gateway/media_requests.hpp"
 #include "scrm/common/log.hpp"
 #include "scrm/gateway/agent_push.hpp"
 #include "scrm/gateway/password.hpp"
@@ -130,7 +131,8 @@ agent_api::impl::impl(asio::any_io_executor e, storage::mysql_pool& m,
       outbox(o),
       stage(s),
       push(p),
-      opts(std::move(op)) {}
+      opts(std::move(op)),
+      transcoder(opts.transcode) {}
 
 routing::instant agent_api::impl::now() const {
     if (opts.now) return opts.now();
@@ -676,6 +678,7 @@ void agent_api::add_routes(router& routes) {
     routes.prefix("POST", std::string(conversations_prefix),
                   "/api/conversations/{account}/{openid}/{action}",
                   [self](http_request r) { return handle_conversation(self, std::move(r)); });
+    routes.large_body("POST", "/send-image", send_image_body_limit);  // the image itself
     // The console (console_api.cpp, fan_panel_api.cpp).
     routes.prefix("GET", std::string(conversations_prefix),
                   "/api/conversations/{account}/{openid}/{action}",

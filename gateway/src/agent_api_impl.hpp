@@ -47,6 +47,8 @@ struct agent_api::impl {
     // PBKDF2 checks (~50 ms of CPU each) run here, never on an I/O thread; one thread also bounds
     // how fast passwords can be tried through one gateway.
     boost::asio::thread_pool hash_pool{1};
+    // Voice for the browser (GET /api/media/{id}?format=mp3): ffmpeg on its own threads.
+    voice_transcoder transcoder;
 
     routing::instant now() const;
     std::string session_key(const std::string& digest) const;

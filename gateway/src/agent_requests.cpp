@@ -210,7 +210,8 @@ std::optional<conversation_path> parse_conversation_path(std::string_view path) 
     }
     static constexpr std::string_view actions[] = {
         "accept",        "send", "end",   "transfer",     "messages",
-        "ignore-unread", "fan",  "owner", "bind-patient", "unbind-patient"};
+        "ignore-unread", "fan",  "owner", "bind-patient", "unbind-patient",
+        "send-image",    "send-news"};
     if (std::find(std::begin(actions), std::end(actions), action) == std::end(actions)) {
         return std::nullopt;
     }

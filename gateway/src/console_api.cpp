@@ -173,6 +173,15 @@ awaitable<http_response> ignore_unread(impl_ptr self, authed_agent agent, conver
     co_return ok_json("{\"unread\":0}");
 }
 
+// Why a voice could not be made playable, for the console (the cause is logged by the
+// transcoder): busy and timed out are worth another try, an undecodable file is not.
+http_response transcode_refusal(const boost::system::error_code& ec) {
+    if (ec == errc::overloaded) return json_error(503, "语音转换繁忙，请稍后重试");
+    if (ec == errc::timeout) return json_error(504, "语音转换超时，请稍后重试");
+    if (ec == errc::not_found) return json_error(404, "文件不存在");
+    return json_error(502, "语音无法转换为可播放的格式，请查看文字识别结果或在手机上收听");
+}
+
 // Only these media types are served, as themselves: anything else (a WeChat answer claiming
 // text/html, say) would run as a page on the console's origin.
 std::string safe_media_type(const std::string& type) {
@@ -351,6 +360,19 @@ awaitable<http_response> serve_media(impl_ptr self, http_request req) {
     http_response r;
     r.content_type = safe_media_type((*file)->content_type);
     r.body = std::move((*file)->bytes);
+    if (const auto format = query_param(req.query, "format")) {
+        // Voice for the browser: AMR and Speex play nowhere, MP3 everywhere.
+        if (*format != "mp3") co_return json_error(400, "format 只支持 mp3");
+        if (r.content_type.rfind("audio/", 0) != 0) {
+            co_return json_error(422, "该文件不是语音，不能转换为 mp3");
+        }
+        if (r.content_type != "audio/mpeg") {
+            auto mp3 = co_await self->transcoder.mp3((*file)->path);
+            if (!mp3) co_return transcode_refusal(mp3.error());
+            r.body = std::move(*mp3);
+            r.content_type = "audio/mpeg";
+        }
+    }
     r.headers.emplace_back("Cache-Control", "private, no-store");
     r.headers.emplace_back("X-Content-Type-Options", "nosniff");
     co_return r;

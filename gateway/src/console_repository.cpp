@@ -384,6 +384,7 @@ asio::awaitable<result<std::optional<media_file>>> console_repository::media(
         std::ifstream file(dir / relative, std::ios::binary);
         if (!file) return std::optional<media_file>{};
         out.bytes.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+        out.path = dir / relative;
         auto a = audit(db, scope.clinic, agent, "media.read", out.fan,
                        "{\"message_id\":" + std::to_string(message_id) + "}");
         if (!a) return a.error();

@@ -2,6 +2,7 @@
 // fan of its own clinic (DESIGN.md §5 session locks, exclusive assignment, the customer-service
 // window). Atomicity is the live state's (Lua scripts with fencing tokens); MySQL follows.
 #include "agent_api_impl.hpp"
+#include "conversation_media.hpp"
 #include "scrm/common/log.hpp"
 #include "scrm/gateway/reply_notices.hpp"
 #include "scrm/gateway/routing_stage.hpp"
@@ -242,9 +243,13 @@ awaitable<http_response> send_waiting(impl_ptr self, conversation c, std::string
         ",\"window\":{\"kind\":null,\"status\":" + json_quote(window) + "}}");
 }
 
-// send: the lock (acquire or renew), a slot of the customer-service window, the outbox row, then
-// the effects of an agent reply (suppression mark, load, no-answer timer, exclusive agent).
-awaitable<http_response> send(impl_ptr self, conversation c, std::string text) {
+// send (text), send-image, send-news: the lock (acquire or renew), a slot of the customer-service
+// window, the outbox row `m` (its account and origin filled here), then the effects of an agent
+// reply (suppression mark, load, no-answer timer, exclusive agent). Without a slot a text
+// (`text`, the same as in `m`) waits behind the "reply waiting" notice; an image or news is
+// refused with the reason.
+awaitable<http_response> send(impl_ptr self, conversation c, wechat::outbound_message m,
+                              std::optional<std::string> text) {
     const std::uint64_t clinic = c.clinic();
     const std::string& openid = c.path.openid;
     const std::string me = c.me();
@@ -260,16 +265,22 @@ awaitable<http_response> send(impl_ptr self, conversation c, std::string text) {
         co_await self->live.spend_window(clinic, openid, routing::sender_kind::agent, self->now());
     if (!spent) co_return unavailable("conversation.unavailable", spent.error());
     if (spent->status != routing::spend_status::spent) {
-        co_return co_await send_waiting(self, std::move(c), std::move(text), *l, spent->status);
+        if (text) {
+            co_return co_await send_waiting(self, std::move(c), std::move(*text), *l,
+                                            spent->status);
+        }
+        // Nothing was sent: a lock taken for this message only is given back.
+        if (fresh_lock) (void)co_await self->live.release_lock(clinic, openid, me, l->token);
+        http_response r = json_error(422, window_problem(spent->status));
+        r.body.pop_back();
+        r.body += ",\"reason\":" + json_quote(routing::to_string(spent->status)) + "}";
+        co_return r;
     }
     if (auto lost = co_await fence(self, c, l->token)) co_return std::move(*lost);
 
-    wechat::outbound_message m;
     m.account_id = c.path.account_id;
-    m.openid = openid;
-    m.kind = "text";
-    m.body = wechat::custom_text_body(openid, text);
     m.origin = "agent:" + me;
+    const std::string kind = m.kind;
     auto queued = co_await self->outbox.enqueue(std::move(m));
     if (!queued) co_return unavailable("conversation.send_unavailable", queued.error());
     co_await record_session(self, c, l->status);
@@ -278,6 +289,7 @@ awaitable<http_response> send(impl_ptr self, conversation c, std::string text) {
     log::info("conversation.sent", {{"clinic", clinic},
                                     {"account", c.path.account_id},
                                     {"agent", c.agent.row.id},
+                                    {"kind", kind},
                                     {"outbox", *queued}});
     co_return ok_json("{\"outbox_id\":" + std::to_string(*queued) + ",\"lock\":" +
                       json_quote(routing::to_string(l->status)) + ",\"window\":{\"kind\":" +
@@ -422,12 +434,21 @@ awaitable<http_response> handle_conversation(impl_ptr self, http_request req) {
     conversation c{std::move(*auth.agent), std::move(*path), {}, nullptr};
 
     // Bodies first: a malformed request is 400 whatever the conversation.
-    std::optional<std::string> text;
+    std::optional<wechat::outbound_message> message;
+    std::optional<std::string> text;  // a text send's, which may wait behind a notice
     std::optional<transfer_request> to;
     if (c.path.action == "send") {
         auto t = parse_send_text(req.body);
         if (!t.value) co_return json_error(400, t.problem);
-        text = std::move(t.value);
+        text = *t.value;
+        message.emplace();
+        message->openid = c.path.openid;
+        message->kind = "text";
+        message->body = wechat::custom_text_body(c.path.openid, *t.value);
+    } else if (is_media_send(c.path.action)) {
+        auto m = media_send_of(c.path.action, c.path.openid, req);
+        if (!m.message) co_return m.refusal;
+        message = std::move(m.message);
     } else if (c.path.action == "transfer") {
         auto t = parse_transfer(req.body);
         if (!t.value) co_return json_error(400, t.problem);
@@ -453,7 +474,9 @@ awaitable<http_response> handle_conversation(impl_ptr self, http_request req) {
     }
 
     if (c.path.action == "accept") co_return co_await accept(self, std::move(c));
-    if (c.path.action == "send") co_return co_await send(self, std::move(c), std::move(*text));
+    if (message) {
+        co_return co_await send(self, std::move(c), std::move(*message), std::move(text));
+    }
     if (c.path.action == "end") co_return co_await end(self, std::move(c));
     co_return co_await transfer(self, std::move(c), *to);
 }

@@ -94,6 +94,27 @@ void router::websocket(std::string path, ws_handler h) {
     entries_.push_back({"GET", std::move(path), std::move(route), false, {}, std::move(h)});
 }
 
+void router::large_body(std::string method, std::string path_suffix, std::size_t limit) {
+    body_rules_.push_back({std::move(method), std::move(path_suffix), limit});
+}
+
+std::size_t router::body_limit_for(const std::string& method, const std::string& path,
+                                   std::size_t fallback) const {
+    for (const body_rule& r : body_rules_) {
+        const bool ends =
+            path.size() >= r.suffix.size() &&
+            path.compare(path.size() - r.suffix.size(), r.suffix.size(), r.suffix) == 0;
+        if (r.method == method && ends) return std::max(fallback, r.limit);
+    }
+    return fallback;
+}
+
+std::size_t router::largest_body_limit(std::size_t fallback) const {
+    std::size_t out = fallback;
+    for (const body_rule& r : body_rules_) out = std::max(out, r.limit);
+    return out;
+}
+
 router::match router::find(const std::string& method, const std::string& path) const {
     match m;
     m.route = "unmatched";
@@ -469,7 +490,9 @@ awaitable<void> run_session(std::shared_ptr<http_server::impl> self,
         if (self->stopping) break;
         bhttp::request_parser<bhttp::string_body> parser;
         parser.header_limit(16 * 1024);
-        parser.body_limit(s.body_limit);
+        // Beast checks Content-Length against the limit while parsing the header, before the
+        // path is known: the largest limit first, the request's own once the header is in.
+        parser.body_limit(self->routes.largest_body_limit(s.body_limit));
 
         // Wait for the first byte (idle keep-alive), then the whole header within header_timeout.
         if (buffer.size() == 0) {
@@ -487,6 +510,17 @@ awaitable<void> run_session(std::shared_ptr<http_server::impl> self,
             co_await bhttp::async_read_header(conn->stream, buffer, parser, tuple_awaitable);
         (void)hn;
         beast::error_code ec = hec;
+        if (!ec) {
+            const auto& head = parser.get();
+            const std::string target(head.target());
+            const std::size_t limit =
+                self->routes.body_limit_for(std::string(head.method_string()),
+                                            target.substr(0, target.find('?')), s.body_limit);
+            parser.body_limit(limit);  // chunked bodies are counted as they come
+            if (parser.content_length() && *parser.content_length() > limit) {
+                ec = bhttp::error::body_limit;
+            }
+        }
         if (!ec) {
             auto& req = parser.get();
             if (bhttp::token_list(req[bhttp::field::expect]).exists("100-continue")) {

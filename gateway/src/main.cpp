@@ -16,6 +16,7 @@
 #include "scrm/gateway/agent_api.hpp"
 #include "scrm/gateway/agent_push.hpp"
 #include "scrm/gateway/cli.hpp"
+#include "scrm/gateway/delivery_push.hpp"
 #include "scrm/gateway/evaluations.hpp"
 #include "scrm/gateway/health.hpp"
 #include "scrm/gateway/http.hpp"
@@ -122,8 +123,14 @@ int main(int argc, char** argv) {
     endpoint.base_url = cfg.wechat_api_base_url;
     endpoint.ca_file = cfg.wechat_ca_file;
     gateway::wechat_clients clients(accounts, deps.redis_ptr(), endpoint);
+    // Routing's live state (DESIGN.md §5), shared by the outbox's delivery ticks.
+    routing::live_options live_opts;
+    live_opts.presence_ttl = cfg.agents.presence_ttl;
+    live_opts.reconnect_grace = cfg.agents.reconnect_grace;
+    routing::live_state live(deps.redis_ptr(), live_opts);
     wechat::outbox_options outbox_opts;
     outbox_opts.accounts = cfg.worker_accounts;
+    outbox_opts.on_change = gateway::delivery_push(live);
     wechat::outbox outbox(io.get_executor(), deps.mysql(), deps.redis_ptr(), clients.lookup(),
                           outbox_opts);
     gateway::media_fetch_options media_opts;
@@ -138,10 +145,6 @@ int main(int argc, char** argv) {
     }
     gateway::media_fetcher media(io.get_executor(), deps.mysql(), clients.lookup(), media_opts);
     // Routing (DESIGN.md §5): the stage after storage, with its timer worker and sweeper.
-    routing::live_options live_opts;
-    live_opts.presence_ttl = cfg.agents.presence_ttl;
-    live_opts.reconnect_grace = cfg.agents.reconnect_grace;
-    routing::live_state live(deps.redis_ptr(), live_opts);
     // Template notifications: events of the clinics' systems, their sends and the send log,
     // whose delivery reports (TEMPLATESENDJOBFINISH) the routing stage hands over.
     templates::notifier notifier(deps.mysql(), outbox);

@@ -1,6 +1,7 @@
 // See retention.hpp. SQL runs on the MySQL pool's workers; removing media files too (they are
 // small, and the pool's threads are not the I/O threads).
 #include "scrm/gateway/retention.hpp"
+#include "scrm/gateway/voice_transcoder.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -152,6 +153,7 @@ void remove_files(const std::filesystem::path& dir, const std::vector<std::strin
         if (f.empty() || f.find("..") != std::string::npos) continue;  // relative, inside dir
         std::error_code ec;
         std::filesystem::remove(dir / f, ec);
+        std::filesystem::remove(mp3_cache_path(dir / f), ec);  // voice played in the console
     }
 }
 

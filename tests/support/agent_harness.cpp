@@ -8,11 +8,14 @@
 #include "scrm/common/thread_role.hpp"
 #include "scrm/gateway/agent_api.hpp"
 #include "scrm/gateway/agent_push.hpp"
+#include "scrm/gateway/delivery_push.hpp"
 #include "scrm/gateway/http.hpp"
+#include "scrm/gateway/media_fetcher.hpp"
 #include "scrm/gateway/metrics.hpp"
 #include "scrm/gateway/routing_stage.hpp"
 #include "scrm/gateway/secret_box.hpp"
 #include "scrm/gateway/webhook.hpp"
+#include "scrm/gateway/wechat_clients.hpp"
 #include "scrm/storage/redis.hpp"
 #include "scrm/wechat/outbox.hpp"
 #include "test_env.hpp"
@@ -36,7 +39,8 @@ std::string field(const std::string& json, const std::string& name) {
     return json.substr(start, end - start);
 }
 
-agent_harness::agent_harness(clinic_fixture& c, const std::vector<std::uint64_t>& more_clinics)
+agent_harness::agent_harness(clinic_fixture& c, const std::vector<std::uint64_t>& more_clinics,
+                             harness_wechat wx)
     : fx(c),
       deps(io.get_executor(), c.cfg),
       accounts(deps.mysql(), *secret_box::from_hex(clinic_fixture::master_hex), 0ms) {
@@ -47,11 +51,34 @@ agent_harness::agent_harness(clinic_fixture& c, const std::vector<std::uint64_t>
     lo.presence_ttl = 3s;
     lo.reconnect_grace = 300ms;
     live = std::make_unique<routing::live_state>(deps.redis_ptr(), lo);
-    outbox = std::make_unique<wechat::outbox>(
-        io.get_executor(), deps.mysql(), deps.redis_ptr(),
-        [](std::string) -> asio::awaitable<result<std::shared_ptr<wechat::client>>> {
-            co_return make_error_code(errc::not_found);
-        });
+    if (wx.api_base_url.empty()) {
+        outbox = std::make_unique<wechat::outbox>(
+            io.get_executor(), deps.mysql(), deps.redis_ptr(),
+            [](std::string) -> asio::awaitable<result<std::shared_ptr<wechat::client>>> {
+                co_return make_error_code(errc::not_found);
+            });
+    } else {
+        wechat::http_endpoint endpoint;
+        endpoint.base_url = wx.api_base_url;
+        endpoint.timeout = 3000ms;
+        clients = std::make_unique<wechat_clients>(accounts, deps.redis_ptr(), endpoint);
+        wechat::outbox_options oo;
+        oo.accounts = {fx.account};  // other suites' rows on the shared database stay theirs
+        oo.poll_interval = 100ms;
+        oo.backoff_base = 100ms;
+        oo.backoff_cap = 400ms;
+        oo.on_change = delivery_push(*live);
+        outbox = std::make_unique<wechat::outbox>(io.get_executor(), deps.mysql(), deps.redis_ptr(),
+                                                  clients->lookup(), oo);
+        media_fetch_options mo;
+        mo.dir = media_dir;
+        mo.accounts = {fx.account};
+        mo.poll_interval = 100ms;
+        mo.backoff_base = 100ms;
+        mo.backoff_cap = 400ms;
+        media =
+            std::make_unique<media_fetcher>(io.get_executor(), deps.mysql(), clients->lookup(), mo);
+    }
     routing_stage_options so;
     so.clinics = {fx.clinic};
     so.clinics.insert(so.clinics.end(), more_clinics.begin(), more_clinics.end());
@@ -72,6 +99,7 @@ agent_harness::agent_harness(clinic_fixture& c, const std::vector<std::uint64_t>
     ao.settings.signin_failure_delay = 0ms;
     ao.settings.cookie_secure = false;
     ao.media_dir = media_dir.string();
+    ao.transcode = wx.transcode;
     api = std::make_unique<agent_api>(io.get_executor(), deps.mysql(), deps.redis_ptr(), *live,
                                       *outbox, *stage, *push, ao);
     router routes;
@@ -83,6 +111,10 @@ agent_harness::agent_harness(clinic_fixture& c, const std::vector<std::uint64_t>
                                            std::make_shared<metrics>());
     port = server->start();
     store.start();
+    if (media) {
+        outbox->start();
+        media->start();
+    }
     for (int i = 0; i < 2; ++i) {
         threads.emplace_back([this] {
             mark_io_thread();
@@ -100,6 +132,10 @@ agent_harness::agent_harness(clinic_fixture& c, const std::vector<std::uint64_t>
 agent_harness::~agent_harness() {
     sync(server->stop(1s));
     sync(stage->stop(1s));
+    if (media) {
+        sync(media->stop(2s));
+        sync(outbox->stop(2s));
+    }
     delete_keys_under(io, deps.redis(), live->options().key_root);
     push->stop();
     store.stop();

@@ -21,6 +21,7 @@
 #include "scrm/gateway/accounts.hpp"
 #include "scrm/gateway/message_store.hpp"
 #include "scrm/gateway/services.hpp"
+#include "scrm/gateway/voice_transcoder.hpp"
 #include "scrm/routing/live.hpp"
 #include "ws_client.hpp"
 
@@ -32,8 +33,10 @@ namespace scrm::gateway {
 class agent_api;
 class agent_push;
 class http_server;
+class media_fetcher;
 class routing_stage;
 class webhook;
+class wechat_clients;
 }  // namespace scrm::gateway
 
 namespace scrm::test {
@@ -44,9 +47,19 @@ inline const std::string agent_password = "correct-horse-1";
 // The value of "name":"…" (or a number) in a flat JSON text; empty when absent.
 std::string field(const std::string& json, const std::string& name);
 
+// What a harness talks to outbound. By default nothing: the outbox is not started (its rows stay
+// queued) and no media is fetched.
+struct harness_wechat {
+    // A (fake) WeChat's base URL: the outbox worker (the fixture's account only, delivery ticks
+    // pushed to consoles) and the media fetcher (into media_dir) run against it.
+    std::string api_base_url;
+    gateway::transcode_options transcode;  // GET /api/media/{id}?format=mp3
+};
+
 struct agent_harness {
     // `more_clinics`: other clinics whose timers and sweeps the stage may run too.
-    explicit agent_harness(clinic_fixture& c, const std::vector<std::uint64_t>& more_clinics = {});
+    explicit agent_harness(clinic_fixture& c, const std::vector<std::uint64_t>& more_clinics = {},
+                           harness_wechat wx = {});
     ~agent_harness();
     agent_harness(const agent_harness&) = delete;
     agent_harness& operator=(const agent_harness&) = delete;
@@ -90,7 +103,9 @@ struct agent_harness {
     // The media directory GET /api/media/{id} serves from (removed at the end).
     std::filesystem::path media_dir;
     std::unique_ptr<routing::live_state> live;
+    std::unique_ptr<gateway::wechat_clients> clients;  // with an api_base_url only
     std::unique_ptr<wechat::outbox> outbox;
+    std::unique_ptr<gateway::media_fetcher> media;  // with an api_base_url only
     std::unique_ptr<gateway::routing_stage> stage;
     std::unique_ptr<gateway::webhook> hook;
     std::unique_ptr<gateway::agent_push> push;

@@ -23,6 +23,7 @@
 #include "scrm/common/log.hpp"
 #include "scrm/storage/mysql.hpp"
 #include "scrm/storage/redis.hpp"
+#include "scrm/wechat/outbound.hpp"
 
 namespace scrm::wechat {
 
@@ -128,8 +129,8 @@ namespace {
 using done_channel = asio::experimental::concurrent_channel<void(boost::system::error_code)>;
 
 struct claimed_row {
-    std::uint64_t id = 0, account_id = 0, token = 0;
-    std::string appid, openid, kind, api_path, body;
+    std::uint64_t id = 0, account_id = 0, clinic_id = 0, token = 0;
+    std::string appid, openid, kind, api_path, body, origin;
     unsigned attempts = 0;
 };
 
@@ -220,8 +221,8 @@ result<std::vector<claimed_row>> claim(storage::mysql_session& db, std::size_t b
     if (*taken == 0) return std::vector<claimed_row>{};
 
     auto rows = db.query(
-        "SELECT o.id, o.account_id, a.appid, o.openid, o.kind, o.api_path, o.body, o.attempts "
-        "FROM outbox o JOIN official_accounts a ON a.id = o.account_id "
+        "SELECT o.id, o.account_id, a.appid, o.openid, o.kind, o.api_path, o.body, o.attempts, "
+        "a.clinic_id, o.origin FROM outbox o JOIN official_accounts a ON a.id = o.account_id "
         "WHERE o.claim_token = ? AND o.state = 'sending' ORDER BY o.id",
         {token});
     if (!rows) return rows.error();
@@ -237,14 +238,16 @@ result<std::vector<claimed_row>> claim(storage::mysql_session& db, std::size_t b
         c.api_path = r[5].value_or("");
         c.body = r[6].value_or("");
         c.attempts = static_cast<unsigned>(storage::sql_u64(r[7]));
+        c.clinic_id = storage::sql_u64(r[8]);
+        c.origin = r[9].value_or("");
         out.push_back(std::move(c));
     }
     return out;
 }
 
 struct orphan {
-    std::uint64_t id = 0, account_id = 0;
-    std::string openid;
+    std::uint64_t id = 0, account_id = 0, clinic_id = 0;
+    std::string openid, kind, origin;
 };
 
 // Rows left 'sending' longer than the lease: their worker is gone, the send may have happened.
@@ -253,9 +256,10 @@ result<std::vector<orphan>> mark_orphans(storage::mysql_session& db,
                                          const std::vector<std::uint64_t>& accounts) {
     const auto lease_us = static_cast<std::int64_t>(lease.count()) * 1000;
     auto rows = db.query(
-        "SELECT id, account_id, openid, claim_token FROM outbox WHERE state = 'sending' "
-        "AND claimed_at < TIMESTAMPADD(MICROSECOND, ?, NOW(3))" +
-            storage::and_in("account_id", accounts) + " ORDER BY id LIMIT 100",
+        "SELECT o.id, o.account_id, o.openid, o.claim_token, a.clinic_id, o.kind, o.origin "
+        "FROM outbox o JOIN official_accounts a ON a.id = o.account_id "
+        "WHERE o.state = 'sending' AND o.claimed_at < TIMESTAMPADD(MICROSECOND, ?, NOW(3))" +
+            storage::and_in("o.account_id", accounts) + " ORDER BY o.id LIMIT 100",
         {-lease_us});
     if (!rows) return rows.error();
     std::vector<orphan> out;
@@ -266,7 +270,10 @@ result<std::vector<orphan>> mark_orphans(storage::mysql_session& db,
             {std::string(uncertain_orphan_reason), storage::sql_u64(r[0]),
              r[3] ? sql_value(storage::sql_u64(r[3])) : sql_value(std::monostate{})});
         if (!n) return n.error();
-        if (*n == 1) out.push_back({storage::sql_u64(r[0]), storage::sql_u64(r[1]), r[2].value_or("")});
+        if (*n == 1) {
+            out.push_back({storage::sql_u64(r[0]), storage::sql_u64(r[1]), storage::sql_u64(r[4]),
+                           r[2].value_or(""), r[5].value_or(""), r[6].value_or("")});
+        }
     }
     return out;
 }
@@ -311,6 +318,12 @@ struct outbox::impl : std::enable_shared_from_this<impl> {
             case outbox_state::queued: ++counters.retried; break;
             case outbox_state::sending: break;
         }
+    }
+
+    // The worker's changes: PUBLISHed, then told to the hook (the console push).
+    awaitable<void> changed(delivery_change c) {
+        co_await publish(c.id, c.account_id, c.openid, c.state, c.errcode, c.reason);
+        if (opts.on_change) co_await opts.on_change(std::move(c));
     }
 
     awaitable<void> publish(std::uint64_t id, std::uint64_t account_id, const std::string& openid,
@@ -363,7 +376,26 @@ struct outbox::impl : std::enable_shared_from_this<impl> {
                                      {"attempt", row.attempts},
                                      {"state", to_string(v.next)},
                                      {"errcode", v.errcode}});
-        co_await publish(row.id, row.account_id, row.openid, v.next, v.errcode, v.reason);
+        delivery_change change{row.id,   row.account_id, row.clinic_id, row.openid, row.kind,
+                               row.origin, v.next,         v.errcode,     v.reason};
+        co_await changed(std::move(change));
+    }
+
+    // An image row: upload the file, then send the message naming it. An upload that failed
+    // reached no fan whatever happened on the wire, so it is never "maybe delivered".
+    static awaitable<api_result<std::string>> send_image(std::shared_ptr<client> c,
+                                                         std::string openid, std::string bytes) {
+        auto media = co_await c->upload_image(std::move(bytes), "image");
+        if (!media) {
+            api_failure f = media.error();
+            if (f.maybe_delivered) {
+                f.maybe_delivered = false;
+                if (f.kind == api_error::bad_response) f.kind = api_error::transport;
+            }
+            co_return f;
+        }
+        std::string body = custom_image_body(openid, *media);
+        co_return co_await c->post_json(std::string(custom_send_path), std::move(body));
     }
 
     awaitable<void> send(claimed_row row) {
@@ -382,7 +414,12 @@ struct outbox::impl : std::enable_shared_from_this<impl> {
                 v = judge_attempt(failed, row.attempts, opts);
             }
         } else {
-            auto answer = co_await (*c)->post_json(row.api_path, row.body);
+            api_result<std::string> answer{api_failure{}};
+            if (row.api_path == media_upload_path) {
+                answer = co_await send_image(*c, row.openid, std::move(row.body));
+            } else {
+                answer = co_await (*c)->post_json(row.api_path, row.body);
+            }
             v = judge_attempt(answer, row.attempts, opts);
             if (answer) msgid = answer_msgid(*answer);
         }
@@ -406,8 +443,10 @@ struct outbox::impl : std::enable_shared_from_this<impl> {
                     ++counters.uncertain;
                 }
                 log::warn("outbox.orphan_uncertain", {{"id", o.id}, {"account_id", o.account_id}});
-                co_await publish(o.id, o.account_id, o.openid, outbox_state::uncertain, 0,
-                                 uncertain_orphan_reason);
+                delivery_change change{o.id,     o.account_id, o.clinic_id,
+                                       o.openid, o.kind,       o.origin,
+                                       outbox_state::uncertain, 0, uncertain_orphan_reason};
+                co_await changed(std::move(change));
             }
         }
 
@@ -467,6 +506,18 @@ outbox::outbox(asio::any_io_executor ex, storage::mysql_pool& mysql,
 outbox::~outbox() {
     impl_->stopping = true;
     impl_->notify();
+}
+
+outbound_message outbound_image(std::uint64_t account_id, std::string openid,
+                                std::string bytes, std::string origin) {
+    outbound_message m;
+    m.account_id = account_id;
+    m.openid = std::move(openid);
+    m.kind = "image";
+    m.api_path = std::string(media_upload_path);
+    m.body = std::move(bytes);
+    m.origin = std::move(origin);
+    return m;
 }
 
 result<std::uint64_t> enqueue_on(storage::mysql_session& db, const outbound_message& m) {

@@ -15,6 +15,7 @@
 #include "scrm/gateway/agent_repository.hpp"
 #include "scrm/gateway/config.hpp"
 #include "scrm/gateway/http.hpp"
+#include "scrm/gateway/voice_transcoder.hpp"
 #include "scrm/routing/live.hpp"
 
 namespace scrm::storage {
@@ -43,6 +44,8 @@ struct agent_api_options {
     // Where the media fetcher keeps inbound media (config media_dir): GET /api/media/{id}
     // serves files from it.
     std::string media_dir = "media";
+    // GET /api/media/{id}?format=mp3: voice through ffmpeg (voice_transcoder.hpp).
+    transcode_options transcode;
     // The clock (injected in tests); the system clock when empty.
     std::function<routing::instant()> now;
     // The "reply waiting" notices (a text sent with no window slot); null: none can be sent, the

@@ -120,6 +120,7 @@ struct media_file {
     fan_key fan;
     std::string content_type;
     std::string bytes;
+    std::filesystem::path path;  // the file (inside the media directory)
 };
 
 // Outcomes of the fan panel's writes that are the caller's fault.

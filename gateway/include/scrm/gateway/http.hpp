@@ -91,6 +91,14 @@ public:
     void prefix(std::string method, std::string path_prefix, std::string route, handler h);
     // GET `path` (exact) upgraded to a WebSocket; a GET without the upgrade headers gets 426.
     void websocket(std::string path, ws_handler h);
+    // Requests of `method` whose path ends with `path_suffix` may carry bodies up to `limit`
+    // bytes (an upload) instead of http_settings::body_limit.
+    void large_body(std::string method, std::string path_suffix, std::size_t limit);
+    // The body limit of a request (`fallback` unless a large_body rule matches), and the largest
+    // limit of any rule (the header parser's, before the path is known).
+    std::size_t body_limit_for(const std::string& method, const std::string& path,
+                               std::size_t fallback) const;
+    std::size_t largest_body_limit(std::size_t fallback) const;
 
     struct match {
         const handler* h = nullptr;
@@ -108,6 +116,11 @@ private:
         ws_handler ws;  // set for WebSocket routes (then h is empty)
     };
     std::vector<entry> entries_;
+    struct body_rule {
+        std::string method, suffix;
+        std::size_t limit;
+    };
+    std::vector<body_rule> body_rules_;
 };
 
 // Serves a router on one listening socket. Each connection is a coroutine: the header must arrive

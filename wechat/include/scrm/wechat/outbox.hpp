@@ -50,6 +50,27 @@ struct outbound_message {
     std::string origin;  // who asked for it: "agent:<id>", "auto:<kind>", "template:<kind>", …
 };
 
+// A customer-service image message to `openid` whose picture is `bytes` (JPEG or PNG, at most
+// image_upload_max_bytes): the row's api_path is media_upload_path and its body the file itself.
+// Each attempt first uploads it as temporary media (client::upload_image) and then sends
+// custom_image_body with the media_id WeChat returned; an upload that fails (token errors after
+// the client's own refresh, -1, transport…) is judged like a send that never reached WeChat, so it
+// is retried — the fan cannot have received anything yet.
+outbound_message outbound_image(std::uint64_t account_id, std::string openid,
+                                std::string bytes, std::string origin);
+
+// A state change of a row, as the worker records it (also PUBLISHed on Redis).
+struct delivery_change {
+    std::uint64_t id = 0, account_id = 0, clinic_id = 0;
+    std::string openid, kind, origin;
+    outbox_state state = outbox_state::queued;  // queued again (a retry), sent, failed, uncertain
+    int errcode = 0;
+    std::string reason;
+};
+// Called on the worker after each recorded change (not for enqueue's own 'queued'); must not
+// throw. Runs in the worker's send coroutine: keep it short (a Redis call or two).
+using delivery_hook = std::function<boost::asio::awaitable<void>(delivery_change)>;
+
 struct outbox_options {
     std::size_t batch = 32;                         // rows claimed per cycle (at most one per fan)
     std::chrono::milliseconds poll_interval{1000};  // idle: other instances' rows, due retries
@@ -63,6 +84,7 @@ struct outbox_options {
     // Only these accounts' rows (official_accounts.id); empty: every account. Lets a test (or an
     // operator) keep a worker to its own accounts on a shared database.
     std::vector<std::uint64_t> accounts;
+    delivery_hook on_change;  // optional: the gateway pushes changes to the sender's console
 };
 
 // What one attempt's outcome means for the row. Pure; `attempts` counts this attempt.

@@ -64,18 +64,19 @@ return 1
     return s;
 }
 
-// ARGV: prefix, agent. Returns {0, released fans}.
+// ARGV: prefix, agent, now ('' unknown). Returns {0, released fans, went offline}.
 const storage::redis_script& sign_out_script() {
     static const storage::redis_script s = make_script(R"lua(
 local a = ARGV[2]
+local was = ARGV[3] ~= '' and is_online(a, tonumber(ARGV[3]))
 redis.call('DEL', k('conns', a))
 redis.call('ZREM', k('pres'), a)
-return {0, release_all(a)}
+return {0, release_all(a), was and 1 or 0}
 )lua");
     return s;
 }
 
-// ARGV: prefix, agent, "1"/"0", now. Returns {came_online, released fans}.
+// ARGV: prefix, agent, "1"/"0", now. Returns {came_online, released fans, went_offline}.
 const storage::redis_script& accepting_script() {
     static const storage::redis_script s = make_script(R"lua(
 local a, now = ARGV[2], tonumber(ARGV[4])
@@ -87,8 +88,8 @@ else
   redis.call('HSET', k('paused'), a, '1')
   released = release_all(a)
 end
-local came = (not was) and is_online(a, now)
-return {came and 1 or 0, released}
+local is = is_online(a, now)
+return {((not was) and is) and 1 or 0, released, (was and not is) and 1 or 0}
 )lua");
     return s;
 }
@@ -126,6 +127,8 @@ result<presence_change> to_change(const result<redis_reply>& r) {
     if (!came || !released) return fail<presence_change>(errc::protocol_error);
     presence_change c;
     c.came_online = *came != 0;
+    const auto went = int_of(element(*r, 2));
+    c.went_offline = went && *went != 0;
     c.released_fans = std::move(*released);
     std::sort(c.released_fans.begin(), c.released_fans.end());
     return c;
@@ -159,11 +162,12 @@ asio::awaitable<result<void>> live_state::disconnect(std::uint64_t clinic, std::
 }
 
 asio::awaitable<result<presence_change>> live_state::sign_out(std::uint64_t clinic,
-                                                              std::string agent) {
+                                                              std::string agent,
+                                                              std::optional<instant> now) {
     if (agent.empty()) co_return fail<presence_change>(errc::bad_input);
     const std::string p = key_prefix(clinic);
     std::vector<std::string> keys{p + "pres"};
-    std::vector<std::string> args{p, std::move(agent)};
+    std::vector<std::string> args{p, std::move(agent), now ? ms_text(*now) : std::string()};
     auto r = co_await redis_->eval(sign_out_script(), std::move(keys), std::move(args));
     co_return to_change(r);
 }

@@ -37,7 +37,8 @@ std::string presence_note(std::uint64_t agent, std::string_view name, bool onlin
 asio::awaitable<void> announce_offline(storage::mysql_pool& mysql, routing::live_state& live,
                                        std::uint64_t clinic, std::uint64_t agent,
                                        std::string name, std::vector<std::string> released,
-                                       std::string reason, routing::instant now) {
+                                       std::string reason, routing::instant now,
+                                       bool presence) {
     agent_repository repo(mysql);
     auto ended = co_await repo.agent_sessions_ended(clinic, agent, "offline");
     if (!ended) log::warn("agent.session_not_recorded", {{"clinic", clinic}});
@@ -50,12 +51,14 @@ asio::awaitable<void> announce_offline(storage::mysql_pool& mysql, routing::live
                                     "");
         }
     }
-    if (name.empty()) {
+    if (presence && name.empty()) {
         auto row = co_await repo.agent(clinic, agent);
         if (row && *row) name = (*row)->name;
     }
-    co_await push_to_online(live, clinic, presence_note(agent, name, false), now,
-                            std::to_string(agent));
+    if (presence) {
+        co_await push_to_online(live, clinic, presence_note(agent, name, false), now,
+                                std::to_string(agent));
+    }
     log::info("agent.went_offline", {{"clinic", clinic},
                                      {"agent", agent},
                                      {"reason", reason},

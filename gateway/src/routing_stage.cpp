@@ -930,7 +930,7 @@ awaitable<result<std::size_t>> routing_stage::impl::run_timers() {
         for (const auto& gone : *reaped) {
             if (const auto agent_id = to_u64(gone.agent)) {
                 co_await announce_offline(mysql, live, c, *agent_id, "", gone.released_fans,
-                                          "offline", now);
+                                          "offline", now, gone.was_accepting);
             }
         }
         // Session locks that ran out by silence end here, each on exactly one instance.

@@ -160,7 +160,8 @@ std::ostream& operator<<(std::ostream& os, const presence_change& c) {
 
 std::ostream& operator<<(std::ostream& os, const offline_agent& a) {
     os << "{agent: " << a.agent << ", released: ";
-    return print_list(os, a.released_fans) << '}';
+    return print_list(os, a.released_fans)
+           << ", was_accepting: " << (a.was_accepting ? "true" : "false") << '}';
 }
 
 std::ostream& operator<<(std::ostream& os, const expired_lock& l) {

@@ -106,14 +106,15 @@ return out
     return s;
 }
 
-// ARGV: prefix, now. Returns {{agent, released fans}, ...}.
+// ARGV: prefix, now. Returns {{agent, released fans, accepting}, ...}.
 const storage::redis_script& reap_script() {
     static const storage::redis_script s = make_script(R"lua(
 local out = {}
 for _, a in ipairs(redis.call('ZRANGEBYSCORE', k('pres'), '-inf', ARGV[2])) do
   redis.call('ZREM', k('pres'), a)
   redis.call('DEL', k('conns', a))
-  out[#out + 1] = {a, release_all(a)}
+  local accepting = redis.call('HEXISTS', k('paused'), a) == 0 and 1 or 0
+  out[#out + 1] = {a, release_all(a), accepting}
 end
 return out
 )lua");
@@ -210,9 +211,12 @@ asio::awaitable<result<std::vector<offline_agent>>> live_state::reap_offline(std
     for (const auto& e : r->elements) {
         auto agent = text_of(element(e, 0));
         auto released = strings_of(element(e, 1));
-        if (!agent || !released) co_return fail<std::vector<offline_agent>>(errc::protocol_error);
+        auto accepting = int_of(element(e, 2));
+        if (!agent || !released || !accepting) {
+            co_return fail<std::vector<offline_agent>>(errc::protocol_error);
+        }
         std::sort(released->begin(), released->end());
-        out.push_back(offline_agent{std::move(*agent), std::move(*released)});
+        out.push_back(offline_agent{std::move(*agent), std::move(*released), *accepting != 0});
     }
     std::sort(out.begin(), out.end(),
               [](const offline_agent& a, const offline_agent& b) { return a.agent < b.agent; });

@@ -545,7 +545,7 @@ TEST_CASE("locks: an offline holder's locks are released, or taken over by an on
     CHECK(acquire("f1", "a2", t0 + 6s).status == lock_status::refused);  // still in its grace
     auto reaped = f.b.run(f.b.live->reap_offline(clinic, t0 + 8s));
     REQUIRE(reaped.has_value());
-    CHECK(*reaped == std::vector<offline_agent>{offline_agent{"a1", {"f1", "f2", "f3"}}});
+    CHECK(*reaped == std::vector<offline_agent>{offline_agent{"a1", {"f1", "f2", "f3"}, true}});
     for (std::string fan : {"f1", "f2", "f3"}) {
         CHECK_FALSE(a.run(a.live->lock_of(clinic, fan)).value().has_value());
     }
@@ -1569,6 +1569,12 @@ TEST_CASE("presence: signing out and the switch say when the agent went offline"
     auto out_again = a.run(a.live->sign_out(clinic, "a2", t0 + 1s));
     REQUIRE(out_again.has_value());
     CHECK_FALSE(out_again->went_offline);
+    // a1 (switched off) and a3 run out: only a3 was still accepting chats.
+    REQUIRE(a.run(a.live->heartbeat(clinic, "a3", "tab", t0)).has_value());
+    auto reaped = a.run(a.live->reap_offline(clinic, t0 + 2h));
+    REQUIRE(reaped.has_value());
+    CHECK(*reaped == std::vector<offline_agent>{offline_agent{"a1", {}, false},
+                                                offline_agent{"a3", {}, true}});
 }
 
 TEST_CASE("events: a push to the online agents reaches each but the one excepted",

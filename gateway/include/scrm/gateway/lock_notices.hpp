@@ -28,14 +28,16 @@ std::string presence_note(std::uint64_t agent, std::string_view name, bool onlin
 // Agent `agent` (named `name`; "" looks it up) of `clinic` went offline — presence ran out, the
 // switch turned off, signed out — and the live state released `released` (its locks): its open
 // chat_sessions end (`offline`), each released fan's lock end is pushed with `reason` to the
-// clinic's agents online at `now`, then the presence change. Called by whichever caller the
+// clinic's agents online at `now`, then the presence change (unless `presence` is false: its
+// going offline was announced already, e.g. by the switch). Called by whichever caller the
 // live state reported the change to, so each is announced once. Failures are logged (a push is a
 // hint; pages reload on "resync").
 boost::asio::awaitable<void> announce_offline(storage::mysql_pool& mysql,
                                               routing::live_state& live, std::uint64_t clinic,
                                               std::uint64_t agent, std::string name,
                                               std::vector<std::string> released,
-                                              std::string reason, routing::instant now);
+                                              std::string reason, routing::instant now,
+                                              bool presence = true);
 
 // Agent `agent` came online (connected, or switched accepting on): the clinic's other agents
 // online at `now` are told. Failures are logged.

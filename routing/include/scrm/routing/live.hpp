@@ -115,6 +115,8 @@ struct presence_change {
 struct offline_agent {
     std::string agent;
     std::vector<std::string> released_fans;  // its session locks, released
+    // It was accepting chats until then (else its going offline was reported by the switch).
+    bool was_accepting = true;
     friend bool operator==(const offline_agent&, const offline_agent&) = default;
 };
 

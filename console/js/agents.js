@@ -12,6 +12,14 @@ export async function load() {
 }
 
 export const all = () => data.agents;
+
+// A presence push ({"type":"presence","agent":{id,name},"online":…}): the agent's flag follows;
+// false when the agent is not known here (reload the list then).
+export function setOnline(id, online) {
+  const a = data.agents.find((x) => x.id === id);
+  if (a) a.online = Boolean(online);
+  return Boolean(a);
+}
 export const stores = () => data.stores;
 export const storeName = (id) => data.stores.find((s) => s.id === id)?.name ?? `门店 ${id}`;
 

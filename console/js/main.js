@@ -212,6 +212,15 @@ function onPush(msg) {
     case 'delivery':
       chat.onPush(msg);
       break;
+    case 'presence': {
+      // Another agent came online or went offline: the agents view (and pickers) follow.
+      const render = () => {
+        if ($('agents-dialog').open) agents.renderView($('agents-view'));
+      };
+      if (agents.setOnline(msg.agent?.id, msg.online)) render();
+      else agents.load().then(render);
+      break;
+    }
     case 'resync': {
       // Some pushes are lost: read what is shown again.
       convs.reload().then(handleAuth);

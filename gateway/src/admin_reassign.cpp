@@ -12,6 +12,7 @@
 #include "scrm/common/log.hpp"
 #include "scrm/gateway/admin_requests.hpp"
 #include "scrm/gateway/audit_log.hpp"
+#include "scrm/gateway/lock_notices.hpp"
 #include "scrm/storage/mysql.hpp"
 
 namespace scrm::gateway {
@@ -372,9 +373,14 @@ awaitable<http_response> deactivate_agent(admin_ptr self, http_request req) {
         co_return ok_json("{\"deactivated\":" + who + ",\"already_inactive\":true}");
     }
     // Offline at once: its session locks are released (its sign-in sessions end at their next
-    // request, which finds the agent inactive).
-    auto off = co_await self->agents->live.sign_out(clinic, std::to_string(agent));
+    // request, which finds the agent inactive); the clinic's consoles are told (lock_notices).
+    const auto now = self->agents->now();
+    auto off = co_await self->agents->live.sign_out(clinic, std::to_string(agent), now);
     if (!off) log::warn("admin.deactivate_presence_failed", {{"reason", off.error().message()}});
+    if (off && (off->went_offline || !off->released_fans.empty())) {
+        co_await announce_offline(self->mysql, self->agents->live, clinic, agent,
+                                  done->agent.name, off->released_fans, "offline", now);
+    }
     log::info("admin.agent_deactivated", {{"clinic", clinic}, {"agent", admin}, {"target", agent}});
     const auto part_json = [&](const role_plan& p, const std::optional<fan_destination>& dest) {
         return "{" +

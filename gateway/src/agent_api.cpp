@@ -14,6 +14,7 @@
 #include "scrm/gateway/media_requests.hpp"
 #include "scrm/common/log.hpp"
 #include "scrm/gateway/agent_push.hpp"
+#include "scrm/gateway/lock_notices.hpp"
 #include "scrm/gateway/password.hpp"
 #include "scrm/gateway/routing_stage.hpp"
 #include "scrm/storage/redis.hpp"
@@ -124,6 +125,7 @@ agent_api::impl::impl(asio::any_io_executor e, storage::mysql_pool& m,
                       std::shared_ptr<storage::redis_client> r, routing::live_state& l,
                       wechat::outbox& o, routing_stage& s, agent_push& p, agent_api_options op)
     : ex(std::move(e)),
+      mysql(m),
       repo(m),
       console(m),
       redis(std::move(r)),
@@ -222,16 +224,9 @@ fan_scope scope_of(const agent_row& a, const clinic_settings& s) {
 
 awaitable<void> notify_clinic(std::shared_ptr<agent_api::impl> self, std::uint64_t clinic,
                               std::string payload) {
-    auto online = co_await self->live.online_agents(clinic, self->now());
-    if (!online) {
-        log::warn("agent.push_failed", {{"reason", online.error().message()}});
-        co_return;
-    }
-    for (const auto& id : *online) {
-        // Through the agent's event stream, so a console that reconnects gets it too.
-        auto sent = co_await self->live.push(clinic, id, payload);
-        if (!sent) log::warn("agent.push_failed", {{"reason", sent.error().message()}});
-    }
+    // Through each agent's event stream, so a console that reconnects gets it too.
+    auto sent = co_await self->live.push_online(clinic, std::move(payload), self->now());
+    if (!sent) log::warn("agent.push_failed", {{"reason", sent.error().message()}});
 }
 
 namespace {
@@ -345,8 +340,12 @@ awaitable<http_response> sign_out(impl_ptr self, http_request req) {
     if (!removed) co_return unavailable("agent.sign_out_unavailable", removed.error());
     // Offline now (its locks released); another signed-in tab brings it back at its next
     // heartbeat.
-    auto off = co_await self->live.sign_out(a.clinic, std::to_string(a.id));
+    auto off = co_await self->live.sign_out(a.clinic, std::to_string(a.id), self->now());
     if (!off) log::warn("agent.sign_out_presence_failed", {{"reason", off.error().message()}});
+    if (off && (off->went_offline || !off->released_fans.empty())) {
+        co_await announce_offline(self->mysql, self->live, a.clinic, a.id, a.name,
+                                  off->released_fans, "signed_out", self->now());
+    }
     log::info("agent.signed_out", {{"clinic", a.clinic}, {"agent", a.id}});
     http_response r = json_ok("{\"signed_out\":true}");
     r.headers.emplace_back("Set-Cookie", cleared_session_cookie(self->opts.settings.cookie_secure));
@@ -376,6 +375,12 @@ awaitable<http_response> accepting(impl_ptr self, http_request req) {
         co_await self->live.set_accepting(a.clinic, std::to_string(a.id), on, self->now());
     if (!changed) co_return unavailable("agent.presence_unavailable", changed.error());
     log::info("agent.accepting", {{"clinic", a.clinic}, {"agent", a.id}, {"accepting", on}});
+    if (changed->came_online) {
+        co_await announce_online(self->live, a.clinic, a.id, a.name, self->now());
+    } else if (changed->went_offline || !changed->released_fans.empty()) {
+        co_await announce_offline(self->mysql, self->live, a.clinic, a.id, a.name,
+                                  changed->released_fans, "offline", self->now());
+    }
     std::string released = "[";
     for (const auto& fan : changed->released_fans) {
         if (released.size() > 1) released += ',';
@@ -423,6 +428,18 @@ std::chrono::milliseconds heartbeat_interval(const agent_settings& s) {
     return std::max(std::chrono::milliseconds(50), s.presence_ttl / 3);
 }
 
+// A presence heartbeat of connection `conn_id`; one that brought the agent online is announced
+// to the clinic's other consoles. Whether it did.
+awaitable<bool> beat(impl_ptr self, agent_row a, std::string conn_id) {
+    auto hb = co_await self->live.heartbeat(a.clinic, std::to_string(a.id), conn_id, self->now());
+    if (!hb) {
+        log::warn("agent.heartbeat_failed", {{"reason", hb.error().message()}});
+        co_return false;
+    }
+    if (hb->came_online) co_await announce_online(self->live, a.clinic, a.id, a.name, self->now());
+    co_return hb->came_online;
+}
+
 // Every heartbeat interval: the session still valid (signed out or deactivated elsewhere: the
 // connection closes with 4001), then the presence heartbeat.
 awaitable<void> keep_alive(impl_ptr self, authed_agent agent, std::string conn_id,
@@ -441,8 +458,7 @@ awaitable<void> keep_alive(impl_ptr self, authed_agent agent, std::string conn_i
             session->close(4001, "signed out");
             break;
         }
-        auto hb = co_await self->live.heartbeat(a.clinic, agent.id_text(), conn_id, self->now());
-        if (!hb) log::warn("agent.heartbeat_failed", {{"reason", hb.error().message()}});
+        (void)co_await beat(self, a, conn_id);
         k->last_heartbeat = std::chrono::steady_clock::now();
     }
 }
@@ -547,12 +563,11 @@ awaitable<void> agent_socket(impl_ptr self, authed_agent agent, std::shared_ptr<
         gate ? std::static_pointer_cast<ws_session>(gate) : session;
     auto attached = co_await self->push.attach(channel, listener);
     if (!attached) log::warn("agent.push_attach_failed", {{"reason", attached.error().message()}});
-    auto hb = co_await self->live.heartbeat(a.clinic, id, conn_id, self->now());
-    if (!hb) log::warn("agent.heartbeat_failed", {{"reason", hb.error().message()}});
+    const bool came_online = co_await beat(self, a, conn_id);
     log::info("agent.connected", {{"clinic", a.clinic}, {"agent", a.id}});
     const auto interval = heartbeat_interval(self->opts.settings);
     session->send("{\"type\":\"hello\",\"agent\":" + agent_json(a) +
-                  ",\"came_online\":" + (hb && hb->came_online ? "true" : "false") +
+                  ",\"came_online\":" + (came_online ? "true" : "false") +
                   ",\"heartbeat_ms\":" + std::to_string(interval.count()) + "}");
     if (gate) {
         const std::string last = co_await replay_missed(self, a, session, *last_event_id);
@@ -570,8 +585,7 @@ awaitable<void> agent_socket(impl_ptr self, authed_agent agent, std::shared_ptr<
         const auto t = std::chrono::steady_clock::now();
         if (t - k->last_heartbeat >= interval / 2) {
             k->last_heartbeat = t;
-            auto beat = co_await self->live.heartbeat(a.clinic, id, conn_id, self->now());
-            if (!beat) log::warn("agent.heartbeat_failed", {{"reason", beat.error().message()}});
+            (void)co_await beat(self, a, conn_id);
         }
         session->send(R"({"type":"pong"})");
     }

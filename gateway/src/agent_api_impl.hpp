@@ -36,6 +36,7 @@ struct agent_api::impl {
          routing_stage& s, agent_push& p, agent_api_options op);
 
     boost::asio::any_io_executor ex;
+    storage::mysql_pool& mysql;
     agent_repository repo;
     console_repository console;
     std::shared_ptr<storage::redis_client> redis;

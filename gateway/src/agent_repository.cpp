@@ -169,6 +169,49 @@ asio::awaitable<result<void>> agent_repository::agent_sessions_ended(std::uint64
     co_return result<void>{};
 }
 
+asio::awaitable<result<std::optional<std::uint64_t>>> agent_repository::silent_session_ended(
+    std::uint64_t clinic, std::string openid, std::uint64_t agent, std::int64_t due_ms) {
+    auto fn = [&](storage::mysql_session& db) -> result<std::optional<std::uint64_t>> {
+        std::vector<sql_value> fp{clinic, openid};
+        auto rows = db.query(
+            "SELECT f.account_id FROM fans f JOIN official_accounts a ON a.id = f.account_id "
+            "WHERE a.clinic_id = ? AND f.openid = ? ORDER BY f.account_id LIMIT 1",
+            fp);
+        if (!rows) return rows.error();
+        if (rows->rows.empty()) return std::optional<std::uint64_t>{};
+        const std::uint64_t account = sql_u64(rows->rows[0][0]);
+        std::vector<sql_value> p{account, openid, agent, due_ms};
+        auto n = db.execute(
+            "UPDATE chat_sessions SET ended_at = CURRENT_TIMESTAMP(3), end_reason = 'silence' "
+            "WHERE account_id = ? AND openid = ? AND agent_id = ? AND ended_at IS NULL "
+            "AND started_at < FROM_UNIXTIME(? / 1000)",
+            p);
+        if (!n) return n.error();
+        return std::optional<std::uint64_t>(account);
+    };
+    co_return co_await mysql_.run(fn);
+}
+
+asio::awaitable<result<std::vector<std::pair<std::uint64_t, std::string>>>>
+agent_repository::fan_accounts(std::uint64_t clinic, std::vector<std::string> openids) {
+    using out_t = std::vector<std::pair<std::uint64_t, std::string>>;
+    if (openids.empty()) co_return out_t{};
+    std::string sql =
+        "SELECT f.account_id, f.openid FROM fans f JOIN official_accounts a "
+        "ON a.id = f.account_id WHERE a.clinic_id = ? AND f.openid IN (";
+    std::vector<sql_value> p{clinic};
+    for (auto& o : openids) {
+        sql += p.size() > 1 ? ",?" : "?";
+        p.emplace_back(std::move(o));
+    }
+    sql += ") ORDER BY f.openid, f.account_id";
+    auto rows = co_await mysql_.query(std::move(sql), std::move(p));
+    if (!rows) co_return rows.error();
+    out_t out;
+    for (const auto& r : rows->rows) out.emplace_back(sql_u64(r[0]), r[1].value_or(""));
+    co_return out;
+}
+
 asio::awaitable<result<std::vector<backlog_entry>>> agent_repository::backlog(backlog_query q) {
     // A message is waiting while no agent reply (an outbox row of origin agent:…) to its fan was
     // created after it. Receipts name the clinic and the rule; the fan row names store and

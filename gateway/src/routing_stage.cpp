@@ -25,6 +25,7 @@
 #include "scrm/common/log.hpp"
 #include "scrm/gateway/agent_repository.hpp"
 #include "scrm/gateway/http.hpp"
+#include "scrm/gateway/lock_notices.hpp"
 #include "scrm/routing/decide.hpp"
 #include "scrm/routing/scenario_json.hpp"
 #include "scrm/routing/time_text.hpp"
@@ -925,17 +926,17 @@ awaitable<result<std::size_t>> routing_stage::impl::run_timers() {
         // go offline here, on exactly one instance, and their session locks end with them.
         auto reaped = co_await live.reap_offline(c, now);
         if (!reaped) co_return reaped.error();
+        // Their sessions end, and the clinic's consoles are told (lock ends, then presence).
         for (const auto& gone : *reaped) {
             if (const auto agent_id = to_u64(gone.agent)) {
-                agent_repository sessions(mysql);
-                auto ended = co_await sessions.agent_sessions_ended(c, *agent_id, "offline");
-                if (!ended) log::warn("routing.session_not_recorded", {{"clinic", c}});
+                co_await announce_offline(mysql, live, c, *agent_id, "", gone.released_fans,
+                                          "offline", now, gone.was_accepting);
             }
-            log::info("routing.agent_offline",
-                      {{"clinic", c},
-                       {"agent", gone.agent},
-                       {"locks_released", static_cast<std::uint64_t>(gone.released_fans.size())}});
         }
+        // Session locks that ran out by silence end here, each on exactly one instance.
+        auto silent =
+            co_await end_silent_locks(mysql, live, c, std::max<std::size_t>(1, opts.timer_batch), now);
+        if (!silent) co_return silent.error();
         auto claimed =
             co_await live.claim_due_timers(c, now, std::max<std::size_t>(1, opts.timer_batch));
         if (!claimed) co_return claimed.error();

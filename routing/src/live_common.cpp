@@ -153,13 +153,20 @@ std::ostream& operator<<(std::ostream& os, const lock_info& l) {
 }
 
 std::ostream& operator<<(std::ostream& os, const presence_change& c) {
-    os << "{came_online: " << (c.came_online ? "true" : "false") << ", released: ";
+    os << "{came_online: " << (c.came_online ? "true" : "false")
+       << ", went_offline: " << (c.went_offline ? "true" : "false") << ", released: ";
     return print_list(os, c.released_fans) << '}';
 }
 
 std::ostream& operator<<(std::ostream& os, const offline_agent& a) {
     os << "{agent: " << a.agent << ", released: ";
-    return print_list(os, a.released_fans) << '}';
+    return print_list(os, a.released_fans)
+           << ", was_accepting: " << (a.was_accepting ? "true" : "false") << '}';
+}
+
+std::ostream& operator<<(std::ostream& os, const expired_lock& l) {
+    return os << "{fan: " << l.fan << ", holder: " << l.holder << ", token: " << l.token
+              << ", due: " << l.due.time_since_epoch().count() << "ms}";
 }
 
 }  // namespace scrm::routing

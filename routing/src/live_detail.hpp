@@ -25,6 +25,9 @@ namespace scrm::routing::live_detail {
 //   lock:<fan>      hash  holder, token; PX = lock TTL
 //   alocks:<agent>  set   fans whose lock the agent took (pruned lazily: check the lock's holder)
 //   lockseq         string, the clinic's fencing-token counter (INCR)
+//   lockdue         zset  fan -> when its lock runs out (ms, Redis's clock): the expiry index the
+//                   timer worker scans (claim_expired_locks), kept with every TTL change
+//   lockx           hash  fan -> "<holder> <token>": the holding lockdue stands for
 //   fan:<fan>       hash  exclusive (agent), owner (the agent it waits on while unanswered)
 //   owned:<agent>   set   fans the agent owns and has not answered
 //   lastpick        hash  agent -> seconds of its last pick
@@ -35,7 +38,9 @@ namespace scrm::routing::live_detail {
 //   fl:<fan>        hash  auto, agent (reply marks, ms); m_open, m_used, e_open, e_used (the
 //                   message and event windows); PX = the longest window, for clean-up only
 //
-// is_online(a, now): a live connection and accepting. release_all(a): drops every lock the agent
+// is_online(a, now): a live connection and accepting. redis_ms(): Redis's clock, as lock PX
+// counts it. set_lock_ttl(f, ttl): the lock's PX restarts and its expiry index follows;
+// lock_gone(f): the lock was released, nothing is left to expire. release_all(a): drops every lock the agent
 // still holds and returns those fans. load_of(a): |owned ∪ fans whose lock it holds|. The fan
 // operations, shared by the single-purpose scripts and the combined ones the routing stage runs
 // per message: own(f, a) — the fan now waits on `a` (moving from any previous owner), 1 when a's
@@ -57,11 +62,27 @@ local function is_online(a, now)
   if not s or tonumber(s) <= now then return false end
   return redis.call('HEXISTS', k('paused'), a) == 0
 end
+local function redis_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function set_lock_ttl(f, ttl)
+  local lk = k('lock', f)
+  redis.call('PEXPIRE', lk, ttl)
+  local cur = redis.call('HMGET', lk, 'holder', 'token')
+  redis.call('ZADD', k('lockdue'), redis_ms() + tonumber(ttl), f)
+  redis.call('HSET', k('lockx'), f, cur[1] .. ' ' .. cur[2])
+end
+local function lock_gone(f)
+  redis.call('ZREM', k('lockdue'), f)
+  redis.call('HDEL', k('lockx'), f)
+end
 local function release_all(a)
   local out = {}
   for _, f in ipairs(redis.call('SMEMBERS', k('alocks', a))) do
     if redis.call('HGET', k('lock', f), 'holder') == a then
       redis.call('DEL', k('lock', f))
+      lock_gone(f)
       out[#out + 1] = f
     end
   end
@@ -80,6 +101,7 @@ local function release(f, a, token)
   local cur = redis.call('HMGET', lk, 'holder', 'token')
   if cur[1] ~= a or cur[2] ~= token then return 0 end
   redis.call('DEL', lk)
+  lock_gone(f)
   redis.call('SREM', k('alocks', a), f)
   return 1
 end

@@ -22,6 +22,21 @@ return last[1][1]
     return s;
 }
 
+// ARGV: prefix, payload, now, except. Returns how many agents it was pushed to.
+const storage::redis_script& push_online_script() {
+    static const storage::redis_script s = make_script(R"lua(
+local n = 0
+for _, a in ipairs(redis.call('ZRANGEBYSCORE', k('pres'), '(' .. ARGV[3], '+inf')) do
+  if a ~= ARGV[4] and redis.call('HEXISTS', k('paused'), a) == 0 then
+    push(a, ARGV[2])
+    n = n + 1
+  end
+end
+return n
+)lua");
+    return s;
+}
+
 // ARGV: prefix, agent, last id, limit. Returns {gap, more, id, payload, id, payload, …}: the
 // events after `last id`, decorated as pushed. A gap: the stream's first event is after `last id`
 // (so `last id` itself was trimmed, and maybe others after it), or the stream is gone.
@@ -83,6 +98,22 @@ asio::awaitable<result<std::string>> live_state::push(std::uint64_t clinic, std:
     auto id = text_of(&*r);
     if (!id) co_return fail<std::string>(errc::protocol_error);
     co_return std::move(*id);
+}
+
+asio::awaitable<result<std::size_t>> live_state::push_online(std::uint64_t clinic,
+                                                             std::string payload, instant now,
+                                                             std::string except) {
+    if (payload.size() < 2 || payload.front() != '{' || payload.back() != '}') {
+        co_return fail<std::size_t>(errc::bad_input);
+    }
+    const std::string p = key_prefix(clinic);
+    std::vector<std::string> keys{p + "pres"};
+    std::vector<std::string> args{p, std::move(payload), ms_text(now), std::move(except)};
+    auto r = co_await redis_->eval(push_online_script(), std::move(keys), std::move(args));
+    if (!r) co_return r.error();
+    auto n = int_of(&*r);
+    if (!n || *n < 0) co_return fail<std::size_t>(errc::protocol_error);
+    co_return static_cast<std::size_t>(*n);
 }
 
 asio::awaitable<result<agent_events>> live_state::events_after(std::uint64_t clinic,

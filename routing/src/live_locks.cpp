@@ -22,7 +22,7 @@ local f, a, now, ttl = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local lk = k('lock', f)
 local cur = redis.call('HMGET', lk, 'holder', 'token')
 if cur[1] == a then
-  redis.call('PEXPIRE', lk, ttl)
+  set_lock_ttl(f, ttl)
   return {'renewed', a, tonumber(cur[2]), ''}
 end
 local prev = ''
@@ -34,7 +34,7 @@ end
 local t = redis.call('INCR', k('lockseq'))
 redis.call('DEL', lk)
 redis.call('HSET', lk, 'holder', a, 'token', t)
-redis.call('PEXPIRE', lk, ttl)
+set_lock_ttl(f, ttl)
 local ak = k('alocks', a)
 for _, g in ipairs(redis.call('SMEMBERS', ak)) do
   if redis.call('HGET', k('lock', g), 'holder') ~= a then redis.call('SREM', ak, g) end
@@ -52,7 +52,7 @@ const storage::redis_script& renew_script() {
 local lk = k('lock', ARGV[2])
 local cur = redis.call('HMGET', lk, 'holder', 'token')
 if not cur[1] then return {} end
-redis.call('PEXPIRE', lk, ARGV[3])
+set_lock_ttl(ARGV[2], ARGV[3])
 return {cur[1], tonumber(cur[2]), tonumber(ARGV[3])}
 )lua");
     return s;
@@ -64,7 +64,7 @@ const storage::redis_script& renew_as_script() {
 local lk = k('lock', ARGV[2])
 local cur = redis.call('HMGET', lk, 'holder', 'token')
 if cur[1] ~= ARGV[3] or cur[2] ~= ARGV[4] then return 0 end
-redis.call('PEXPIRE', lk, ARGV[5])
+set_lock_ttl(ARGV[2], ARGV[5])
 return 1
 )lua");
     return s;
@@ -86,7 +86,7 @@ local cur = redis.call('HMGET', lk, 'holder', 'token')
 if cur[1] ~= a or cur[2] ~= ARGV[4] then return {'refused', cur[1] or '', 0} end
 local t = redis.call('INCR', k('lockseq'))
 redis.call('HSET', lk, 'holder', to, 'token', t)
-redis.call('PEXPIRE', lk, ARGV[6])
+set_lock_ttl(f, ARGV[6])
 redis.call('SREM', k('alocks', a), f)
 redis.call('SADD', k('alocks', to), f)
 return {'acquired', to, t}
@@ -116,6 +116,35 @@ local lk = k('lock', ARGV[2])
 local cur = redis.call('HMGET', lk, 'holder', 'token')
 if not cur[1] then return {} end
 return {cur[1], tonumber(cur[2]), redis.call('PTTL', lk)}
+)lua");
+    return s;
+}
+
+// ARGV: prefix, limit. Returns {{fan, holder, token, due}, ...}. A lock still held when its
+// entry falls due (Redis expires it by its own count, a little apart from ours) is rescheduled
+// by its remaining TTL.
+const storage::redis_script& expired_script() {
+    static const storage::redis_script s = make_script(R"lua(
+local now = redis_ms()
+local out = {}
+local due = redis.call('ZRANGEBYSCORE', k('lockdue'), '-inf', now, 'WITHSCORES', 'LIMIT', 0,
+                       tonumber(ARGV[2]))
+for i = 1, #due, 2 do
+  local f = due[i]
+  local lk = k('lock', f)
+  if redis.call('EXISTS', lk) == 1 then
+    redis.call('ZADD', k('lockdue'), now + math.max(redis.call('PTTL', lk), 1), f)
+  else
+    local was = redis.call('HGET', k('lockx'), f) or ''
+    lock_gone(f)
+    local a, t = string.match(was, '^(%S+) (%d+)$')
+    if a then
+      redis.call('SREM', k('alocks', a), f)
+      out[#out + 1] = {f, a, t, math.floor(tonumber(due[i + 1]))}
+    end
+  end
+end
+return out
 )lua");
     return s;
 }
@@ -256,6 +285,29 @@ asio::awaitable<result<std::optional<lock_info>>> live_state::lock_of(std::uint6
     std::vector<std::string> args{p, std::move(fan)};
     auto r = co_await redis_->eval(lock_of_script(), std::move(keys), std::move(args));
     co_return to_lock_info(r);
+}
+
+asio::awaitable<result<std::vector<expired_lock>>> live_state::claim_expired_locks(
+    std::uint64_t clinic, std::size_t limit) {
+    using out_t = std::vector<expired_lock>;
+    if (limit == 0) co_return fail<out_t>(errc::bad_input);
+    const std::string p = key_prefix(clinic);
+    std::vector<std::string> keys{p + "lockdue"};
+    std::vector<std::string> args{p, std::to_string(limit)};
+    auto r = co_await redis_->eval(expired_script(), std::move(keys), std::move(args));
+    if (!r) co_return r.error();
+    if (r->type != redis_reply::kind::array) co_return fail<out_t>(errc::protocol_error);
+    out_t out;
+    for (const auto& e : r->elements) {
+        auto fan = text_of(element(e, 0));
+        auto holder = text_of(element(e, 1));
+        auto token = int_of(element(e, 2));
+        auto due = int_of(element(e, 3));
+        if (!fan || !holder || !token || !due) co_return fail<out_t>(errc::protocol_error);
+        out.push_back(expired_lock{std::move(*fan), std::move(*holder), *token,
+                                   instant(std::chrono::milliseconds(*due))});
+    }
+    co_return out;
 }
 
 }  // namespace scrm::routing

@@ -64,18 +64,19 @@ return 1
     return s;
 }
 
-// ARGV: prefix, agent. Returns {0, released fans}.
+// ARGV: prefix, agent, now ('' unknown). Returns {0, released fans, went offline}.
 const storage::redis_script& sign_out_script() {
     static const storage::redis_script s = make_script(R"lua(
 local a = ARGV[2]
+local was = ARGV[3] ~= '' and is_online(a, tonumber(ARGV[3]))
 redis.call('DEL', k('conns', a))
 redis.call('ZREM', k('pres'), a)
-return {0, release_all(a)}
+return {0, release_all(a), was and 1 or 0}
 )lua");
     return s;
 }
 
-// ARGV: prefix, agent, "1"/"0", now. Returns {came_online, released fans}.
+// ARGV: prefix, agent, "1"/"0", now. Returns {came_online, released fans, went_offline}.
 const storage::redis_script& accepting_script() {
     static const storage::redis_script s = make_script(R"lua(
 local a, now = ARGV[2], tonumber(ARGV[4])
@@ -87,8 +88,8 @@ else
   redis.call('HSET', k('paused'), a, '1')
   released = release_all(a)
 end
-local came = (not was) and is_online(a, now)
-return {came and 1 or 0, released}
+local is = is_online(a, now)
+return {((not was) and is) and 1 or 0, released, (was and not is) and 1 or 0}
 )lua");
     return s;
 }
@@ -105,14 +106,15 @@ return out
     return s;
 }
 
-// ARGV: prefix, now. Returns {{agent, released fans}, ...}.
+// ARGV: prefix, now. Returns {{agent, released fans, accepting}, ...}.
 const storage::redis_script& reap_script() {
     static const storage::redis_script s = make_script(R"lua(
 local out = {}
 for _, a in ipairs(redis.call('ZRANGEBYSCORE', k('pres'), '-inf', ARGV[2])) do
   redis.call('ZREM', k('pres'), a)
   redis.call('DEL', k('conns', a))
-  out[#out + 1] = {a, release_all(a)}
+  local accepting = redis.call('HEXISTS', k('paused'), a) == 0 and 1 or 0
+  out[#out + 1] = {a, release_all(a), accepting}
 end
 return out
 )lua");
@@ -126,6 +128,8 @@ result<presence_change> to_change(const result<redis_reply>& r) {
     if (!came || !released) return fail<presence_change>(errc::protocol_error);
     presence_change c;
     c.came_online = *came != 0;
+    const auto went = int_of(element(*r, 2));
+    c.went_offline = went && *went != 0;
     c.released_fans = std::move(*released);
     std::sort(c.released_fans.begin(), c.released_fans.end());
     return c;
@@ -159,11 +163,12 @@ asio::awaitable<result<void>> live_state::disconnect(std::uint64_t clinic, std::
 }
 
 asio::awaitable<result<presence_change>> live_state::sign_out(std::uint64_t clinic,
-                                                              std::string agent) {
+                                                              std::string agent,
+                                                              std::optional<instant> now) {
     if (agent.empty()) co_return fail<presence_change>(errc::bad_input);
     const std::string p = key_prefix(clinic);
     std::vector<std::string> keys{p + "pres"};
-    std::vector<std::string> args{p, std::move(agent)};
+    std::vector<std::string> args{p, std::move(agent), now ? ms_text(*now) : std::string()};
     auto r = co_await redis_->eval(sign_out_script(), std::move(keys), std::move(args));
     co_return to_change(r);
 }
@@ -206,9 +211,12 @@ asio::awaitable<result<std::vector<offline_agent>>> live_state::reap_offline(std
     for (const auto& e : r->elements) {
         auto agent = text_of(element(e, 0));
         auto released = strings_of(element(e, 1));
-        if (!agent || !released) co_return fail<std::vector<offline_agent>>(errc::protocol_error);
+        auto accepting = int_of(element(e, 2));
+        if (!agent || !released || !accepting) {
+            co_return fail<std::vector<offline_agent>>(errc::protocol_error);
+        }
         std::sort(released->begin(), released->end());
-        out.push_back(offline_agent{std::move(*agent), std::move(*released)});
+        out.push_back(offline_agent{std::move(*agent), std::move(*released), *accepting != 0});
     }
     std::sort(out.begin(), out.end(),
               [](const offline_agent& a, const offline_agent& b) { return a.agent < b.agent; });

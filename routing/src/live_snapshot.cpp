@@ -22,7 +22,7 @@ const storage::redis_script& snapshot_script() {
 local f, now = ARGV[2], tonumber(ARGV[3])
 local lk = k('lock', f)
 if ARGV[4] ~= '' then open_window(f, ARGV[4], ARGV[5], ARGV[7]) end
-if ARGV[6] ~= '' and redis.call('EXISTS', lk) == 1 then redis.call('PEXPIRE', lk, ARGV[6]) end
+if ARGV[6] ~= '' and redis.call('EXISTS', lk) == 1 then set_lock_ttl(f, ARGV[6]) end
 local lock = redis.call('HMGET', lk, 'holder', 'token')
 local ttl = 0
 if lock[1] then ttl = redis.call('PTTL', lk) end

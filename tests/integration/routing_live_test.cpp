@@ -545,7 +545,7 @@ TEST_CASE("locks: an offline holder's locks are released, or taken over by an on
     CHECK(acquire("f1", "a2", t0 + 6s).status == lock_status::refused);  // still in its grace
     auto reaped = f.b.run(f.b.live->reap_offline(clinic, t0 + 8s));
     REQUIRE(reaped.has_value());
-    CHECK(*reaped == std::vector<offline_agent>{offline_agent{"a1", {"f1", "f2", "f3"}}});
+    CHECK(*reaped == std::vector<offline_agent>{offline_agent{"a1", {"f1", "f2", "f3"}, true}});
     for (std::string fan : {"f1", "f2", "f3"}) {
         CHECK_FALSE(a.run(a.live->lock_of(clinic, fan)).value().has_value());
     }
@@ -1454,4 +1454,146 @@ TEST_CASE("events: pushes are kept per agent and a console resumes after the las
     CHECK_FALSE(a.run(a.live->push(clinic, "a1", "not json")).has_value());
     CHECK_FALSE(a.run(a.live->events_after(clinic, "a1", "123")).has_value());
     CHECK_FALSE(a.run(a.live->events_after(clinic, "a1", "1-x")).has_value());
+}
+
+// ---- locks that run out by silence -------------------------------------------------------------
+
+TEST_CASE("locks: a lock run out by silence is claimed once across instances, a renewed one not",
+          "[routing_live][locks][silence]") {
+    live_options o;
+    o.presence_ttl = 1h;
+    o.lock_ttl = 300ms;
+    fixture f(o);
+    bring_online(f.a, {"a1", "a2", "a3"});
+    auto acquire = [&](const std::string& fan, const std::string& agent) {
+        auto r = f.a.run(f.a.live->acquire_lock(clinic, fan, agent, t0 + 1s));
+        REQUIRE(r.has_value());
+        REQUIRE(r->status == lock_status::acquired);
+        return r->token;
+    };
+    // silent1..silent8 are left alone; kept1 is renewed by a fan message and kept2 by its holder
+    // for a minute; ended1 is released by its holder, moved1 transferred to a2.
+    std::map<std::string, std::int64_t> tokens;
+    for (int i = 1; i <= 8; ++i) {
+        const std::string fan = "silent" + std::to_string(i);
+        tokens[fan] = acquire(fan, "a1");
+    }
+    acquire("kept1", "a1");
+    const auto kept2 = acquire("kept2", "a3");
+    const auto ended1 = acquire("ended1", "a1");
+    const auto moved1 = acquire("moved1", "a1");
+    REQUIRE(f.a.run(f.a.live->renew_lock(clinic, "kept1", 60s)).value().has_value());
+    REQUIRE(f.a.run(f.a.live->renew_lock_as(clinic, "kept2", "a3", kept2, 60s)).value());
+    REQUIRE(f.a.run(f.a.live->release_lock(clinic, "ended1", "a1", ended1)).value());
+    auto moved = f.a.run(f.a.live->transfer_lock(clinic, "moved1", "a1", moved1, "a2"));
+    REQUIRE(moved.has_value());
+    REQUIRE(moved->status == lock_status::acquired);
+
+    // Redis expires the silent ones (and moved1, with the transfer's fresh 300 ms).
+    REQUIRE(eventually([&] {
+        auto l = f.a.run(f.a.live->lock_of(clinic, "moved1"));
+        auto s = f.a.run(f.a.live->lock_of(clinic, "silent8"));
+        return l.has_value() && !l->has_value() && s.has_value() && !s->has_value();
+    }));
+    // Eight claimers on two instances, three locks at most each: every run-out lock once.
+    auto results = race<result<std::vector<scrm::routing::expired_lock>>>(
+        f, 8, [](live_state& l, int) { return l.claim_expired_locks(clinic, 3); });
+    std::map<std::string, int> times;
+    for (const auto& r : results) {
+        REQUIRE(r.has_value());
+        CHECK(r->size() <= 3);
+        for (const auto& e : *r) {
+            ++times[e.fan];
+            if (e.fan == "moved1") {
+                CHECK(e.holder == "a2");
+                CHECK(e.token == moved->token);
+            } else {
+                CHECK(e.holder == "a1");
+                CHECK(e.token == tokens[e.fan]);
+            }
+            CHECK(e.due > instant{});
+        }
+    }
+    std::map<std::string, int> expected{{"moved1", 1}};
+    for (const auto& [fan, token] : tokens) expected[fan] = 1;
+    CHECK(times == expected);
+    // Claimed is gone: nothing more to claim; the renewed locks still stand.
+    CHECK(f.b.run(f.b.live->claim_expired_locks(clinic, 50)).value().empty());
+    CHECK(f.a.run(f.a.live->lock_of(clinic, "kept1")).value().value().holder == "a1");
+    CHECK(f.a.run(f.a.live->lock_of(clinic, "kept2")).value().value().holder == "a3");
+    // The holder's index no longer names the run-out fans: its load is back to nothing.
+    auto loads = f.a.run(f.a.live->read_loads(clinic, {"a1", "a2"}));
+    REQUIRE(loads.has_value());
+    CHECK(loads->at(0).load == 1);  // kept1
+    CHECK(loads->at(1).load == 0);
+    CHECK(f.a.run(f.a.live->claim_expired_locks(clinic, 0)).error() ==
+          make_error_code(errc::bad_input));
+}
+
+TEST_CASE("locks: a lock taken again after it ran out is the new holding's, not reported",
+          "[routing_live][locks][silence]") {
+    live_options o;
+    o.presence_ttl = 1h;
+    o.lock_ttl = 200ms;
+    fixture f(o);
+    bring_online(f.a, {"a1", "a2"});
+    REQUIRE(f.a.run(f.a.live->acquire_lock(clinic, "fan1", "a1", t0 + 1s)).has_value());
+    REQUIRE(eventually([&] {
+        auto l = f.a.run(f.a.live->lock_of(clinic, "fan1"));
+        return l.has_value() && !l->has_value();
+    }));
+    // a2 takes it (before any sweep) for a minute: the old holding is over, the new one lives.
+    auto again = f.a.run(f.a.live->acquire_lock(clinic, "fan1", "a2", t0 + 2s, 60s));
+    REQUIRE(again.has_value());
+    REQUIRE(again->status == lock_status::acquired);
+    CHECK(f.a.run(f.a.live->claim_expired_locks(clinic, 10)).value().empty());
+    // Released by an agent going offline: nothing left to run out either.
+    REQUIRE(f.a.run(f.a.live->sign_out(clinic, "a2")).value().released_fans == strings{"fan1"});
+    CHECK(f.a.run(f.a.live->claim_expired_locks(clinic, 10)).value().empty());
+}
+
+TEST_CASE("presence: signing out and the switch say when the agent went offline",
+          "[routing_live][presence]") {
+    fixture f;
+    auto& a = f.a;
+    bring_online(a, {"a1", "a2"});
+    auto paused = a.run(a.live->set_accepting(clinic, "a1", false, t0 + 1s));
+    REQUIRE(paused.has_value());
+    CHECK(paused->went_offline);
+    auto paused_again = a.run(a.live->set_accepting(clinic, "a1", false, t0 + 1s));
+    REQUIRE(paused_again.has_value());
+    CHECK_FALSE(paused_again->went_offline);
+    auto out = a.run(a.live->sign_out(clinic, "a2", t0 + 1s));
+    REQUIRE(out.has_value());
+    CHECK(out->went_offline);
+    auto out_again = a.run(a.live->sign_out(clinic, "a2", t0 + 1s));
+    REQUIRE(out_again.has_value());
+    CHECK_FALSE(out_again->went_offline);
+    // a1 (switched off) and a3 run out: only a3 was still accepting chats.
+    REQUIRE(a.run(a.live->heartbeat(clinic, "a3", "tab", t0)).has_value());
+    auto reaped = a.run(a.live->reap_offline(clinic, t0 + 2h));
+    REQUIRE(reaped.has_value());
+    CHECK(*reaped == std::vector<offline_agent>{offline_agent{"a1", {}, false},
+                                                offline_agent{"a3", {}, true}});
+}
+
+TEST_CASE("events: a push to the online agents reaches each but the one excepted",
+          "[routing_live][events]") {
+    live_options o;
+    o.presence_ttl = 1h;
+    fixture f(o);
+    bring_online(f.a, {"a1", "a2", "a3"});
+    REQUIRE(f.a.run(f.a.live->set_accepting(clinic, "a3", false, t0 + 1s)).has_value());
+    auto n = f.a.run(f.a.live->push_online(clinic, R"({"type":"x"})", t0 + 2s, "a1"));
+    REQUIRE(n.has_value());
+    CHECK(*n == 1);
+    for (const auto& [agent, want] : std::map<std::string, std::size_t>{
+             {"a1", 0}, {"a2", 1}, {"a3", 0}}) {
+        auto ev = f.a.run(f.a.live->events_after(clinic, agent, "0-0"));
+        REQUIRE(ev.has_value());
+        CAPTURE(agent);
+        CHECK(ev->events.size() == want);
+    }
+    CHECK(f.a.run(f.a.live->push_online(clinic, "x", t0 + 2s)).error() ==
+          make_error_code(errc::bad_input));
 }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "scrm/common/error.hpp"
@@ -91,6 +92,14 @@ public:
     boost::asio::awaitable<result<void>> agent_sessions_ended(std::uint64_t clinic,
                                                               std::uint64_t agent,
                                                               std::string reason);
+    // A lock held by `agent` ran out by silence at `due_ms` (ms since the epoch): the fan's open
+    // session of that agent, started before then, ends with `silence` (a holding begun after
+    // the expiry is another session). The fan's account, nullopt when `clinic` has no such fan.
+    boost::asio::awaitable<result<std::optional<std::uint64_t>>> silent_session_ended(
+        std::uint64_t clinic, std::string openid, std::uint64_t agent, std::int64_t due_ms);
+    // The accounts of `clinic`'s fans named by `openids`: (account id, openid) pairs, by openid.
+    boost::asio::awaitable<result<std::vector<std::pair<std::uint64_t, std::string>>>>
+    fan_accounts(std::uint64_t clinic, std::vector<std::string> openids);
     // fans.exclusive_agent_id = agent where it is still NULL; true when this call set it.
     boost::asio::awaitable<result<bool>> set_exclusive_if_none(std::uint64_t account_id,
                                                                std::string openid,

@@ -105,6 +105,7 @@ window_state evaluate_window(window_kind kind, std::optional<instant> opened, in
 // What a presence change did.
 struct presence_change {
     bool came_online = false;  // offline before, online after (show the backlog)
+    bool went_offline = false;  // online before, offline after (sign_out with `now`, the switch)
     // Fans whose session locks this agent held and that the change released (going offline).
     std::vector<std::string> released_fans;
     friend bool operator==(const presence_change&, const presence_change&) = default;
@@ -114,6 +115,8 @@ struct presence_change {
 struct offline_agent {
     std::string agent;
     std::vector<std::string> released_fans;  // its session locks, released
+    // It was accepting chats until then (else its going offline was reported by the switch).
+    bool was_accepting = true;
     friend bool operator==(const offline_agent&, const offline_agent&) = default;
 };
 
@@ -138,6 +141,16 @@ struct lock_info {
     std::int64_t token = 0;
     std::chrono::milliseconds ttl{0};  // remaining
     friend bool operator==(const lock_info&, const lock_info&) = default;
+};
+
+// A session lock that ran out by silence (its TTL passed without a fan or agent message), found
+// and removed from the expiry index by claim_expired_locks().
+struct expired_lock {
+    std::string fan;
+    std::string holder;      // who held it
+    std::int64_t token = 0;  // the holding's fencing token
+    instant due{};           // when it ran out (Redis's clock)
+    friend bool operator==(const expired_lock&, const expired_lock&) = default;
 };
 
 enum class assign_status : std::uint8_t {
@@ -263,6 +276,7 @@ std::ostream& operator<<(std::ostream& os, const lock_result& r);
 std::ostream& operator<<(std::ostream& os, const lock_info& l);
 std::ostream& operator<<(std::ostream& os, const presence_change& c);
 std::ostream& operator<<(std::ostream& os, const offline_agent& a);
+std::ostream& operator<<(std::ostream& os, const expired_lock& l);
 
 // The live state of every clinic on one Redis.
 //
@@ -300,8 +314,9 @@ public:
     boost::asio::awaitable<result<void>> disconnect(std::uint64_t clinic, std::string agent,
                                                     std::string connection, instant now);
     // Signing out: every connection ends now, the agent is offline and its locks are released.
-    boost::asio::awaitable<result<presence_change>> sign_out(std::uint64_t clinic,
-                                                             std::string agent);
+    // With `now`, went_offline says whether it was online at `now` before.
+    boost::asio::awaitable<result<presence_change>> sign_out(
+        std::uint64_t clinic, std::string agent, std::optional<instant> now = std::nullopt);
     // The "accepting chats" switch (kept across sign-ins; on by default). Off counts as offline:
     // the agent's session locks are released at once.
     boost::asio::awaitable<result<presence_change>> set_accepting(std::uint64_t clinic,
@@ -356,6 +371,14 @@ public:
     // The fan's lock, if any.
     boost::asio::awaitable<result<std::optional<lock_info>>> lock_of(std::uint64_t clinic,
                                                                      std::string fan);
+    // Up to `limit` (> 0) locks that ran out by silence, oldest first: each lock whose TTL passed
+    // (by Redis's clock) since its last renewal, and that was not released, transferred or taken
+    // again meanwhile, is reported to exactly one caller, once, and leaves the index with the
+    // holder's index of locks. Every TTL change above keeps the index (a sorted set by expiry)
+    // in step; a lock found still held (its renewal and the scan raced) is rescheduled, not
+    // reported. A caller that fails after the claim loses the report (at most once).
+    boost::asio::awaitable<result<std::vector<expired_lock>>> claim_expired_locks(
+        std::uint64_t clinic, std::size_t limit);
 
     // ---- exclusive assignment and load (DESIGN.md §5) -------------------------------------
     // The fan's exclusive agent lives here so that a pick is committed with a compare-and-set
@@ -496,6 +519,11 @@ public:
     // bad_input for an empty agent or a payload that is not an object ("{…}").
     boost::asio::awaitable<result<std::string>> push(std::uint64_t clinic, std::string agent,
                                                      std::string payload);
+    // `payload` pushed as above to every agent of the clinic online at `now` but `except` (an
+    // agent id, or "" for none), in one script; the number of agents it went to.
+    boost::asio::awaitable<result<std::size_t>> push_online(std::uint64_t clinic,
+                                                            std::string payload, instant now,
+                                                            std::string except = {});
     // The agent's events after `last_id` (an id from an earlier event), at most `limit`.
     // bad_input for an empty agent or a malformed id.
     boost::asio::awaitable<result<agent_events>> events_after(std::uint64_t clinic,

@@ -294,6 +294,20 @@ test('the administration pages', async (t) => {
       assert.equal(groups.length, 1);
       assert.deepEqual(groups[0].snippets.map((x) => x.text), [snippet]);
       await world.shot(page, 'admin-12-snippet-groups');
+
+      // Edited in place, then the group deleted after a confirmation.
+      const edited = `${snippet}（已修改）`;
+      await reloaded.getByTestId('snippet-text').fill(edited);
+      await reloaded.getByTestId('snippet-save').click();
+      await reloaded.getByTestId('snippet-group-status').filter({ hasText: '快捷回复已保存' }).waitFor();
+      const afterEdit = (await getJson('/api/admin/snippet-groups')).groups.find((g) => g.name === groupName);
+      assert.deepEqual(afterEdit.snippets.map((x) => x.text), [edited]);
+      page.once('dialog', (d) => d.accept());
+      await reloaded.getByTestId('snippet-group-delete').click();
+      await page.getByTestId('snippets-status').filter({ hasText: '已删除' }).waitFor();
+      assert.equal(await reloaded.count(), 0);
+      const afterDelete = (await getJson('/api/admin/snippet-groups')).groups;
+      assert.ok(!afterDelete.some((g) => g.name === groupName), 'the group is gone');
     });
 
     await t.test('the admin pages ran without script errors', () => {

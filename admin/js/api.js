@@ -29,6 +29,7 @@ export async function call(method, path, body) {
 export const get = (path) => call('GET', path);
 export const post = (path, body = {}) => call('POST', path, body);
 export const put = (path, body) => call('PUT', path, body);
+export const del = (path) => call('DELETE', path);
 
 // A query string from the members that are set ("?state=submitted&page=2"), or "".
 export function query(params) {

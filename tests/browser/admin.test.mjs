@@ -6,6 +6,8 @@
 //     the "visit finished" event calls); the admin sees it in the list and the chart, replies, and
 //     downloads both exports (the .xlsx read back with /usr/bin/python3 + openpyxl);
 // (c) the used link cannot be submitted again: the page shows the refusal.
+// (d) template settings (a refused keyword, then saved), an API key shown once and revoked, a
+//     snippet group with a snippet.
 // Also: a non-admin is told the pages are for admins; server validation errors are shown.
 //
 //   node tests/browser/admin.test.mjs --gateway build/bin/scrm-gateway \
@@ -214,9 +216,98 @@ test('the administration pages', async (t) => {
       assert.deepEqual(second.errors, []);
     });
 
-    await t.test('the templates page says it is not wired yet', async () => {
+    await t.test('(d) template settings, API keys and snippet groups are managed in the page', async () => {
+      const getJson = (p) => page.evaluate(async (u) => (await fetch(u)).json(), p);
+      const templateId = `tmpl-wait-${hex(4)}`;
       await page.getByTestId('nav-templates').click();
-      await page.getByTestId('not-wired').waitFor();
+      const kind = page.locator('[data-testid=template][data-kind=reply_waiting]');
+      await kind.getByTestId('template-summary').click();
+      await kind.getByTestId('template-id').fill(templateId);
+      await kind.getByTestId('keyword-add').click();
+      await kind.getByTestId('keyword-name').last().fill('first');
+      await kind.getByTestId('keyword-value').last().fill('{{agent_name}} 已回复');
+      await kind.getByTestId('template-enabled').check();
+      // A refused setting: the server's problem is shown next to the form, nothing is stored.
+      await kind.getByTestId('template-save').click();
+      await kind.getByTestId('template-status').filter({ hasText: '不再显示first' }).waitFor();
+      await world.shot(page, 'admin-08-template-refused');
+      const refused = (await getJson('/api/admin/templates')).templates.find((x) => x.kind === 'reply_waiting');
+      assert.equal(refused.configured, false);
+
+      await kind.getByTestId('keyword-name').last().fill('time2');
+      await kind.getByTestId('keyword-value').last().fill('{{reply_time}}');
+      await kind.getByTestId('template-save').click();
+      await kind.getByTestId('template-status').filter({ hasText: '已保存' }).waitFor();
+      await kind.getByTestId('template-state').filter({ hasText: '已启用' }).waitFor();
+      const saved = (await getJson('/api/admin/templates')).templates.find((x) => x.kind === 'reply_waiting');
+      assert.equal(saved.template_id, templateId);
+      assert.deepEqual(saved.keywords, [{ keyword: 'time2', value: '{{reply_time}}' }]);
+      assert.equal(saved.enabled, true);
+      // A reload shows the stored setting.
+      await page.reload();
+      const again = page.locator('[data-testid=template][data-kind=reply_waiting]');
+      await again.getByTestId('template-summary').click();
+      assert.equal(await again.getByTestId('template-id').inputValue(), templateId);
+      assert.equal(await again.getByTestId('keyword-value').inputValue(), '{{reply_time}}');
+      await world.shot(page, 'admin-09-template-saved');
+
+      // An API key: shown once, the list has its prefix; revoked after a confirmation.
+      const keyName = `PMS ${hex(3)}`;
+      await page.getByTestId('new-api-key-name').fill(keyName);
+      await page.getByTestId('new-api-key').locator('button[type=submit]').click();
+      const shown = page.locator('pre[data-testid=new-api-key]');
+      await shown.waitFor();
+      const key = await shown.textContent();
+      assert.match(key, /^sk_[0-9a-f]{64}$/);
+      await page.getByTestId('new-api-key-box').filter({ hasText: '只显示一次，请立即保存' }).waitFor();
+      const row = page.locator(`[data-testid=api-key-row][data-name="${keyName}"]`);
+      await row.getByTestId('api-key-prefix').filter({ hasText: key.slice(0, 10) }).waitFor();
+      assert.equal(await row.getByTestId('api-key-state').textContent(), '有效');
+      await world.shot(page, 'admin-10-api-key-created');
+      page.once('dialog', (d) => d.accept());
+      await row.getByTestId('api-key-revoke').click();
+      await row.getByTestId('api-key-state').filter({ hasText: '已停用' }).waitFor();
+      const listed = (await getJson('/api/admin/api-keys')).api_keys.find((k) => k.name === keyName);
+      assert.equal(listed.active, false);
+      assert.ok(!JSON.stringify(listed).includes(key.slice(12)), 'the key is never listed');
+      await page.reload();
+      await page.locator(`[data-testid=api-key-row][data-name="${keyName}"]`).waitFor();
+      assert.equal(await page.locator('pre[data-testid=new-api-key]').count(), 0, 'the key is shown once');
+      await world.shot(page, 'admin-11-api-key-revoked');
+
+      // A snippet group with a snippet, still there after a reload; a duplicate name is refused.
+      const groupName = `预约 ${hex(2)}`;
+      const snippet = `您好，请问想预约哪一天？ ${hex(2)}`;
+      await page.getByTestId('new-snippet-group-name').fill(groupName);
+      await page.getByTestId('new-snippet-group').locator('button[type=submit]').click();
+      const group = page.locator(`[data-testid=snippet-group][data-name="${groupName}"]`);
+      await group.getByTestId('new-snippet-text').fill(snippet);
+      await group.getByTestId('new-snippet-add').click();
+      await page.getByTestId('snippets-status').filter({ hasText: '快捷回复已添加' }).waitFor();
+      await page.getByTestId('new-snippet-group-name').fill(groupName);
+      await page.getByTestId('new-snippet-group').locator('button[type=submit]').click();
+      await page.getByTestId('snippets-status').filter({ hasText: '本诊所已有同名的快捷回复分组' }).waitFor();
+      await page.reload();
+      const reloaded = page.locator(`[data-testid=snippet-group][data-name="${groupName}"]`);
+      assert.equal(await reloaded.getByTestId('snippet-text').inputValue(), snippet);
+      const groups = (await getJson('/api/admin/snippet-groups')).groups.filter((g) => g.name === groupName);
+      assert.equal(groups.length, 1);
+      assert.deepEqual(groups[0].snippets.map((x) => x.text), [snippet]);
+      await world.shot(page, 'admin-12-snippet-groups');
+
+      // Edited in place, then the group deleted after a confirmation.
+      const edited = `${snippet}（已修改）`;
+      await reloaded.getByTestId('snippet-text').fill(edited);
+      await reloaded.getByTestId('snippet-save').click();
+      await reloaded.getByTestId('snippet-group-status').filter({ hasText: '快捷回复已保存' }).waitFor();
+      const afterEdit = (await getJson('/api/admin/snippet-groups')).groups.find((g) => g.name === groupName);
+      assert.deepEqual(afterEdit.snippets.map((x) => x.text), [edited]);
+      page.once('dialog', (d) => d.accept());
+      await reloaded.getByTestId('snippet-group-delete').click();
+      await page.getByTestId('snippets-status').filter({ hasText: '已删除' }).waitFor();
+      assert.equal(await reloaded.count(), 0);
+      const afterDelete = (await getJson('/api/admin/snippet-groups')).groups;
+      assert.ok(!afterDelete.some((g) => g.name === groupName), 'the group is gone');
     });
 
     await t.test('the admin pages ran without script errors', () => {

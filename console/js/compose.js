@@ -68,6 +68,11 @@ async function sendText() {
   if (r.ok) {
     box.value = '';
     replied(c, r, 'text', text);
+    // No customer-service window: the text waits behind the "reply waiting" template notice.
+    if (r.body.delivery === 'notice_sent' || r.body.delivery === 'notice_queued') {
+      chat.addNote(`顾客当前无法直接接收客服消息，已通过“客服回复提醒”模板通知顾客${
+        r.body.delivery === 'notice_sent' ? '' : '（通知发送中）'}，顾客点开通知即可查看此回复`);
+    }
   } else {
     refused(c, r);
   }

@@ -156,6 +156,14 @@ async function sentTexts() {
   return r.sent.filter((m) => m.api === 'custom_send' && m.msgtype === 'text').map((m) => m.body);
 }
 
+// An AMR-NB file as WeChat stores voice: the "#!AMR\n" magic and `frames` 12.2 kbit/s frames
+// (20 ms each; any payload decodes to some sound), so ffmpeg really transcodes it.
+function amrFile(frames) {
+  const frame = (i) => [0x3C, ...Array.from({ length: 31 }, (_, k) => (i * 7 + k + 1) & 0xFF)];
+  return Buffer.concat([Buffer.from('#!AMR\n'),
+    Buffer.from(Array.from({ length: frames }, (_, i) => frame(i)).flat())]);
+}
+
 async function setUp() {
   fs.mkdirSync(outDir, { recursive: true });
   assert.ok(fs.existsSync(chromiumPath), `${chromiumPath} is missing: run scripts/setup`);
@@ -181,6 +189,10 @@ async function setUp() {
   // Every online agent is told of a fan's message (rule "shared"), and no auto-reply speaks.
   await admin(['routing', 'set', '--clinic', world.clinic, '--exclusive-mode', 'off',
     '--consultant-mode', 'off', '--auto-reply', 'off', '--hours', '[]']);
+  // A text to a fan without an open window waits behind this template notice.
+  await admin(['template', 'set', '--clinic', world.clinic, '--kind', 'reply_waiting',
+    '--template-id', `TPL${hex(6)}`, '--keywords',
+    '{"time1":"{{reply_time}}","thing2":"{{agent_name}}"}', '--enabled', 'on']);
 
   gatewayPort = await freePort();
   const fakeDir = tempDir('scrm-console-fake-');
@@ -203,6 +215,8 @@ async function setUp() {
       SCRM_MEDIA_DIR: path.join(dataDir, 'media'),
       SCRM_WORKER_CLINICS: String(world.clinicId),
       SCRM_WORKER_ACCOUNTS: String(world.accountId),
+      // The links of the "reply waiting" notice point here (http is allowed for loopback).
+      SCRM_PUBLIC_BASE_URL: `http://127.0.0.1:${gatewayPort}`,
     });
   await until('the gateway to be ready', async () => {
     if (gateway.exitCode !== null) throw new Error('the gateway exited: see gateway.log');
@@ -459,7 +473,7 @@ test('the staff console', async (t) => {
         type: 'image', content_type: 'image/png', data_base64: png });
       const voice = await fakeControl('POST', '/control/media', { appid: world.appid,
         type: 'voice', content_type: 'audio/amr',
-        data_base64: Buffer.from('#!AMR\n' + 'x'.repeat(64)).toString('base64') });
+        data_base64: amrFile(100).toString('base64') });
       const recognition = `明天上午有空 ${hex(3)}`;
       for (const message of [
         { type: 'image', from: world.openid, media_id: image.media_id },
@@ -475,6 +489,108 @@ test('the staff console', async (t) => {
       await audio.waitFor({ timeout: 30000 });
       assert.match(await audio.getAttribute('src'), /^\/api\/media\/\d+\?format=mp3$/);
       await shot(b, '12-b-media');
+    });
+
+    await t.test('a voice message plays', async () => {
+      const audio = b.getByTestId('message-in').getByTestId('voice');
+      const src = await audio.getAttribute('src');
+      const mp3 = await b.evaluate(async (url) => {
+        const r = await fetch(url);
+        return { status: r.status, type: r.headers.get('content-type'),
+          magic: [...new Uint8Array(await r.arrayBuffer()).slice(0, 3)] };
+      }, src);
+      assert.equal(mp3.status, 200, JSON.stringify(mp3));
+      assert.equal(mp3.type, 'audio/mpeg');
+      // An ID3 tag or an MPEG frame sync: MP3, not the AMR as stored.
+      assert.ok(String.fromCharCode(...mp3.magic) === 'ID3' ||
+        (mp3.magic[0] === 0xFF && (mp3.magic[1] & 0xE0) === 0xE0), JSON.stringify(mp3));
+      // Chromium decodes it and plays it (the page is launched without the autoplay gesture rule):
+      // the 'playing' event and time that moves on. The deadline only ends a hung wait.
+      const played = await audio.evaluate((e) => new Promise((resolve, reject) => {
+        const seen = { playing: false };
+        const fail = (why) => reject(new Error(`${why} (readyState ${e.readyState}, error ${e.error?.code})`));
+        const timer = setTimeout(() => fail('the voice did not play in time'), 30000);
+        e.addEventListener('playing', () => { seen.playing = true; });
+        e.addEventListener('error', () => fail('the voice failed to load'));
+        e.addEventListener('timeupdate', () => {
+          if (!seen.playing || e.currentTime <= 0) return;
+          clearTimeout(timer);
+          e.pause();
+          resolve({ playing: seen.playing, readyState: e.readyState, duration: e.duration,
+            currentTime: e.currentTime });
+        });
+        e.play().catch((err) => fail(`play() refused: ${err}`));
+      }));
+      assert.equal(played.playing, true);
+      assert.ok(played.readyState >= 2, JSON.stringify(played));
+      assert.ok(played.duration > 1.5 && played.duration < 3, `2 s of AMR: ${JSON.stringify(played)}`);
+      assert.ok(played.currentTime > 0, JSON.stringify(played));
+      await b.getByTestId('message-in').locator('text=此语音无法在浏览器中播放').count()
+        .then((n) => assert.equal(n, 0));
+      await shot(b, '12b-b-voice-played');
+    });
+
+    await t.test('an out-of-window reply produces the template notification and its page shows the reply', async () => {
+      const fan = `o${alnum(27)}`;
+      const question = `上次的检查结果出来了吗 ${hex(3)}`;
+      const d = await fakeControl('POST', '/control/deliver', {
+        appid: world.appid, message: { type: 'text', from: fan, content: question } });
+      assert.equal(d.answered, true, JSON.stringify(d));
+      await b.locator(`[data-testid=conversation][data-key="${world.accountId}/${fan}"]`).click();
+      await b.getByTestId('message-in').filter({ hasText: question }).waitFor();
+      // The fan's message opened a window of 5 customer-service messages: B uses them up.
+      for (let i = 1; i <= 5; i++) {
+        const r = await b.evaluate(async ([acc, openid, text]) => {
+          const res = await fetch(`/api/conversations/${acc}/${openid}/send`, { method: 'POST',
+            headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ text }) });
+          return { status: res.status, body: await res.json() };
+        }, [world.accountId, fan, `第${i}条回复`]);
+        assert.equal(r.status, 200, JSON.stringify(r));
+        assert.equal(r.body.window.remaining, 5 - i, JSON.stringify(r));
+      }
+      await until('the fake WeChat to receive the 5 replies', async () => {
+        const r = await fakeControl('GET', `/control/sent?appid=${world.appid}&openid=${fan}`);
+        return r.sent.filter((m) => m.api === 'custom_send').length === 5;
+      });
+      const advice = `检查结果正常，请<b>下周一</b>上午空腹复诊 & 带上病历 ${hex(3)}`;
+      const answer = b.waitForResponse((r) => r.url().endsWith(`/${fan}/send`) &&
+        r.request().method() === 'POST');
+      await b.getByTestId('reply-text').fill(advice);
+      await b.getByTestId('reply-send').click();
+      const body = await (await answer).json();
+      assert.ok(['notice_sent', 'notice_queued'].includes(body.delivery), JSON.stringify(body));
+      assert.equal(body.window.status, 'exhausted', JSON.stringify(body));
+      await b.getByTestId('message-out').filter({ hasText: advice }).waitFor();
+      await b.getByTestId('message-note').filter({ hasText: '已通过“客服回复提醒”模板通知顾客' }).waitFor();
+      assert.equal(await b.getByTestId('chat-error').textContent(), '');
+      await shot(b, '12c-b-reply-waiting');
+      // The fan got the template message with the reply page's link, and never the text itself.
+      const notice = await until('the fake WeChat to receive the notice', async () => {
+        const r = await fakeControl('GET', `/control/sent?appid=${world.appid}&openid=${fan}`);
+        return r.sent.find((m) => m.api === 'template_send');
+      });
+      const sent = JSON.parse(notice.body);
+      const link = new RegExp(`^http://127\\.0\\.0\\.1:${gatewayPort}/reply/${body.reply_id}\\.[A-Za-z0-9_-]{22}$`);
+      assert.match(sent.url, link, notice.body);
+      assert.ok(!notice.body.includes('复诊'), 'the text is not in the template');
+      const all = await fakeControl('GET', `/control/sent?appid=${world.appid}&openid=${fan}`);
+      assert.equal(all.sent.filter((m) => m.api === 'custom_send').length, 5);
+      // The fan opens the link: the page shows the reply, escaped.
+      const context = await browser.newContext({ locale: 'zh-CN', viewport: { width: 390, height: 844 } });
+      try {
+        const phone = await context.newPage();
+        const page = await phone.goto(sent.url);
+        assert.equal(page.status(), 200);
+        await phone.getByText(advice).waitFor();
+        await phone.getByText(world.agentB).first().waitFor();
+        assert.equal(await phone.locator('b').count(), 0, 'the text is not markup');
+        await shot(phone, '12d-fan-reply-page');
+      } finally {
+        await context.close();
+      }
+      // Back to the first fan's conversation, which the tests below go on with.
+      await conversationIn(b).click();
+      await b.getByTestId('message-out').filter({ hasText: replyB }).waitFor();
     });
 
     await t.test('ignore unread clears the badge for every agent', async () => {

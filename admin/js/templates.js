@@ -1,5 +1,6 @@
-// Template notifications, API keys and the clinic's quick-reply groups (docs/api.md
-// "Administration": /api/admin/templates, /api/admin/api-keys, /api/admin/snippet-groups). The
+// Template notifications and their send log, API keys and the clinic's quick-reply groups
+// (docs/api.md "Administration": /api/admin/templates, /api/admin/template-log,
+// /api/admin/api-keys, /api/admin/snippet-groups). The
 // server validates; its errors are shown next to the form and nothing is changed then. A new API
 // key is shown once in the page and kept nowhere else.
 import * as api from './api.js';
@@ -213,10 +214,61 @@ function snippetsSection(body, reload, message) {
     form, status);
 }
 
+// ---- The send log (GET /api/admin/template-log) ----
+
+const sendStates = {
+  queued: '待发送', sent: '已发送', failed: '发送失败', uncertain: '未知（需人工确认）',
+  delivered: '已送达', refused: '用户拒收', skipped: '未发送（已关闭）', no_recipient: '无可通知的微信用户',
+};
+
+// A datetime-local value ("2026-12-02T10:00", the browser's time) as RFC 3339, or undefined.
+const instant = (v) => (v ? new Date(v).toISOString() : undefined);
+
+function sendLogSection(kinds) {
+  const patient = h('input', { testid: 'log-patient', placeholder: '姓名的一部分' });
+  const openid = h('input', { testid: 'log-openid', placeholder: 'o…' });
+  const kind = h('select', { testid: 'log-kind' }, h('option', { value: '' }, '全部'),
+    kinds.map((k) => h('option', { value: k.kind }, k.label)));
+  const from = h('input', { type: 'datetime-local', testid: 'log-from' });
+  const to = h('input', { type: 'datetime-local', testid: 'log-to' });
+  const rows = h('tbody', { testid: 'log-rows' });
+  const pager = h('div', { className: 'pager' });
+  const status = h('div', { className: 'status', role: 'status', testid: 'log-status' });
+  const load = async (page) => {
+    const r = await api.get(`/api/admin/template-log${api.query({
+      patient: patient.value.trim(), openid: openid.value.trim(), kind: kind.value,
+      from: instant(from.value), to: instant(to.value), page, page_size: 20,
+    })}`);
+    if (!r.ok) return showError(status, r);
+    say(status, r.body.total ? `共 ${r.body.total} 条` : '没有符合条件的记录');
+    rows.replaceChildren(...r.body.entries.map((e) => h('tr', { testid: 'log-entry' },
+      h('td', {}, when(e.created_at)), h('td', {}, e.kind_label), h('td', {}, e.patient_name || ''),
+      h('td', {}, h('code', {}, e.openid || '')),
+      h('td', { testid: 'log-state' }, sendStates[e.state] || e.state),
+      h('td', {}, [e.errcode != null ? `错误码 ${e.errcode} ` : '', e.reason || '', e.delivery_status || ''].join(' ').trim()))));
+    const pages = Math.max(1, Math.ceil(r.body.total / r.body.page_size));
+    pager.replaceChildren(
+      h('button', { type: 'button', disabled: r.body.page <= 1, onclick: () => load(r.body.page - 1) }, '上一页'),
+      ` 第 ${r.body.page} / ${pages} 页 `,
+      h('button', { type: 'button', disabled: r.body.page >= pages, onclick: () => load(r.body.page + 1) }, '下一页'));
+  };
+  const form = h('form', { className: 'inline-form', testid: 'log-form' },
+    labelled('患者', patient), labelled('微信用户（openid）', openid), labelled('通知类型', kind),
+    labelled('从', from), labelled('到', to), h('button', { type: 'submit' }, '查询'), status);
+  form.addEventListener('submit', (e) => { e.preventDefault(); load(1); });
+  load(1);
+  return section('模板通知发送记录', 'template-log',
+    h('p', { className: 'muted' }, '诊所系统请求发送的每条模板通知及其状态（送达情况由微信稍后回报）。'),
+    form, h('table', { className: 'grid' },
+      h('thead', {}, h('tr', {}, ['时间', '类型', '患者', '微信用户', '状态', '说明'].map((t) => h('th', {}, t)))),
+      rows), pager);
+}
+
 // ---- The page ----
 
 const parts = {
   templates: { path: '/api/admin/templates', build: (body) => templatesSection(body) },
+  'template-log': { path: '/api/admin/templates', build: (body) => sendLogSection(body.templates) },
   'api-keys': { path: '/api/admin/api-keys', build: (body, reload) => apiKeysSection(body.api_keys, reload) },
   snippets: { path: '/api/admin/snippet-groups', build: snippetsSection },
 };
@@ -230,7 +282,7 @@ export async function render(container, { guard }) {
     slots[key].replaceChildren(r.ok ? parts[key].build(r.body, reload, message)
       : section('', key, h('p', { className: 'error' }, r.body.error)));
   };
-  container.replaceChildren(h('h1', {}, '模板与接口密钥'), slots.templates, slots['api-keys'],
-    newKeyForm(reload), slots.snippets);
+  container.replaceChildren(h('h1', {}, '模板、接口密钥与快捷回复'), slots.templates,
+    slots['template-log'], slots['api-keys'], newKeyForm(reload), slots.snippets);
   await Promise.all(Object.keys(parts).map((k) => reload(k)));
 }

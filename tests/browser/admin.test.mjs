@@ -310,6 +310,47 @@ test('the administration pages', async (t) => {
       assert.ok(!afterDelete.some((g) => g.name === groupName), 'the group is gone');
     });
 
+    await t.test('(e) the template send log finds an event of the clinic\'s system by patient', async () => {
+      // A fan bound to a patient, an API key, and an event of a kind the clinic never set: logged
+      // as not sent.
+      const fan = openid();
+      const name = `日志患者${hex(2)}`;
+      const recordNo = `R-${hex(4)}`;
+      await world.deliverText(fan, '你好');
+      const call = (method, url, body, headers = {}) => page.evaluate(async ([m, u, b, hd]) => {
+        const r = await fetch(u, { method: m, headers: { 'Content-Type': 'application/json', ...hd },
+          body: b === undefined ? undefined : JSON.stringify(b) });
+        return { status: r.status, body: await r.json() };
+      }, [method, url, body, headers]);
+      await until('the fan to be bound to a patient', async () => (await call('POST',
+        `/api/conversations/${world.accountId}/${fan}/bind-patient`,
+        { name, record_no: recordNo })).status === 200);
+      const created = await call('POST', '/api/admin/api-keys', { name: `log ${hex(3)}` });
+      assert.equal(created.status, 201);
+      const event = await call('POST', '/api/integration/events', {
+        kind: 'points_changed', idempotency_key: `points-${hex(6)}`, patient: { record_no: recordNo },
+        data: { points_change: '+20', points_balance: '120' },
+      }, { Authorization: `Bearer ${created.body.key}` });
+      assert.ok(event.status === 200 || event.status === 202, JSON.stringify(event));
+
+      await page.getByTestId('nav-templates').click();
+      const log = page.getByTestId('template-log');
+      await log.getByTestId('log-patient').fill(name);
+      await log.getByTestId('log-kind').selectOption('points_changed');
+      await log.locator('button[type=submit]').click();
+      const entry = log.getByTestId('log-entry').filter({ hasText: name });
+      await entry.waitFor();
+      assert.equal(await log.getByTestId('log-entry').count(), 1);
+      assert.equal(await entry.getByTestId('log-state').textContent(), '未发送（已关闭）');
+      assert.ok((await entry.textContent()).includes('积分变动提醒'), 'the kind is named');
+      await world.shot(page, 'admin-13-template-log');
+      // Another kind finds nothing for that patient.
+      await log.getByTestId('log-kind').selectOption('electronic_bill');
+      await log.locator('button[type=submit]').click();
+      await log.getByTestId('log-status').filter({ hasText: '没有符合条件的记录' }).waitFor();
+      assert.equal(await log.getByTestId('log-entry').count(), 0);
+    });
+
     await t.test('the admin pages ran without script errors', () => {
       assert.deepEqual(page.errors, []);
     });

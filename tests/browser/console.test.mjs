@@ -660,7 +660,8 @@ test('the staff console', async (t) => {
       assert.equal(await a.getByTestId('reply-text').inputValue(), snippetText);
       await shot(a, '13b-a-snippet-picked');
       await a.getByTestId('reply-send').click();
-      await a.getByTestId('message-out').filter({ hasText: snippetText }).waitFor();
+      await a.getByTestId('message-out').filter({ hasText: snippetText })
+        .locator('[data-state=sent]').waitFor();
       const sentToFan = async () =>
         (await fakeControl('GET', `/control/sent?appid=${world.appid}&openid=${fan}`)).sent
           .filter((m) => m.api === 'custom_send');

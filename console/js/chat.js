@@ -7,6 +7,7 @@ import * as api from './api.js';
 const $ = (id) => document.getElementById(id);
 let cur = null;            // {key, accountId, openid, items, nextBefore}
 let sawDelivery = false;   // the gateway sends `delivery` pushes
+const earlyDeliveries = new Map();  // outbox id → a delivery push for a row not shown yet
 let seq = 0;               // orders items with the same time
 
 export const currentKey = () => cur?.key ?? null;
@@ -73,6 +74,10 @@ export function addSent(outboxId, type, text) {
   if (!cur) return;
   upsert(cur, { key: `out:${outboxId}`, direction: 'out', id: outboxId, type, text, at: now(),
     state: 'queued', origin: 'agent' });
+  // Its delivery push may have come before the send's answer.
+  const early = earlyDeliveries.get(outboxId);
+  earlyDeliveries.delete(outboxId);
+  if (early) applyDelivery(cur.items.find((i) => i.key === `out:${outboxId}`), early);
   render();
   scrollToEnd();
   if (!sawDelivery) {
@@ -94,13 +99,22 @@ export function addNote(text) {
   scrollToEnd();
 }
 
+function applyDelivery(m, msg) {
+  Object.assign(m, { state: msg.state, errcode: msg.errcode ?? null,
+    error: msg.reason ?? null, el: null });
+}
+
 export function onPush(msg) {
   if (msg.type === 'delivery') {
     sawDelivery = true;
     const m = cur?.items.find((i) => i.key === `out:${msg.outbox_id}`);
-    if (!m) return;
-    Object.assign(m, { state: msg.state, errcode: msg.errcode ?? null,
-      error: msg.reason ?? null, el: null });
+    if (!m) {
+      // Perhaps a reply of ours whose send has not answered yet: kept (a few) for addSent.
+      earlyDeliveries.set(msg.outbox_id, msg);
+      if (earlyDeliveries.size > 50) earlyDeliveries.delete(earlyDeliveries.keys().next().value);
+      return;
+    }
+    applyDelivery(m, msg);
     render();
     return;
   }

@@ -156,6 +156,9 @@ async function sentTexts() {
   return r.sent.filter((m) => m.api === 'custom_send' && m.msgtype === 'text').map((m) => m.body);
 }
 
+// A 2×2 PNG, base64.
+const tinyPng = 'iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR42mP8z8DAwMDAxMDAwMDAAAANHQEDaB7T3gAAAABJRU5ErkJggg==';
+
 // An AMR-NB file as WeChat stores voice: the "#!AMR\n" magic and `frames` 12.2 kbit/s frames
 // (20 ms each; any payload decodes to some sound), so ffmpeg really transcodes it.
 function amrFile(frames) {
@@ -467,10 +470,9 @@ test('the staff console', async (t) => {
     });
 
     await t.test('images and voice show in the history', async () => {
-      // A 2×2 PNG the fake WeChat hands out as the fan's image; voice bytes with a recognition.
-      const png = 'iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR42mP8z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg==';
+      // The fan's image (a tiny PNG) the fake WeChat hands out; voice bytes with a recognition.
       const image = await fakeControl('POST', '/control/media', { appid: world.appid,
-        type: 'image', content_type: 'image/png', data_base64: png });
+        type: 'image', content_type: 'image/png', data_base64: tinyPng });
       const voice = await fakeControl('POST', '/control/media', { appid: world.appid,
         type: 'voice', content_type: 'audio/amr',
         data_base64: amrFile(100).toString('base64') });
@@ -616,6 +618,80 @@ test('the staff console', async (t) => {
       await agents.filter({ hasText: `${world.agentB}（在线` }).waitFor();
       await shot(b, '13-b-agents');
       await b.getByTestId('agents-dialog').getByRole('button', { name: '关闭' }).click();
+    });
+
+    await t.test('a clinic snippet and an image go to the fan from the reply box', async () => {
+      // An administrator of the clinic adds a snippet group through the admin API (a token).
+      const boss = { name: `王管理${sfx}`, password: `pw-${hex(8)}` };
+      await admin(['agent', 'add', '--clinic', world.clinic, '--name', boss.name, '--role', 'admin',
+        '--no-consultation'], { SCRM_AGENT_PASSWORD: boss.password });
+      const api = async (method, p, body, token) => {
+        const res = await fetch(`${consoleUrl()}..${p}`, { method,
+          headers: { 'Content-Type': 'application/json',
+            ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+          body: JSON.stringify(body) });
+        const data = await res.json();
+        return { status: res.status, body: data };
+      };
+      const signIn = await api('POST', '/api/agent/sign-in',
+        { clinic: world.clinic, name: boss.name, password: boss.password });
+      assert.equal(signIn.status, 200, JSON.stringify(signIn));
+      const group = await api('POST', '/api/admin/snippet-groups', { name: `预约${hex(2)}` },
+        signIn.body.token);
+      assert.equal(group.status, 201, JSON.stringify(group));
+      const snippetText = `您好，请问想预约哪一天？我们上午九点开门 ${hex(3)}`;
+      const snippet = await api('POST', `/api/admin/snippet-groups/${group.body.group.id}/snippets`,
+        { text: snippetText }, signIn.body.token);
+      assert.equal(snippet.status, 201, JSON.stringify(snippet));
+
+      // A new fan writes (a window of 5 customer-service messages); A reloads to get the snippets.
+      const fan = `o${alnum(27)}`;
+      const question = `你们几点开门？${hex(3)}`;
+      const d = await fakeControl('POST', '/control/deliver', {
+        appid: world.appid, message: { type: 'text', from: fan, content: question } });
+      assert.equal(d.answered, true, JSON.stringify(d));
+      await a.reload();
+      await a.getByTestId('connection').filter({ hasText: '已连接' }).waitFor();
+      await a.locator(`[data-testid=conversation][data-key="${world.accountId}/${fan}"]`).click();
+      await a.getByTestId('message-in').filter({ hasText: question }).waitFor();
+      const picker = a.getByTestId('snippet-select');
+      await picker.waitFor();
+      await picker.selectOption(String(snippet.body.snippet.id));
+      assert.equal(await a.getByTestId('reply-text').inputValue(), snippetText);
+      await shot(a, '13b-a-snippet-picked');
+      await a.getByTestId('reply-send').click();
+      await a.getByTestId('message-out').filter({ hasText: snippetText })
+        .locator('[data-state=sent]').waitFor();
+      const sentToFan = async () =>
+        (await fakeControl('GET', `/control/sent?appid=${world.appid}&openid=${fan}`)).sent
+          .filter((m) => m.api === 'custom_send');
+      await until('the fake WeChat to receive the snippet', async () =>
+        (await sentToFan()).some((m) => m.msgtype === 'text' &&
+          JSON.parse(m.body).text.content === snippetText));
+
+      // The image button: the file chooser gets a PNG, the page sends it as a JPEG.
+      const chooser = a.waitForEvent('filechooser');
+      await a.getByTestId('image-button').click();
+      const answer = a.waitForResponse((r) => r.url().endsWith(`/${fan}/send-image`) &&
+        r.request().method() === 'POST');
+      await (await chooser).setFiles({ name: 'photo.png', mimeType: 'image/png',
+        buffer: Buffer.from(tinyPng, 'base64') });
+      const sent = await answer;
+      assert.equal(sent.status(), 200, await sent.text());
+      assert.equal(sent.request().headers()['content-type'], 'image/jpeg');
+      const image = await until('the fake WeChat to receive the image', async () =>
+        (await sentToFan()).find((m) => m.msgtype === 'image'));
+      const mediaId = JSON.parse(image.body).image.media_id;
+      const uploads = (await fakeControl('GET', '/control/calls?api=media_upload')).calls
+        .filter((c) => c.status === 200 && c.errcode === 0 &&
+          JSON.parse(c.response_body).media_id === mediaId);
+      assert.equal(uploads.length, 1, 'the image sent is the one uploaded');
+      assert.match(uploads[0].target, /type=image/);
+      // The history shows the image, delivered.
+      await a.getByTestId('message-out').filter({ hasText: '[图片]' })
+        .locator('[data-state=sent]').waitFor();
+      assert.equal(await a.getByTestId('chat-error').textContent(), '');
+      await shot(a, '13c-a-image-sent');
     });
 
     await t.test('images are downscaled to a JPEG of at most 2 MB; missing endpoints hide their controls', async () => {

@@ -40,10 +40,22 @@ export function init(context) {
 
 const current = () => convs.get(chat.currentKey());
 
-// After a reply: the lock is ours, unread is cleared for everyone, the list shows it.
+// The customer-service window after a send, from its answer: the slots left, or (the reply
+// waits behind the notice) closed or used up.
+function windowAfter(before, w) {
+  if (!w) return before;
+  if (typeof w.remaining === 'number') return { ...before, open: true, remaining: w.remaining };
+  if (w.status === 'exhausted') return { ...before, open: true, remaining: 0 };
+  if (w.status === 'closed') return { open: false };
+  return before;
+}
+
+// After a reply: the lock is ours, unread is cleared for everyone, the window count goes down,
+// the list shows it.
 function replied(c, r, type, text) {
   chat.addSent(r.body.outbox_id, type, text);
   convs.patch(c.key, { holder: { id: ctx.me().id, name: ctx.me().name }, unread: 0,
+    window: windowAfter(c.window, r.body.window),
     last_message: { direction: 'out', type, preview: convs.previewOf(type, text),
       at: new Date().toISOString() } });
 }

@@ -347,6 +347,8 @@ test('the staff console', async (t) => {
       await a.getByTestId('reply-send').click();
       await a.getByTestId('message-out').filter({ hasText: replyA }).waitFor();
       await a.getByTestId('chat-markers').filter({ hasText: '由我接待' }).waitFor();
+      // The reply spent one of the 5 slots the fan's message opened.
+      await a.locator('#chat-window').filter({ hasText: '还可发送 4 条' }).waitFor({ timeout: 5000 });
       assert.equal(await a.getByTestId('chat-error').textContent(), '');
       await until('the fake WeChat to receive A\'s reply',
         async () => (await sentTexts()).some((body) => body.includes(replyA)));

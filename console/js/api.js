@@ -94,3 +94,6 @@ export const probeSendImage = (accountId, openid) =>
 
 // The snippets an agent may insert: {"groups":[{id, name, snippets:[{id, text}]}], "own":[…]}.
 export const snippets = () => call('GET', '/api/snippets');
+// The agent's own snippets: add one (last), remove one.
+export const addOwnSnippet = (text) => call('POST', '/api/agent/snippets', { text });
+export const deleteOwnSnippet = (id) => call('DELETE', `/api/agent/snippets/${encodeURIComponent(id)}`);

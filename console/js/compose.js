@@ -11,6 +11,7 @@ const MAX_SIDE = 2048;
 let ctx = null;            // {me, onResult(r) → bool}
 let imageProbed = false;
 let snippetList = [];
+let ownIds = new Set();      // the agent's own snippets among them
 
 export function init(context) {
   ctx = context;
@@ -35,7 +36,35 @@ export function init(context) {
     const box = $('reply-form').text;
     box.setRangeText(s.text, box.selectionStart, box.selectionEnd, 'end');
     box.focus();
+    // One of the agent's own: offer to remove it.
+    const del = $('snippet-delete');
+    del.hidden = !ownIds.has(s.id);
+    del.dataset.id = String(s.id);
+    del.textContent = `从我的常用语中删除「${s.text.length > 12 ? `${s.text.slice(0, 12)}…` : s.text}」`;
   });
+  $('snippet-save').addEventListener('click', saveOwnSnippet);
+  $('snippet-delete').addEventListener('click', deleteOwnSnippet);
+}
+
+// The reply box's text as one of the agent's own snippets.
+async function saveOwnSnippet() {
+  const text = $('reply-form').text.value;
+  if (!text.trim()) {
+    $('chat-error').textContent = '请先在输入框中填写要保存的常用语';
+    return;
+  }
+  const r = await api.addOwnSnippet(text);
+  $('chat-error').textContent = r.ok ? '' : r.body.error || '保存常用语失败';
+  if (r.ok) await loadSnippets();
+}
+
+async function deleteOwnSnippet() {
+  const button = $('snippet-delete');
+  if (!window.confirm(`${button.textContent}？`)) return;
+  const r = await api.deleteOwnSnippet(button.dataset.id);
+  $('chat-error').textContent = r.ok ? '' : r.body.error || '删除常用语失败';
+  button.hidden = true;
+  await loadSnippets();
 }
 
 const current = () => convs.get(chat.currentKey());
@@ -159,8 +188,10 @@ export async function loadSnippets() {
   const groups = r.ok ? [...(r.body.groups || []),
     { name: '我的常用语', snippets: r.body.own || [] }] : [];
   snippetList = groups.flatMap((g) => g.snippets || []);
+  ownIds = new Set(r.ok ? (r.body.own || []).map((s) => s.id) : []);
   const select = $('snippet-select');
   select.hidden = snippetList.length === 0;
+  $('snippet-save').hidden = r.status === 404;
   const options = [new Option('插入常用语…', '')];
   for (const g of groups) {
     if (!g.snippets?.length) continue;

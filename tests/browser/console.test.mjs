@@ -694,6 +694,26 @@ test('the staff console', async (t) => {
         .locator('[data-state=sent]').waitFor();
       assert.equal(await a.getByTestId('chat-error').textContent(), '');
       await shot(a, '13c-a-image-sent');
+
+      // A's own snippet: saved from the reply box, in the picker under 我的常用语, then removed.
+      const mine = `我的常用语 ${hex(3)}`;
+      await a.getByTestId('reply-text').fill(mine);
+      await a.getByTestId('snippet-save').click();
+      const own = a.locator('#snippet-select optgroup[label="我的常用语"] option').filter({ hasText: mine });
+      await own.waitFor({ state: 'attached' });
+      const ownId = await own.getAttribute('value');
+      const listed = await a.evaluate(async () => (await fetch('/api/snippets')).json());
+      assert.deepEqual(listed.own.map((x) => x.text), [mine]);
+      await a.getByTestId('reply-text').fill('');
+      await picker.selectOption(ownId);
+      assert.equal(await a.getByTestId('reply-text').inputValue(), mine);
+      a.once('dialog', (d) => d.accept());
+      await a.getByTestId('snippet-delete').click();
+      await own.waitFor({ state: 'detached' });
+      const after = await a.evaluate(async () => (await fetch('/api/snippets')).json());
+      assert.deepEqual(after.own, []);
+      assert.equal(after.groups.length, listed.groups.length, 'the clinic\'s groups are untouched');
+      await a.getByTestId('reply-text').fill('');
     });
 
     await t.test('images are downscaled to a JPEG of at most 2 MB; missing endpoints hide their controls', async () => {

@@ -10,65 +10,19 @@
 // Fails (never skips) when chromium or playwright-core is missing: run scripts/setup.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import http from 'node:http';
 import path from 'node:path';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 
-const run = promisify(execFile);
-const here = path.dirname(fileURLToPath(import.meta.url));
-const sourceDir = path.resolve(here, '..', '..');
+import { arg, run, sourceDir, sleep, until, freePort, hex, alnum, rawGet } from './harness.mjs';
 
-function arg(name) {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0 || !process.argv[i + 1]) throw new Error(`console.test.mjs: --${name} is required`);
-  return path.resolve(process.argv[i + 1]);
-}
 const bins = { gateway: arg('gateway'), admin: arg('admin'), fake: arg('fake') };
 const outDir = arg('out');
 const chromiumPath = process.env.SCRM_CHROMIUM || '/usr/bin/chromium';
 const configPath = process.env.SCRM_TEST_CONFIG || path.join(sourceDir, '.local', 'config.json');
 
 // ---- helpers ---------------------------------------------------------------------------------
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what, fn, limitMs = 15000) {
-  const deadline = Date.now() + limitMs;
-  let last;
-  while (Date.now() < deadline) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${last})`);
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-const hex = (n) => randomBytes(n).toString('hex');
-const alnum = (n) => {
-  const chars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-  return [...randomBytes(n)].map((b) => chars[b % chars.length]).join('');
-};
 
 // A child process whose output goes to a file in outDir; killed at the end.
 const children = [];
@@ -94,20 +48,6 @@ async function stopAll() {
     }
   }
   for (const d of tempDirs) fs.rmSync(d, { recursive: true, force: true });
-}
-
-// A raw GET: the path is sent exactly as given (fetch would resolve "..").
-function rawGet(port, target, headers = {}) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: target, headers }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => { body += d; });
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 // ---- the world: services, a clinic, the fake WeChat, the gateway, the browser -----------------

@@ -29,6 +29,7 @@
 #include "scrm/routing/decide.hpp"
 #include "scrm/routing/scenario_json.hpp"
 #include "scrm/routing/time_text.hpp"
+#include "scrm/storage/batcher.hpp"
 #include "scrm/storage/group_commit.hpp"
 #include "scrm/storage/mysql.hpp"
 #include "scrm/storage/redis.hpp"
@@ -401,6 +402,60 @@ struct handoff {
     std::optional<passive_reply> reply;
 };
 
+// One message's snapshot, asked of the clinic's snapshot batcher.
+struct snapshot_job {
+    routing::snapshot_request request;
+    routing::instant now{};
+};
+
+// The Redis work of routing, batched per clinic: every message of a clinic that reaches the
+// snapshot (or its effects) while the previous script runs goes into the next script — one
+// round trip, and the agents' live state read once, for all of them. Messages routed together
+// see the state as two concurrent requests would (the scripts keep what must be atomic per fan:
+// the auto-reply claim, the timer, the pick's commit).
+struct clinic_batches {
+    clinic_batches(asio::any_io_executor ex, routing::live_state& live, std::uint64_t clinic)
+        : snapshots(ex, "routing.snapshots",
+                    [&live, clinic](std::vector<snapshot_job>& jobs) {
+                        return load_grouped(live, clinic, jobs);
+                    }),
+          effects(ex, "routing.effects",
+                  [&live, clinic](std::vector<routing::fan_effects>& jobs) {
+                      return live.apply_routes(clinic, std::move(jobs));
+                  }) {
+        snapshots.start();
+        effects.start();
+    }
+
+    // One load_snapshots() per distinct agent list (a clinic's cached agents change rarely: the
+    // common case is one call), at the latest of the jobs' instants.
+    static awaitable<result<std::vector<routing::live_snapshot>>> load_grouped(
+        routing::live_state& live, std::uint64_t clinic, std::vector<snapshot_job>& jobs) {
+        std::map<std::vector<std::string>, std::vector<std::size_t>> groups;
+        routing::instant now{};
+        for (std::size_t i = 0; i < jobs.size(); ++i) {
+            std::vector<std::string> ids;
+            for (const auto& a : jobs[i].request.base.agents) ids.push_back(a.id);
+            groups[std::move(ids)].push_back(i);
+            now = std::max(now, jobs[i].now);
+        }
+        std::vector<routing::live_snapshot> out(jobs.size());
+        for (const auto& [ids, members] : groups) {
+            std::vector<routing::snapshot_request> requests;
+            for (const std::size_t i : members) requests.push_back(std::move(jobs[i].request));
+            auto loaded = co_await live.load_snapshots(clinic, std::move(requests), now);
+            if (!loaded) co_return loaded.error();
+            for (std::size_t j = 0; j < members.size(); ++j) {
+                out[members[j]] = std::move((*loaded)[j]);
+            }
+        }
+        co_return out;
+    }
+
+    storage::batcher<snapshot_job, routing::live_snapshot> snapshots;
+    storage::batcher<routing::fan_effects, routing::route_outcome> effects;
+};
+
 }  // namespace
 
 struct routing_stage::impl : std::enable_shared_from_this<routing_stage::impl> {
@@ -433,6 +488,21 @@ struct routing_stage::impl : std::enable_shared_from_this<routing_stage::impl> {
     };
     std::mutex mutex;
     std::map<std::uint64_t, cached> cache;
+    std::map<std::uint64_t, std::unique_ptr<clinic_batches>> batches;  // under `mutex`
+
+    clinic_batches& batches_of(std::uint64_t clinic) {
+        std::lock_guard lock(mutex);
+        auto& b = batches[clinic];
+        if (!b) b = std::make_unique<clinic_batches>(ex, live, clinic);
+        return *b;
+    }
+    void stop_batches() {
+        std::lock_guard lock(mutex);
+        for (auto& [clinic, b] : batches) {
+            b->snapshots.stop();
+            b->effects.stop();
+        }
+    }
 
     std::atomic<std::uint64_t> stored{0}, routed{0}, swept{0}, auto_replies{0}, timeouts{0},
         failures{0};
@@ -516,7 +586,11 @@ awaitable<result<routing::decision>> routing_stage::impl::decide_and_commit(
     const int attempts = std::max(1, opts.max_redecide + 1);
     for (int attempt = 0; attempt < attempts; ++attempt) {
         const auto now = opts.now();
-        auto ls = co_await live.load_snapshot(clinic, base, now, activity);
+        snapshot_job job;
+        job.request.base = base;
+        job.request.activity = activity;
+        job.now = now;
+        auto ls = co_await batches_of(clinic).snapshots.submit(std::move(job));
         if (!ls) co_return ls.error();
         // The clinic's own suppression window, not the live state's default.
         ls->input.auto_reply_suppressed = routing::suppressed(ls->marks, now, s.suppression_window);
@@ -792,7 +866,10 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
     }
     bool claimed = !counts;
     if (routable) {
-        auto applied = co_await live.apply_route(clinic_id, openid, std::move(fx));
+        routing::fan_effects effects;
+        effects.fan = openid;
+        effects.effects = std::move(fx);
+        auto applied = co_await batches_of(clinic_id).effects.submit(std::move(effects));
         if (applied) {
             claimed = claimed || applied->auto_reply_claimed;
         } else {
@@ -1122,6 +1199,7 @@ awaitable<void> routing_stage::stop(std::chrono::milliseconds limit) {
     // Routing still in flight (past a request's budget) finds the writer gone: the sweeper of
     // the next start routes its message.
     impl_->receipts.stop();
+    impl_->stop_batches();
 }
 
 routing_stage_stats routing_stage::stats() const {

@@ -48,8 +48,9 @@ namespace scrm::routing::live_detail {
 // open_window(f, w, at, ttl) — window 'm' or 'e' opened afresh at `at` unless it already was at
 // `at` or later (so routing a message twice opens nothing twice); claim_auto(f, now, window, ttl)
 // — 1 and the auto mark set when no auto-reply or agent reply is marked within `window`;
-// arm(f, due, payload) — 1 when armed, 0 when the fan already has a timer; push(a, payload) —
-// a console push: appended to the agent's event stream (the last ~1000 events, kept a day) and
+// arm(f, due, payload) — 1 when armed, 0 when the fan already has a timer; push(a, payload[,
+// kept]) — a console push: appended to the agent's event stream (the last ~1000 events, kept a
+// day: its expiry set once per agent named in the table `kept`, when one is given) and
 // PUBLISHed on the agent's channel, both carrying the stream id as "event_id" (with_event_id).
 inline constexpr std::string_view lua_prelude = R"lua(
 local P = ARGV[1]
@@ -135,10 +136,13 @@ local function with_event_id(id, payload)
   if rest ~= '}' then rest = ',' .. rest end
   return '{"event_id":"' .. id .. '"' .. rest
 end
-local function push(a, payload)
+local function push(a, payload, kept)
   local ek = k('events', a)
   local id = redis.call('XADD', ek, 'MAXLEN', '~', 1000, '*', 'p', payload)
-  redis.call('PEXPIRE', ek, 86400000)
+  if not kept or not kept[a] then
+    redis.call('PEXPIRE', ek, 86400000)
+    if kept then kept[a] = true end
+  end
   redis.call('PUBLISH', k('agent', a), with_event_id(id, payload))
 end
 local function load_of(a)

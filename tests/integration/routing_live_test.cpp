@@ -1374,6 +1374,113 @@ TEST_CASE("route effects: owner, stale lock, timer and auto-reply claim in one c
           make_error_code(errc::bad_input));
 }
 
+TEST_CASE("snapshot: several messages in one call read like one call each, agents once",
+          "[routing_live][snapshot]") {
+    live_options o;
+    o.presence_ttl = 1h;
+    o.suppression_window = 10min;
+    fixture f(o);
+    auto& a = f.a;
+    bring_online(a, {"a1", "a2", "a3"});
+    REQUIRE(a.run(a.live->commit_exclusive(clinic, "fan1", std::nullopt, "a1", t0 + 5s))
+                .value()
+                .status == assign_status::assigned);
+    REQUIRE(a.run(a.live->acquire_lock(clinic, "fan1", "a2", t0 + 10s)).has_value());
+    REQUIRE(a.run(a.live->note_unanswered(clinic, "fan9", "a2")).value());
+    REQUIRE(a.run(a.live->record_auto_reply(clinic, "fan3", t0 + 20s)).has_value());
+
+    const instant now = t0 + 1min;
+    std::vector<scrm::routing::snapshot_request> batch;
+    batch.push_back({static_parts("fan1", true), std::nullopt});
+    batch.push_back({static_parts("fan2", true),
+                     scrm::routing::fan_activity{window_kind::message, now, true, std::nullopt}});
+    batch.push_back({static_parts("fan3", true), std::nullopt});
+    auto got = f.b.run(f.b.live->load_snapshots(clinic, batch, now));
+    REQUIRE(got.has_value());
+    REQUIRE(got->size() == 3);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        auto one = a.run(a.live->load_snapshot(clinic, batch[i].base, now));
+        REQUIRE(one.has_value());
+        const live_snapshot& many = (*got)[i];
+        CHECK(many.input == one->input);
+        CHECK(many.marks == one->marks);
+        CHECK(many.lock.has_value() == one->lock.has_value());
+    }
+    const snapshot& s1 = (*got)[0].input;
+    CHECK(s1.fan.exclusive_agent == std::optional<std::string>("a1"));
+    CHECK(s1.session_holder == std::optional<std::string>("a2"));
+    CHECK(s1.agents[1].load == 2);  // fan9 unanswered, fan1's lock
+    CHECK_FALSE((*got)[1].input.fan.exclusive_agent.has_value());
+    CHECK((*got)[2].input.auto_reply_suppressed);
+    // The second message's activity was applied: its window is open.
+    auto w = a.run(a.live->windows_of(clinic, "fan2", now));
+    REQUIRE(w.has_value());
+    CHECK((*w)[0].open);
+
+    // Every message must list the same agents; nothing at all is nothing.
+    auto other = batch;
+    other[1].base.agents.pop_back();
+    CHECK(a.run(a.live->load_snapshots(clinic, other, now)).error() ==
+          make_error_code(errc::bad_input));
+    other = batch;
+    other[2].base.agents[0].id = "a9";
+    CHECK(a.run(a.live->load_snapshots(clinic, other, now)).error() ==
+          make_error_code(errc::bad_input));
+    CHECK(a.run(a.live->load_snapshots(clinic, {}, now)).value().empty());
+}
+
+TEST_CASE("route effects: several messages in one call apply in order, each its own outcome",
+          "[routing_live][snapshot]") {
+    live_options o;
+    o.presence_ttl = 1h;
+    fixture f(o);
+    auto& a = f.a;
+    bring_online(a, four);
+    auto effects = [](std::string owner, instant claim, std::string n) {
+        scrm::routing::route_effects fx;
+        fx.owner = std::move(owner);
+        fx.timer_due = claim + 5min;
+        fx.timer_payload = "3:" + n;
+        fx.claim_at = claim;
+        fx.claim_window = 10min;
+        fx.push_to = {"a1", "a2"};
+        fx.push_payload = R"({"n":)" + n + "}";
+        return fx;
+    };
+    std::vector<scrm::routing::fan_effects> batch;
+    batch.push_back({"fan1", effects("a1", t0 + 1s, "1")});
+    batch.push_back({"fan1", effects("a2", t0 + 2s, "2")});  // the same fan again
+    batch.push_back({"fan2", effects("a2", t0 + 2s, "3")});
+    auto r = f.b.run(f.b.live->apply_routes(clinic, batch));
+    REQUIRE(r.has_value());
+    // fan1's first message claims and arms; its second finds both done; fan2 is a fan of its own.
+    CHECK(*r == std::vector<scrm::routing::route_outcome>{{true, true}, {false, false}, {true, true}});
+    CHECK(a.run(a.live->timer_of(clinic, "fan1")).value()->payload == "3:1");
+    // fan1 now waits on a2 (the later owner); a2 owns fan1 and fan2.
+    CHECK(a.run(a.live->read_loads(clinic, {"a1", "a2"})).value() ==
+          std::vector<agent_load>{{"a1", 0, 0}, {"a2", 2, 0}});
+    // Every push reached both agents' streams, in order.
+    for (const std::string agent : {"a1", "a2"}) {
+        auto kept = a.run(a.live->events_after(clinic, agent, "0-1"));
+        REQUIRE(kept.has_value());
+        REQUIRE(kept->events.size() == 3);
+        for (std::size_t i = 0; i < 3; ++i) {
+            CHECK(kept->events[i].payload.find(R"("n":)" + std::to_string(i + 1) + "}") !=
+                  std::string::npos);
+        }
+        std::vector<std::string> ttl{"PTTL", a.live->key_prefix(clinic) + "events:" + agent};
+        auto left = a.run(a.client->command(std::move(ttl)));
+        REQUIRE(left.has_value());
+        CHECK(left->integer > 0);  // kept for a day
+    }
+    // One bad entry refuses the whole call, and nothing of it is applied.
+    batch[0].fan = "fan3";
+    batch[2].effects.push_to = {""};
+    CHECK(a.run(a.live->apply_routes(clinic, batch)).error() == make_error_code(errc::bad_input));
+    CHECK_FALSE(a.run(a.live->timer_of(clinic, "fan3")).value().has_value());
+    CHECK(a.run(a.live->apply_routes(clinic, {})).value().empty());
+}
+
 TEST_CASE("locks: an operation given a TTL (the clinic's) uses it instead of the default",
           "[routing_live][locks]") {
     live_options o;

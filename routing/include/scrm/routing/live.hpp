@@ -225,6 +225,18 @@ struct route_effects {
     std::string push_payload;
 };
 
+// One message's part of load_snapshots(): its snapshot's static part and the fan's action.
+struct snapshot_request {
+    snapshot base;
+    std::optional<fan_activity> activity;
+};
+
+// One message's part of apply_routes().
+struct fan_effects {
+    std::string fan;
+    route_effects effects;
+};
+
 // A console push as kept in an agent's event stream: its id (a Redis stream id,
 // "<ms>-<seq>", increasing) and the payload as delivered, with "event_id" first.
 struct agent_event {
@@ -503,12 +515,24 @@ public:
         std::uint64_t clinic, snapshot base, instant now,
         std::optional<fan_activity> activity = std::nullopt);
 
+    // load_snapshot() for several messages of one clinic at one moment, in one script: each
+    // request's activity is applied and its fan read in order, then the agents' live state is
+    // read once for all of them — so every base must list the same agents (ids in the same
+    // order; bad_input otherwise). One answer per request, in order. The routing stage hands
+    // every message stored meanwhile to one call.
+    boost::asio::awaitable<result<std::vector<live_snapshot>>> load_snapshots(
+        std::uint64_t clinic, std::vector<snapshot_request> requests, instant now);
+
     // ---- a routed message's effects ---------------------------------------------------------
 
     // Everything in `effects`, atomically, in one script (one round trip per routed message
     // instead of one per effect). bad_input for an empty fan, owner, holder or push target.
     boost::asio::awaitable<result<route_outcome>> apply_route(std::uint64_t clinic, std::string fan,
                                                               route_effects effects);
+    // apply_route() for several routed messages of one clinic, in order, in one script; one
+    // outcome each, in order.
+    boost::asio::awaitable<result<std::vector<route_outcome>>> apply_routes(
+        std::uint64_t clinic, std::vector<fan_effects> routes);
 
     // ---- console pushes ----------------------------------------------------------------------
 

@@ -1,47 +1,24 @@
-// Group commit: many coroutines each hand in one job and wait; one loop (a coroutine on a strand)
-// takes everything queued, commits it as one batch on a MySQL worker — one transaction, a few
-// multi-row statements, one COMMIT — and answers each caller with its own outcome. The next batch
-// starts the moment the previous one lands, so batches grow with the load and a lone job waits
-// for nothing. Used by the message store (inbound rows) and the routing stage (receipts).
+// Group commit: a batcher (batcher.hpp) whose batch is one MySQL transaction on a pool worker —
+// one transaction, a few multi-row statements, one COMMIT — answering each caller with its own
+// outcome. The next batch starts the moment the previous one lands, so batches grow with the load
+// and a lone job waits for nothing. Used by the message store (inbound rows) and the routing
+// stage (receipts).
 #pragma once
 
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/concurrent_channel.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <cstdint>
-#include <deque>
 #include <functional>
-#include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "scrm/common/error.hpp"
-#include "scrm/common/log.hpp"
+#include "scrm/storage/batcher.hpp"
 #include "scrm/storage/mysql.hpp"
 
 namespace scrm::storage {
 
-struct group_commit_limits {
-    std::size_t max_jobs = 500;
-    // Batches carry their values inline: keep a statement well under max_allowed_packet (16 MiB
-    // by default). A single job larger than this still goes, alone.
-    std::size_t max_bytes = 2 * 1024 * 1024;
-};
-
-struct group_commit_stats {
-    std::uint64_t batches = 0;  // batches attempted
-    std::uint64_t jobs = 0;     // jobs in batches that committed
-    std::size_t pending = 0;    // waiting for the next batch
-};
+// Batches carry their values inline: keep a statement well under max_allowed_packet (16 MiB by
+// default) — the default max_bytes (2 MiB) does.
+using group_commit_limits = batch_limits;
+using group_commit_stats = batch_stats;
 
 // Thread-safe. Construct, start(), and stop() before the pool stops. `Outcome` must be default
 // constructible.
@@ -58,135 +35,29 @@ public:
 
     group_commit(boost::asio::any_io_executor ex, mysql_pool& mysql, std::string name,
                  commit_fn commit, size_fn size, group_commit_limits limits = {})
-        : impl_(std::make_shared<impl>(std::move(ex), mysql, std::move(name), std::move(commit),
-                                       std::move(size), limits)) {}
-    ~group_commit() { stop(); }
-    group_commit(const group_commit&) = delete;
-    group_commit& operator=(const group_commit&) = delete;
+        : batches_(std::move(ex), std::move(name), on_pool(mysql, std::move(commit)),
+                   std::move(size), limits) {}
 
-    void start() { boost::asio::co_spawn(impl_->strand, run(impl_), boost::asio::detached); }
-
+    void start() { batches_.start(); }
     // Refuses new jobs; waiting ones complete with errc::shutting_down (a batch already on a
     // worker finishes and answers its jobs).
-    void stop() {
-        std::deque<entry> left;
-        {
-            std::lock_guard lock(impl_->mutex);
-            impl_->stopping = true;
-            left.swap(impl_->pending);
-        }
-        for (auto& e : left) e.done->try_send(make_error_code(errc::shutting_down), Outcome{});
-        impl_->notify();
-    }
-
+    void stop() { batches_.stop(); }
     // Completes when the job's batch committed (its outcome) or failed (the batch's error).
     boost::asio::awaitable<result<Outcome>> submit(Job job) {
-        auto done = std::make_shared<done_channel>(co_await boost::asio::this_coro::executor, 1);
-        {
-            std::lock_guard lock(impl_->mutex);
-            if (impl_->stopping) {
-                co_return result<Outcome>(boost::system::in_place_error,
-                                          make_error_code(errc::shutting_down));
-            }
-            impl_->pending.push_back(entry{std::move(job), done});
-        }
-        impl_->notify();
-        auto [ec, out] =
-            co_await done->async_receive(boost::asio::as_tuple(boost::asio::use_awaitable));
-        // In place: a result<bool> cannot tell an error_code from a value.
-        if (ec) co_return result<Outcome>(boost::system::in_place_error, ec);
-        co_return result<Outcome>(boost::system::in_place_value, std::move(out));
+        co_return co_await batches_.submit(std::move(job));
     }
-
-    group_commit_stats stats() const {
-        std::lock_guard lock(impl_->mutex);
-        return {impl_->batches, impl_->jobs, impl_->pending.size()};
-    }
+    group_commit_stats stats() const { return batches_.stats(); }
 
 private:
-    using done_channel = boost::asio::experimental::concurrent_channel<void(
-        boost::system::error_code, Outcome)>;
-    struct entry {
-        Job job;
-        std::shared_ptr<done_channel> done;
-    };
-
-    struct impl : std::enable_shared_from_this<impl> {
-        impl(boost::asio::any_io_executor e, mysql_pool& m, std::string n, commit_fn c, size_fn s,
-             group_commit_limits l)
-            : strand(boost::asio::make_strand(e)),
-              wake(strand),
-              mysql(m),
-              name(std::move(n)),
-              commit(std::move(c)),
-              size(std::move(s)),
-              limits(l) {}
-
-        void notify() {
-            boost::asio::post(strand, [self = this->shared_from_this()] { self->wake.cancel(); });
-        }
-
-        boost::asio::strand<boost::asio::any_io_executor> strand;
-        boost::asio::steady_timer wake;
-        mysql_pool& mysql;
-        std::string name;
-        commit_fn commit;
-        size_fn size;
-        group_commit_limits limits;
-        mutable std::mutex mutex;
-        std::deque<entry> pending;
-        bool stopping = false;
-        std::uint64_t batches = 0, jobs = 0;
-    };
-
-    static boost::asio::awaitable<void> run(std::shared_ptr<impl> self) {
-        for (;;) {
-            std::vector<Job> batch;
-            std::vector<std::shared_ptr<done_channel>> done;
-            {
-                std::lock_guard lock(self->mutex);
-                std::size_t bytes = 0;
-                while (!self->pending.empty() && batch.size() < self->limits.max_jobs &&
-                       (batch.empty() || bytes < self->limits.max_bytes)) {
-                    bytes += self->size(self->pending.front().job);
-                    batch.push_back(std::move(self->pending.front().job));
-                    done.push_back(std::move(self->pending.front().done));
-                    self->pending.pop_front();
-                }
-                if (batch.empty() && self->stopping) co_return;
-            }
-            if (batch.empty()) {
-                self->wake.expires_at(boost::asio::steady_timer::time_point::max());
-                co_await self->wake.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-                continue;
-            }
-            const commit_fn& commit = self->commit;
+    static typename batcher<Job, Outcome>::batch_fn on_pool(mysql_pool& mysql, commit_fn commit) {
+        return [&mysql, commit = std::move(commit)](
+                   std::vector<Job>& batch) -> boost::asio::awaitable<result<std::vector<Outcome>>> {
             auto fn = [&commit, &batch](mysql_session& db) { return commit(db, batch); };
-            auto outcome = co_await self->mysql.run(fn);
-            if (outcome && outcome->size() != batch.size()) {
-                outcome = make_error_code(errc::protocol_error);
-            }
-            if (!outcome) {
-                log::warn(self->name + ".batch_failed",
-                          {{"jobs", static_cast<std::uint64_t>(batch.size())},
-                           {"reason", outcome.error().message()}});
-            }
-            {
-                std::lock_guard lock(self->mutex);
-                ++self->batches;
-                if (outcome) self->jobs += batch.size();
-            }
-            for (std::size_t i = 0; i < batch.size(); ++i) {
-                if (outcome) {
-                    done[i]->try_send(boost::system::error_code{}, std::move((*outcome)[i]));
-                } else {
-                    done[i]->try_send(outcome.error(), Outcome{});
-                }
-            }
-        }
+            co_return co_await mysql.run(fn);
+        };
     }
 
-    std::shared_ptr<impl> impl_;
+    batcher<Job, Outcome> batches_;
 };
 
 }  // namespace scrm::storage

@@ -108,7 +108,6 @@ int main(int argc, char** argv) {
 
     gateway::account_registry accounts(deps.mysql(), *box);
     gateway::message_store store(io.get_executor(), deps.mysql());
-    store.start();
     stats->add_gauge("scrm_message_store_batches_total", "Group commits of inbound messages.", "",
                      [&store] { return static_cast<double>(store.stats().batches); });
     std::unique_ptr<storage::spool> spool;

@@ -255,10 +255,6 @@ message_store::message_store(asio::any_io_executor ex, storage::mysql_pool& mysq
 
 message_store::~message_store() = default;
 
-void message_store::start() {
-    impl_->start();
-}
-
 void message_store::stop() {
     impl_->stop();
 }

@@ -422,10 +422,7 @@ struct clinic_batches {
           effects(ex, "routing.effects",
                   [&live, clinic](std::vector<routing::fan_effects>& jobs) {
                       return live.apply_routes(clinic, std::move(jobs));
-                  }) {
-        snapshots.start();
-        effects.start();
-    }
+                  }) {}
 
     // One load_snapshots() per distinct agent list (a clinic's cached agents change rarely: the
     // common case is one call), at the latest of the jobs' instants.
@@ -469,7 +466,6 @@ struct routing_stage::impl : std::enable_shared_from_this<routing_stage::impl> {
           opts(std::move(op)),
           receipts(ex, mysql, "routing.receipts", commit_receipts, receipt_bytes) {
         if (!opts.now) opts.now = system_now;
-        receipts.start();
     }
 
     asio::any_io_executor ex;

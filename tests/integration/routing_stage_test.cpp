@@ -87,7 +87,6 @@ struct harness {
         server = std::make_unique<http_server>(io.get_executor(), hs, std::move(routes),
                                                std::make_shared<metrics>());
         port = server->start();
-        store.start();
         subscriber = storage::redis_subscriber::create(
             io.get_executor(), redis_options_from(fx.cfg.redis), [this](storage::redis_message m) {
                 std::lock_guard lock(mutex);

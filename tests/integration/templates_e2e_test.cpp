@@ -128,7 +128,6 @@ struct harness {
         server = std::make_unique<http_server>(io.get_executor(), hs, std::move(routes),
                                                std::make_shared<metrics>());
         port = server->start();
-        store.start();
         outbox->start();
         stage->start_workers();
         for (int i = 0; i < 2; ++i) {

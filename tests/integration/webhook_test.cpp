@@ -134,7 +134,6 @@ struct harness {
         server = std::make_unique<http_server>(io.get_executor(), hs, std::move(routes),
                                                std::make_shared<metrics>());
         port = server->start();
-        store.start();
         for (int i = 0; i < 2; ++i) {
             threads.emplace_back([this] {
                 mark_io_thread();

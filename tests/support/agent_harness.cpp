@@ -110,7 +110,6 @@ agent_harness::agent_harness(clinic_fixture& c, const std::vector<std::uint64_t>
     server = std::make_unique<http_server>(io.get_executor(), hs, std::move(routes),
                                            std::make_shared<metrics>());
     port = server->start();
-    store.start();
     if (media) {
         outbox->start();
         media->start();

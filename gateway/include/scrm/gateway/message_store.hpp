@@ -72,7 +72,7 @@ std::string identity_hash(std::uint64_t account_id, std::string_view identity_ke
 // A random, non-zero insert token (63 bits, so it fits a signed BIGINT too).
 std::uint64_t new_insert_token();
 
-// Thread-safe. Construct, start(), and stop() before the pool stops.
+// Thread-safe. stop() (or destroy it) before the pool stops.
 class message_store {
 public:
     message_store(boost::asio::any_io_executor ex, storage::mysql_pool& mysql,
@@ -81,7 +81,6 @@ public:
     message_store(const message_store&) = delete;
     message_store& operator=(const message_store&) = delete;
 
-    void start();
     void stop();  // pending requests complete with errc::shutting_down
 
     // Completes when the row is committed (inserted now or found committed earlier). Errors from

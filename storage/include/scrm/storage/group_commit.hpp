@@ -20,7 +20,7 @@ namespace scrm::storage {
 using group_commit_limits = batch_limits;
 using group_commit_stats = batch_stats;
 
-// Thread-safe. Construct, start(), and stop() before the pool stops. `Outcome` must be default
+// Thread-safe. stop() (or destroy it) before the pool stops. `Outcome` must be default
 // constructible.
 template <class Job, class Outcome>
 class group_commit {
@@ -38,7 +38,6 @@ public:
         : batches_(std::move(ex), std::move(name), on_pool(mysql, std::move(commit)),
                    std::move(size), limits) {}
 
-    void start() { batches_.start(); }
     // Refuses new jobs; waiting ones complete with errc::shutting_down (a batch already on a
     // worker finishes and answers its jobs).
     void stop() { batches_.stop(); }

@@ -14,7 +14,6 @@
 
 #include "scrm/common/log.hpp"
 #include "scrm/storage/mysql.hpp"
-#include "scrm/storage/batcher.hpp"
 #include "scrm/storage/redis.hpp"
 #include "scrm/storage/spool.hpp"
 #include "scrm/wechat/envelope.hpp"
@@ -124,45 +123,21 @@ inbound_row to_row(const account& a, const wechat::inbound_message& m, std::stri
     return row;
 }
 
-// The checks before a message is stored, for every request of a clinic that arrived meanwhile,
-// in one round trip: plain mode's replay check (the (timestamp, nonce, signature) triple bound to
-// the first identity seen with it) and whether the identity is known committed. ARGV[1] the
-// triples' TTL in ms, then per request: the identity (hex), '1' when it has a triple to bind.
-// KEYS per request: the identity's "seen" key, then its triple's key if it has one. Returns per
-// request {bound, seen}: bound 0 when the triple is already bound to another identity; seen 1
-// when the identity is known committed.
+// Plain mode's replay check and the committed-identity lookup in one round trip.
+// KEYS[1] the (timestamp, nonce, signature) triple, KEYS[2] the identity's "seen" key; ARGV[1]
+// the identity (hex), ARGV[2] the triple's TTL in ms. Returns {bound, seen}: bound 0 when the
+// triple is already bound to another identity; seen 1 when the identity is known committed.
 const storage::redis_script& check_script() {
     static const storage::redis_script s(R"lua(
-local out, key = {}, 1
-for i = 2, #ARGV, 2 do
-  local seen = KEYS[key]
-  key = key + 1
-  local bound = 1
-  if ARGV[i + 1] == '1' then
-    local triple = KEYS[key]
-    key = key + 1
-    if not redis.call('SET', triple, ARGV[i], 'NX', 'PX', ARGV[1]) then
-      local v = redis.call('GET', triple)
-      if v and v ~= ARGV[i] then bound = 0 end
-    end
-  end
-  out[#out + 1] = bound
-  out[#out + 1] = redis.call('EXISTS', seen)
+local bound = 1
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  local v = redis.call('GET', KEYS[1])
+  if v and v ~= ARGV[1] then bound = 0 end
 end
-return out
+return {bound, redis.call('EXISTS', KEYS[2])}
 )lua");
     return s;
 }
-
-struct identity_check {
-    std::string seen_key;
-    std::optional<std::string> triple_key;  // plain mode
-    std::string identity;                   // hex
-};
-struct identity_state {
-    bool bound = true;
-    bool seen = false;
-};
 
 // Marks committed identities: KEYS the "seen" keys (one clinic's: they share a hash slot),
 // ARGV[1] the TTL in ms.
@@ -194,54 +169,6 @@ struct detail::seen_writer {
         if (flushing) return false;
         flushing = true;
         return true;
-    }
-};
-
-// One batcher per clinic (a script's keys must share the clinic's hash slot).
-struct detail::identity_checks {
-    using checks = storage::batcher<identity_check, identity_state>;
-    identity_checks(storage::redis_client& r, std::chrono::milliseconds t) : redis(r), ttl(t) {}
-    storage::redis_client& redis;
-    std::chrono::milliseconds ttl;  // of the triples
-    std::mutex mutex;
-    std::map<std::uint64_t, std::unique_ptr<checks>> by_clinic;
-
-    checks& of(std::uint64_t clinic, const boost::asio::any_io_executor& ex) {
-        std::lock_guard lock(mutex);
-        auto& b = by_clinic[clinic];
-        if (!b) {
-            b = std::make_unique<checks>(ex, "webhook.checks",
-                                         [this](std::vector<identity_check>& jobs) {
-                                             return run(jobs);
-                                         });
-        }
-        return *b;
-    }
-
-    awaitable<result<std::vector<identity_state>>> run(std::vector<identity_check>& jobs) {
-        std::vector<std::string> keys;
-        std::vector<std::string> args;
-        args.reserve(1 + 2 * jobs.size());
-        args.push_back(std::to_string(ttl.count()));
-        for (auto& j : jobs) {
-            keys.push_back(std::move(j.seen_key));
-            if (j.triple_key) keys.push_back(std::move(*j.triple_key));
-            args.push_back(std::move(j.identity));
-            args.push_back(j.triple_key ? "1" : "0");
-        }
-        storage::redis_script script = check_script();
-        auto r = co_await redis.eval(std::move(script), std::move(keys), std::move(args));
-        if (!r) co_return r.error();
-        if (r->type != storage::redis_reply::kind::array ||
-            r->elements.size() != 2 * jobs.size()) {
-            co_return make_error_code(errc::protocol_error);
-        }
-        std::vector<identity_state> out(jobs.size());
-        for (std::size_t i = 0; i < jobs.size(); ++i) {
-            out[i].bound = r->elements[2 * i].integer != 0;
-            out[i].seen = r->elements[2 * i + 1].integer != 0;
-        }
-        co_return out;
     }
 };
 
@@ -283,10 +210,7 @@ webhook::webhook(account_registry& accounts, message_store& store, storage::redi
       spool_(spool),
       settings_(settings),
       now_(std::move(now)),
-      seen_(std::make_shared<detail::seen_writer>(redis, settings.seen_ttl)),
-      checks_(std::make_shared<detail::identity_checks>(
-          redis, std::chrono::duration_cast<std::chrono::milliseconds>(
-                     settings.timestamp_window * 2))) {}
+      seen_(std::make_shared<detail::seen_writer>(redis, settings.seen_ttl)) {}
 
 void webhook::add_routes(router& routes) {
     routes.prefix("GET", "/wx/", "/wx/{appid}",
@@ -409,29 +333,39 @@ awaitable<http_response> webhook::receive(std::shared_ptr<const account> a, http
     const std::string spool_copy = spool_ ? xml : std::string();  // kept if the store fails
 
     // Plain mode: the signature does not cover the body, so bind each (timestamp, nonce,
-    // signature) triple to the first message seen with it. The same round trip (shared with the
-    // clinic's other requests meanwhile) asks whether the identity is already known committed
-    // (safe mode asks that alone).
+    // signature) triple to the first message seen with it. The same round trip asks whether the
+    // identity is already known committed (safe mode asks that alone).
     const auto seen_key = redis_key(*a, "seen", hash_hex);
     bool seen = false;
-    identity_check check;
-    check.seen_key = seen_key;
     if (!safe_mode) {
-        check.triple_key = redis_key(*a, "sig", *timestamp + ":" + *nonce + ":" + *signature);
-    }
-    check.identity = hash_hex;
-    auto& checks = checks_->of(a->clinic_id, co_await boost::asio::this_coro::executor);
-    auto checked = co_await checks.submit(std::move(check));
-    if (checked) {
-        if (!checked->bound) {
-            co_return refuse(401, a->appid, "signature already used for another message");
+        std::vector<std::string> keys;
+        keys.reserve(2);
+        keys.push_back(redis_key(*a, "sig", *timestamp + ":" + *nonce + ":" + *signature));
+        keys.push_back(seen_key);
+        const auto ttl =
+            std::chrono::duration_cast<std::chrono::milliseconds>(settings_.timestamp_window * 2);
+        std::vector<std::string> args;
+        args.reserve(2);
+        args.push_back(hash_hex);
+        args.push_back(std::to_string(ttl.count()));
+        storage::redis_script script = check_script();
+        auto checked = co_await redis_.eval(std::move(script), std::move(keys), std::move(args));
+        if (checked && checked->type == storage::redis_reply::kind::array &&
+            checked->elements.size() == 2) {
+            if (checked->elements[0].integer == 0) {
+                co_return refuse(401, a->appid, "signature already used for another message");
+            }
+            seen = checked->elements[1].integer != 0;
+        } else {
+            // Redis down: the signature and the timestamp window still hold; do not refuse
+            // WeChat's messages for an outage of the replay cache.
+            log::warn("webhook.replay_check_skipped",
+                      {{"appid", a->appid},
+                       {"reason", checked ? std::string("unexpected reply")
+                                          : checked.error().message()}});
         }
-        seen = checked->seen;
-    } else {
-        // Redis down: the signature and the timestamp window still hold; do not refuse
-        // WeChat's messages for an outage of the replay cache.
-        log::warn("webhook.replay_check_skipped",
-                  {{"appid", a->appid}, {"reason", checked.error().message()}});
+    } else if (auto cached = co_await redis_.get(seen_key); cached && *cached) {
+        seen = true;
     }
     if (seen) {
         log::debug("webhook.duplicate", {{"appid", a->appid}, {"source", "cache"}});

@@ -67,7 +67,6 @@ struct webhook_settings {
 
 namespace detail {
 struct seen_writer;  // webhook.cpp: batches the cache writes of committed identities
-struct identity_checks;  // webhook.cpp: batches the replay and committed-identity checks
 }
 
 class webhook {
@@ -115,7 +114,6 @@ private:
     clock_fn now_;
     std::atomic<bool> replay_stopped_{false};
     std::shared_ptr<detail::seen_writer> seen_;
-    std::shared_ptr<detail::identity_checks> checks_;
 };
 
 }  // namespace scrm::gateway

@@ -489,15 +489,21 @@ struct routing_stage::impl : std::enable_shared_from_this<routing_stage::impl> {
     clinic_batches& batches_of(std::uint64_t clinic) {
         std::lock_guard lock(mutex);
         auto& b = batches[clinic];
-        if (!b) b = std::make_unique<clinic_batches>(ex, live, clinic);
+        if (!b) {
+            b = std::make_unique<clinic_batches>(ex, live, clinic);
+            // Routing still in flight after stop() finds the clinic's batchers stopped (its
+            // message is left for the sweeper) rather than starting loops nobody stops.
+            if (stopping) stop(*b);
+        }
         return *b;
+    }
+    static void stop(clinic_batches& b) {
+        b.snapshots.stop();
+        b.effects.stop();
     }
     void stop_batches() {
         std::lock_guard lock(mutex);
-        for (auto& [clinic, b] : batches) {
-            b->snapshots.stop();
-            b->effects.stop();
-        }
+        for (auto& [clinic, b] : batches) stop(*b);
     }
 
     std::atomic<std::uint64_t> stored{0}, routed{0}, swept{0}, auto_replies{0}, timeouts{0},

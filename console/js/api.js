@@ -1,9 +1,10 @@
 // The gateway's agent API (docs/api.md "Agent API" and "The console"). Authentication is the
 // HttpOnly cookie that sign-in sets: the page never reads or stores the token. Every call
 // resolves to {ok, status, body}; a network failure is status 0 with a Chinese error text, like
-// the gateway's own errors. URLs are built here and nowhere else.
+// the gateway's own errors. URLs are built here and nowhere else. The administration pages
+// (admin/js/api.js) use the same `call` and `query`.
 
-async function call(method, path, body, contentType) {
+export async function call(method, path, body, contentType) {
   const init = { method, headers: {}, credentials: 'same-origin' };
   if (body instanceof Blob || body instanceof FormData) {
     if (contentType) init.headers['Content-Type'] = contentType;
@@ -31,7 +32,8 @@ async function call(method, path, body, contentType) {
 // endpoint's "not found" answers in Chinese.
 export const isMissingEndpoint = (r) => r.status === 404 && r.body?.error === 'not found';
 
-const query = (params) => {
+// A query string from the members that are set ("?state=submitted&page=2"), or "".
+export const query = (params) => {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) {
     if (v !== undefined && v !== null && v !== '') q.set(k, String(v));

@@ -428,16 +428,26 @@ struct clinic_batches {
     // common case is one call), at the latest of the jobs' instants.
     static awaitable<result<std::vector<routing::live_snapshot>>> load_grouped(
         routing::live_state& live, std::uint64_t clinic, std::vector<snapshot_job>& jobs) {
-        std::map<std::vector<std::string>, std::vector<std::size_t>> groups;
+        auto same_agents = [&jobs](std::size_t i, std::size_t j) {
+            const auto& x = jobs[i].request.base.agents;
+            const auto& y = jobs[j].request.base.agents;
+            return std::equal(x.begin(), x.end(), y.begin(), y.end(),
+                              [](const auto& a, const auto& b) { return a.id == b.id; });
+        };
+        std::vector<std::vector<std::size_t>> groups;  // job indices, one agent list each
         routing::instant now{};
         for (std::size_t i = 0; i < jobs.size(); ++i) {
-            std::vector<std::string> ids;
-            for (const auto& a : jobs[i].request.base.agents) ids.push_back(a.id);
-            groups[std::move(ids)].push_back(i);
+            auto g = std::find_if(groups.begin(), groups.end(),
+                                  [&](const auto& members) { return same_agents(members[0], i); });
+            if (g == groups.end()) {
+                groups.emplace_back(1, i);
+            } else {
+                g->push_back(i);
+            }
             now = std::max(now, jobs[i].now);
         }
         std::vector<routing::live_snapshot> out(jobs.size());
-        for (const auto& [ids, members] : groups) {
+        for (const auto& members : groups) {
             std::vector<routing::snapshot_request> requests;
             for (const std::size_t i : members) requests.push_back(std::move(jobs[i].request));
             auto loaded = co_await live.load_snapshots(clinic, std::move(requests), now);

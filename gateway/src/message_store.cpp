@@ -1,5 +1,5 @@
 // The message store's batch (storage::group_commit runs the loop): fans upserted, rows inserted or
-// found, media recorded, the fans' owners read — one transaction. Which request inserted a row is
+// found, media recorded, the fans' owners returned by their upsert — one transaction. Which request inserted a row is
 // decided by the attempt's token stored with the row (column insert_batch): the row carries a
 // request's token only if that request created it, or took it over from an attempt that failed
 // without learning its outcome.
@@ -54,41 +54,67 @@ std::size_t row_bytes(const inbound_row& r) {
            128;
 }
 
-storage::sql_value opt(const std::optional<std::string>& v) {
-    return v ? storage::sql_value(*v) : storage::sql_value(std::monostate{});
-}
+using fan_key = std::pair<std::uint64_t, std::string>;  // account id, openid
 
-// Upserts each distinct fan, in a fixed order so that two instances' batches lock fans alike.
-result<void> upsert_fans(storage::mysql_session& db, const std::vector<inbound_row>& batch) {
-    std::map<std::pair<std::uint64_t, std::string>, const inbound_row*> fans;
+// Upserts each distinct fan, in a fixed order so that two instances' batches lock fans alike,
+// and returns their owners as the upserts left them: the rows are locked by this transaction, so
+// this is their state as of the commit. (MariaDB's INSERT … ON DUPLICATE KEY UPDATE … RETURNING
+// returns a row for every value list, inserted or updated: no SELECT after it, whose IN list
+// would cost the optimizer an index dive per fan.)
+result<std::map<fan_key, fan_owners>> upsert_fans(storage::mysql_session& db,
+                                                  const std::vector<inbound_row>& batch) {
+    std::map<fan_key, const inbound_row*> fans;
     for (const auto& row : batch) {
         auto& slot = fans[{row.account_id, row.openid}];
         // A subscribe or unsubscribe outranks a plain message for the fan row.
         if (!slot || row.fan != fan_change::none) slot = &row;
     }
+    std::map<fan_key, fan_owners> owners;
+    auto keep = [&owners](const storage::sql_rows& rows) {
+        for (const auto& row : rows.rows) {
+            if (!row[0] || !row[1]) continue;
+            owners[{storage::sql_u64(row[0]), *row[1]}] = fan_owners{row[2], row[3], row[4]};
+        }
+    };
+    constexpr std::string_view returning =
+        " RETURNING account_id, openid, consultant_agent_id, exclusive_agent_id, store_id";
     // Plain messages (the bulk) update their fans with one multi-row statement; follows and
-    // unfollows, which are rare, one by one. The multi-row statement's text changes with the
-    // batch, so it carries its values inline (one round trip, nothing prepared).
+    // unfollows, which are rare, one by one. Values go inline (the multi-row statement's text
+    // changes with the batch; and Connector/C++ loses the connection on a prepared statement
+    // that returns rows from an INSERT).
     std::string plain_sql;
     for (const auto& [key, row] : fans) {
-        result<std::uint64_t> r = std::uint64_t{0};
+        result<storage::sql_rows> r = storage::sql_rows{};
         switch (row->fan) {
-            case fan_change::subscribe:
-                r = db.execute(
+            case fan_change::subscribe: {
+                std::string sql =
                     "INSERT INTO fans (account_id, openid, subscribed, subscribe_scene, "
-                    "last_message_at) VALUES (?, ?, 1, ?, CURRENT_TIMESTAMP(3)) "
-                    "ON DUPLICATE KEY UPDATE subscribed = 1, unsubscribed_at = NULL, "
+                    "last_message_at) VALUES (";
+                storage::sql_lit(sql, key.first);
+                sql += ',';
+                storage::sql_lit(sql, std::string_view(key.second));
+                sql += ",1,";
+                storage::sql_lit(sql, row->scene);
+                sql +=
+                    ",CURRENT_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE subscribed = 1, "
+                    "unsubscribed_at = NULL, "
                     "subscribe_scene = COALESCE(VALUES(subscribe_scene), subscribe_scene), "
-                    "last_message_at = VALUES(last_message_at)",
-                    {key.first, key.second, opt(row->scene)});
+                    "last_message_at = VALUES(last_message_at)";
+                r = db.query_inline(sql += returning);
                 break;
-            case fan_change::unsubscribe:
-                r = db.execute(
-                    "INSERT INTO fans (account_id, openid, subscribed, unsubscribed_at) "
-                    "VALUES (?, ?, 0, CURRENT_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE "
-                    "subscribed = 0, unsubscribed_at = VALUES(unsubscribed_at)",
-                    {key.first, key.second});
+            }
+            case fan_change::unsubscribe: {
+                std::string sql =
+                    "INSERT INTO fans (account_id, openid, subscribed, unsubscribed_at) VALUES (";
+                storage::sql_lit(sql, key.first);
+                sql += ',';
+                storage::sql_lit(sql, std::string_view(key.second));
+                sql +=
+                    ",0,CURRENT_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE subscribed = 0, "
+                    "unsubscribed_at = VALUES(unsubscribed_at)";
+                r = db.query_inline(sql += returning);
                 break;
+            }
             case fan_change::none:
                 plain_sql += plain_sql.empty()
                                  ? "INSERT INTO fans (account_id, openid, subscribe_scene, "
@@ -103,52 +129,27 @@ result<void> upsert_fans(storage::mysql_session& db, const std::vector<inbound_r
                 break;
         }
         if (!r) return r.error();
+        keep(*r);
     }
     if (!plain_sql.empty()) {
         plain_sql +=
             " ON DUPLICATE KEY UPDATE "
             "subscribe_scene = COALESCE(VALUES(subscribe_scene), subscribe_scene), "
             "last_message_at = VALUES(last_message_at)";
-        if (auto r = db.query_inline(plain_sql); !r) return r.error();
+        plain_sql += returning;
+        auto r = db.query_inline(plain_sql);
+        if (!r) return r.error();
+        keep(*r);
     }
-    return {};
-}
-
-using fan_key = std::pair<std::uint64_t, std::string>;  // account id, openid
-
-// The owners of the batch's fans (one statement per account; a batch rarely spans more than
-// one). Their rows were upserted, and so locked, by this transaction: this is their state as of
-// the commit.
-result<std::map<fan_key, fan_owners>> read_owners(storage::mysql_session& db,
-                                                  const std::vector<inbound_row>& batch) {
-    std::map<std::uint64_t, std::string> in_lists;  // account id -> "openid,openid,…" literals
-    for (const inbound_row& r : batch) {
-        std::string& list = in_lists[r.account_id];
-        if (!list.empty()) list += ',';
-        storage::sql_lit(list, std::string_view(r.openid));
-    }
-    std::map<fan_key, fan_owners> out;
-    for (const auto& [account, list] : in_lists) {
-        std::string sql =
-            "SELECT openid, consultant_agent_id, exclusive_agent_id, store_id FROM fans "
-            "WHERE account_id = ";
-        storage::sql_lit(sql, account);
-        sql += " AND openid IN (" + list + ")";
-        auto rows = db.query_inline(sql);
-        if (!rows) return rows.error();
-        for (auto& row : rows->rows) {
-            if (!row[0]) continue;
-            out[{account, *row[0]}] = fan_owners{row[1], row[2], row[3]};
-        }
-    }
-    return out;
+    return owners;
 }
 
 // One transaction for the whole batch; returns each job's outcome in batch order.
 result<std::vector<stored_row>> commit_batch(storage::mysql_session& db,
                                              const std::vector<inbound_row>& batch) {
     if (auto r = db.begin(); !r) return r.error();
-    if (auto r = upsert_fans(db, batch); !r) return r.error();
+    auto owners = upsert_fans(db, batch);
+    if (!owners) return owners.error();
     // Retries of attempts whose outcome is unknown (rare: spool replays) take their rows over.
     for (const auto& row : batch) {
         if (row.takes_over == 0) continue;
@@ -160,16 +161,14 @@ result<std::vector<stored_row>> commit_batch(storage::mysql_session& db,
     }
 
     // The batch's statements change text with every batch: values go inline (one round trip
-    // each, nothing prepared; strings as hex literals, so nothing can be injected).
+    // each, nothing prepared; strings as hex literals, so nothing can be injected). RETURNING
+    // gives every value list's row, the one inserted or the one found: its id, and the token of
+    // the attempt that inserted it.
     std::string insert;
     insert.reserve(256 + batch.size() * 1024);
     insert =
         "INSERT INTO inbound_messages (account_id, identity_hash, openid, msg_type, event, "
         "event_key, wx_msg_id, create_time, content, body_xml, insert_batch) VALUES ";
-    std::string select;
-    select.reserve(128 + batch.size() * 70);
-    select =
-        "SELECT identity_hash, id, insert_batch FROM inbound_messages WHERE identity_hash IN (";
     for (std::size_t i = 0; i < batch.size(); ++i) {
         const inbound_row& r = batch[i];
         insert += i ? ",(" : "(";
@@ -195,13 +194,9 @@ result<std::vector<stored_row>> commit_batch(storage::mysql_session& db,
         insert += ',';
         storage::sql_lit(insert, r.insert_token);
         insert += ')';
-        if (i) select += ',';
-        storage::sql_lit(select, std::string_view(r.identity_hash));
     }
-    insert += " ON DUPLICATE KEY UPDATE id = id";
-    select += ")";
-    if (auto r = db.query_inline(insert); !r) return r.error();
-    auto rows = db.query_inline(select);
+    insert += " ON DUPLICATE KEY UPDATE id = id RETURNING identity_hash, id, insert_batch";
+    auto rows = db.query_inline(insert);
     if (!rows) return rows.error();
 
     std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> by_hash;  // hash -> id, token
@@ -228,8 +223,6 @@ result<std::vector<stored_row>> commit_batch(storage::mysql_session& db,
             media_params);
         if (!r) return r.error();
     }
-    auto owners = read_owners(db, batch);
-    if (!owners) return owners.error();
     if (auto r = db.commit(); !r) return r.error();
     std::vector<stored_row> out;
     out.reserve(batch.size());

@@ -1,5 +1,6 @@
 // The message store's batch (storage::group_commit runs the loop): fans upserted, rows inserted or
-// found, media recorded, the fans' owners returned by their upsert — one transaction. Which request inserted a row is
+// found, media recorded, the fans' owners returned by their upsert, and the receipts of messages
+// routed with their row (routed_in_store) — one transaction. Which request inserted a row is
 // decided by the attempt's token stored with the row (column insert_batch): the row carries a
 // request's token only if that request created it, or took it over from an attempt that failed
 // without learning its outcome.
@@ -159,6 +160,16 @@ result<std::vector<stored_row>> commit_batch(storage::mysql_session& db,
             {row.insert_token, row.identity_hash, row.takes_over});
         if (!r) return r.error();
     }
+    // Routing decided with the message (routed_in_store), now that the fans' owners are known:
+    // a row with a receipt is inserted routed, and gets its receipt if this batch inserts it.
+    std::vector<std::optional<routing_receipt>> receipts(batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        const inbound_row& r = batch[i];
+        if (!r.route || r.takes_over != 0) continue;
+        if (auto f = owners->find({r.account_id, r.openid}); f != owners->end()) {
+            receipts[i] = r.route->decide(f->second);
+        }
+    }
 
     // The batch's statements change text with every batch: values go inline (one round trip
     // each, nothing prepared; strings as hex literals, so nothing can be injected). RETURNING
@@ -168,7 +179,7 @@ result<std::vector<stored_row>> commit_batch(storage::mysql_session& db,
     insert.reserve(256 + batch.size() * 1024);
     insert =
         "INSERT INTO inbound_messages (account_id, identity_hash, openid, msg_type, event, "
-        "event_key, wx_msg_id, create_time, content, body_xml, insert_batch) VALUES ";
+        "event_key, wx_msg_id, create_time, content, body_xml, insert_batch, routed_at) VALUES ";
     for (std::size_t i = 0; i < batch.size(); ++i) {
         const inbound_row& r = batch[i];
         insert += i ? ",(" : "(";
@@ -193,7 +204,7 @@ result<std::vector<stored_row>> commit_batch(storage::mysql_session& db,
         storage::sql_lit(insert, std::string_view(r.body_xml));
         insert += ',';
         storage::sql_lit(insert, r.insert_token);
-        insert += ')';
+        insert += receipts[i] ? ",CURRENT_TIMESTAMP(3))" : ",NULL)";
     }
     insert += " ON DUPLICATE KEY UPDATE id = id RETURNING identity_hash, id, insert_batch";
     auto rows = db.query_inline(insert);
@@ -223,19 +234,46 @@ result<std::vector<stored_row>> commit_batch(storage::mysql_session& db,
             media_params);
         if (!r) return r.error();
     }
-    if (auto r = db.commit(); !r) return r.error();
     std::vector<stored_row> out;
     out.reserve(batch.size());
-    for (const inbound_row& r : batch) {
+    std::string receipt_values;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        const inbound_row& r = batch[i];
         auto it = by_hash.find(r.identity_hash);
-        if (it == by_hash.end()) return errc::protocol_error;  // cannot happen after a commit
+        if (it == by_hash.end()) return errc::protocol_error;  // every value list returns a row
         stored_row& o = out.emplace_back();
         o.id = it->second.first;
         o.inserted = it->second.second == r.insert_token;
         if (auto f = owners->find({r.account_id, r.openid}); f != owners->end()) o.fan = f->second;
         // Tokens are unique per attempt; should a caller reuse one, still one inserter only.
-        if (out.back().inserted) it->second.second = 0;
+        if (o.inserted) it->second.second = 0;
+        if (!o.inserted || !receipts[i]) continue;
+        o.routed = true;
+        const routing_receipt& rc = *receipts[i];
+        receipt_values += receipt_values.empty() ? "(" : ",(";
+        storage::sql_lit(receipt_values, o.id);
+        receipt_values += ',';
+        storage::sql_lit(receipt_values, rc.clinic_id);
+        receipt_values += ',';
+        storage::sql_lit(receipt_values, std::string_view(rc.rule));
+        receipt_values += ',';
+        storage::sql_lit(receipt_values, rc.owner);
+        receipt_values += ',';
+        storage::sql_lit(receipt_values, std::string_view(rc.targets));
+        receipt_values += ',';
+        storage::sql_lit(receipt_values, rc.auto_reply);
+        receipt_values += ',';
+        storage::sql_lit(receipt_values, std::string_view(rc.receipt));
+        receipt_values += ')';
     }
+    if (!receipt_values.empty()) {
+        auto r = db.query_inline(
+            "INSERT INTO routing_receipts (message_id, clinic_id, rule, owner_agent_id, targets, "
+            "auto_reply, receipt) VALUES " +
+            receipt_values);
+        if (!r) return r.error();
+    }
+    if (auto r = db.commit(); !r) return r.error();
     return out;
 }
 

@@ -402,6 +402,79 @@ struct handoff {
     std::optional<passive_reply> reply;
 };
 
+// When the fan acted: WeChat's CreateTime, unless our clock is behind it.
+routing::instant arrival(const wechat::inbound_message& m, routing::instant now) {
+    if (m.create_time <= 0) return now;
+    return std::min(now, routing::instant(std::chrono::seconds(m.create_time)));
+}
+
+// A message whose receipt is written, with what its effects need.
+struct decided_message {
+    stored_message message;
+    std::shared_ptr<const clinic_data> data;
+    event_class kind = event_class::message;
+    routing::instant arrived{};
+    routing::decision d;
+    routing::live_snapshot used;
+    std::string rule_text;
+    std::optional<std::string> welcome, auto_kind;
+};
+
+// A fan message's routing decided in the message store's transaction (routed_in_store): the live
+// state is read before the store, the fan's owners come from the batch's upsert, and decide()
+// runs on the MySQL worker. Messages that need more than a receipt first — an exclusive pick to
+// commit in Redis, or Redis's exclusive agent still to be written to the fan's row — decline,
+// and are routed after the commit (route()).
+class routed_with_row final : public routed_in_store {
+public:
+    routed_with_row(std::shared_ptr<const clinic_data> data, std::uint64_t clinic,
+                    routing::live_snapshot live)
+        : data_(std::move(data)), clinic_(clinic), live_(std::move(live)) {}
+
+    std::optional<routing_receipt> decide(const fan_owners& owners) override {
+        decided_ = false;
+        used_ = live_;
+        fan_row fan;
+        fan.consultant = owners.consultant;
+        fan.exclusive = owners.exclusive_agent;
+        fan.store = owners.store;
+        const routing::snapshot base = base_snapshot(*data_, used_.input.fan.openid, fan);
+        auto& live_fan = used_.input.fan;
+        live_fan.consultant = base.fan.consultant;
+        live_fan.store = base.fan.store;
+        if (!live_fan.exclusive_agent) {
+            live_fan.exclusive_agent = base.fan.exclusive_agent;
+        } else if (live_fan.exclusive_agent != owners.exclusive_agent) {
+            return std::nullopt;  // the fan's row must learn Redis's pick: route() writes it
+        }
+        d_ = routing::decide(used_.input, routing::with_receipt::yes);
+        if (d_.rule == routing::route_rule::assigned && d_.assign_exclusive) return std::nullopt;
+        decided_ = true;
+        routing_receipt r;
+        r.clinic_id = clinic_;
+        r.rule = routing::to_string(d_.rule);
+        if (d_.owner) r.owner = to_u64(d_.owner);
+        r.targets = ids_json(d_.targets);
+        if (d_.auto_reply) r.auto_reply = routing::to_string(*d_.auto_reply);
+        r.receipt = receipt_json(d_);
+        return r;
+    }
+
+    // After the commit that wrote the receipt: the decision, as decide() made it.
+    bool decided() const { return decided_; }
+    const std::shared_ptr<const clinic_data>& data() const { return data_; }
+    routing::decision& decision() { return d_; }
+    routing::live_snapshot& used() { return used_; }
+
+private:
+    std::shared_ptr<const clinic_data> data_;
+    std::uint64_t clinic_;
+    routing::live_snapshot live_;  // as read before the store, without the fan's owners
+    routing::live_snapshot used_;  // with them: what decide() was given
+    routing::decision d_;
+    bool decided_ = false;
+};
+
 // One message's snapshot, asked of the clinic's snapshot batcher.
 struct snapshot_job {
     routing::snapshot_request request;
@@ -516,8 +589,8 @@ struct routing_stage::impl : std::enable_shared_from_this<routing_stage::impl> {
         for (auto& [clinic, b] : batches) stop(*b);
     }
 
-    std::atomic<std::uint64_t> stored{0}, routed{0}, swept{0}, auto_replies{0}, timeouts{0},
-        failures{0};
+    std::atomic<std::uint64_t> stored{0}, routed{0}, swept{0}, with_row{0}, auto_replies{0},
+        timeouts{0}, failures{0};
     std::atomic<std::int64_t> waited_ns{0};
     std::atomic<std::int64_t> in_flight{0};
     std::atomic<bool> stopping{false};
@@ -527,6 +600,10 @@ struct routing_stage::impl : std::enable_shared_from_this<routing_stage::impl> {
     awaitable<result<std::shared_ptr<const clinic_data>>> load(std::uint64_t id);
     awaitable<result<std::optional<passive_reply>>> route(stored_message m, bool swept_now,
                                                           std::shared_ptr<handoff> h = nullptr);
+    awaitable<result<std::optional<passive_reply>>> apply(decided_message r,
+                                                          std::shared_ptr<handoff> h);
+    awaitable<std::shared_ptr<routed_in_store>> before_store(std::uint64_t clinic,
+                                                             const wechat::inbound_message& m);
     awaitable<result<routing::decision>> decide_and_commit(std::uint64_t clinic,
                                                            const routing::snapshot& base,
                                                            const clinic_settings& s,
@@ -688,6 +765,26 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
     const std::uint64_t account_id = m.account->id;
     const std::string openid = m.message.from_user_name;
     const event_class kind = classify(m.message);
+    if (m.routed) {
+        // Routed by the commit that stored it (before_store): only the effects are left.
+        auto* pre = dynamic_cast<routed_with_row*>(m.route.get());
+        if (!pre || !pre->decided()) co_return make_error_code(errc::protocol_error);
+        ++with_row;
+        std::string rule = routing::to_string(pre->decision().rule);
+        std::optional<std::string> auto_kind;
+        if (pre->decision().auto_reply) auto_kind = routing::to_string(*pre->decision().auto_reply);
+        const auto arrived = arrival(m.message, opts.now());
+        decided_message r{std::move(m),
+                          pre->data(),
+                          kind,
+                          arrived,
+                          std::move(pre->decision()),
+                          std::move(pre->used()),
+                          std::move(rule),
+                          std::nullopt,
+                          std::move(auto_kind)};
+        co_return co_await apply(std::move(r), std::move(h));
+    }
     auto loaded = co_await clinic(clinic_id);
     if (!loaded) co_return loaded.error();
     const std::shared_ptr<const clinic_data> data = *loaded;
@@ -755,12 +852,7 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
             fan->bound_store ? std::optional(std::to_string(*fan->bound_store)) : m.fan->store;
     }
 
-    // When the fan acted: WeChat's CreateTime, unless our clock is behind it.
-    const auto arrived = [&] {
-        const auto now = opts.now();
-        if (m.message.create_time <= 0) return now;
-        return std::min(now, routing::instant(std::chrono::seconds(m.message.create_time)));
-    }();
+    const auto arrived = arrival(m.message, opts.now());
     routing::decision d;
     routing::live_snapshot used;
     std::string rule_text = "event";
@@ -805,8 +897,30 @@ awaitable<result<std::optional<passive_reply>>> routing_stage::impl::route(
     auto won = co_await receipts.submit(std::move(job));
     if (!won) co_return won.error();
     if (!*won) co_return std::optional<passive_reply>{};  // routed already
-    ++routed;
     if (swept_now) ++swept;
+    decided_message r{std::move(m), data, kind, arrived, std::move(d), std::move(used),
+                      std::move(rule_text), std::move(welcome), std::move(auto_kind)};
+    co_return co_await apply(std::move(r), std::move(h));
+}
+
+// The effects of a routed message (its receipt is written): what this caller alone does.
+awaitable<result<std::optional<passive_reply>>> routing_stage::impl::apply(
+    decided_message dm, std::shared_ptr<handoff> h) {
+    ++routed;
+    stored_message& m = dm.message;
+    const std::uint64_t clinic_id = m.account->clinic_id;
+    const std::uint64_t account_id = m.account->id;
+    const std::uint64_t message_id = m.id;
+    const std::string& openid = m.message.from_user_name;
+    const event_class kind = dm.kind;
+    const auto arrived = dm.arrived;
+    const clinic_settings& s = *dm.data->settings;
+    const routing::decision& d = dm.d;
+    const routing::live_snapshot& used = dm.used;
+    const std::string& rule_text = dm.rule_text;
+    const std::optional<std::string>& welcome = dm.welcome;
+    const std::optional<std::string>& auto_kind = dm.auto_kind;
+    const bool routable = kind == event_class::message;
 
     // From here on this caller owns the message's effects. Redis failures are logged: the
     // receipt stands, and routing the message twice would be worse than a missed push.
@@ -986,7 +1100,8 @@ awaitable<result<std::size_t>> routing_stage::impl::sweep() {
         a->id = *account_id;
         a->clinic_id = *clinic_id;
         a->appid = r[3].value_or("");
-        stored_message m{*id, std::move(a), std::move(*parsed), false, std::nullopt};
+        stored_message m{*id, std::move(a), std::move(*parsed), false, std::nullopt, nullptr,
+                         false};
         auto routed_now = co_await route(std::move(m), true);
         if (!routed_now) {
             log::warn("routing.sweep_failed",
@@ -1104,6 +1219,37 @@ awaitable<std::optional<passive_reply>> route_within_budget(
 
 }  // namespace
 
+// A fan message's live state read before it is stored, for routed_with_row. Nothing (route after
+// the commit) for events, after stop(), or when the settings or Redis fail here: route() then
+// tries again, and reports.
+awaitable<std::shared_ptr<routed_in_store>> routing_stage::impl::before_store(
+    std::uint64_t clinic_id, const wechat::inbound_message& m) {
+    if (!opts.decide_in_store || stopping || classify(m) != event_class::message) {
+        co_return nullptr;
+    }
+    auto loaded = co_await clinic(clinic_id);
+    if (!loaded) co_return nullptr;
+    std::shared_ptr<const clinic_data> data = *loaded;
+    const clinic_settings& s = *data->settings;
+    const auto now = opts.now();
+    snapshot_job job;
+    job.request.base = base_snapshot(*data, m.from_user_name, fan_row{});
+    // As in route(): the message opens the window and renews the lock (a message stored twice,
+    // or routed again after the commit, changes nothing more).
+    job.request.activity =
+        routing::fan_activity{routing::window_kind::message, arrival(m, now), true, s.lock_ttl};
+    job.now = now;
+    auto ls = co_await batches_of(clinic_id).snapshots.submit(std::move(job));
+    if (!ls) co_return nullptr;
+    ls->input.auto_reply_suppressed = routing::suppressed(ls->marks, now, s.suppression_window);
+    co_return std::make_shared<routed_with_row>(std::move(data), clinic_id, std::move(*ls));
+}
+
+awaitable<std::shared_ptr<routed_in_store>> routing_stage::before_store(
+    const std::shared_ptr<const account>& a, const wechat::inbound_message& m) {
+    co_return co_await impl_->before_store(a->clinic_id, m);
+}
+
 awaitable<std::optional<passive_reply>> routing_stage::on_stored(stored_message m) {
     ++impl_->stored;
     const auto started = std::chrono::steady_clock::now();
@@ -1219,6 +1365,7 @@ routing_stage_stats routing_stage::stats() const {
     s.stored = impl_->stored;
     s.routed = impl_->routed;
     s.swept = impl_->swept;
+    s.with_row = impl_->with_row;
     s.auto_replies = impl_->auto_replies;
     s.timeouts = impl_->timeouts;
     s.failures = impl_->failures;

@@ -414,11 +414,15 @@ awaitable<result<std::optional<passive_reply>>> webhook::store_and_hand_on(
     inbound_row row = to_row(*a, message, std::move(hash), std::move(body_xml));
     row.insert_token = insert_token;
     row.takes_over = takes_over;
+    std::shared_ptr<routed_in_store> route;
+    if (can_reply && takes_over == 0) route = co_await sink_.before_store(a, message);
+    row.route = route;
     auto stored = co_await store_.store(std::move(row));
     if (!stored) co_return stored.error();
     std::optional<passive_reply> reply;
     if (stored->inserted) {
-        stored_message handed{stored->id, a, std::move(message), can_reply, stored->fan};
+        stored_message handed{stored->id, a,     std::move(message), can_reply,
+                              stored->fan, route, stored->routed};
         reply = co_await sink_.on_stored(std::move(handed));
         if (!can_reply) reply.reset();
     } else {

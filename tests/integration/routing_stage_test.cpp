@@ -280,7 +280,56 @@ TEST_CASE("shared mode notifies every online candidate and nobody else") {
                   "NOT NULL",
                   {c.account}) == "1");
     CHECK(h.stage->stats().stored == 1);
+    CHECK(h.stage->stats().with_row == 1);  // decided in the store's transaction
     CHECK(h.stage->stats().waited > 0ns);  // the request's wait for routing is measured
+}
+
+TEST_CASE("a fan message is routed by the commit that stores it: receipt with the row, once") {
+    stage_clinic c(texts_columns, texts_values);
+    const auto a1 = c.add_agent("a1");
+    const auto a2 = c.add_agent("a2");
+    harness h(c);
+    h.listen({a1, a2});
+    h.online(a1);
+    h.online(a2);
+
+    // WeChat's retries of one message, all at once: each reads the live state before the store,
+    // one inserts the row — with its receipt — and only that one applies the decision.
+    const std::string xml = harness::text_xml("oWithRow", 77, "约明天上午");
+    std::vector<std::thread> posts;
+    std::atomic<int> ok{0};
+    for (int i = 0; i < 6; ++i) {
+        posts.emplace_back([&] {
+            if (h.post(xml).status == 200) ++ok;
+        });
+    }
+    for (auto& t : posts) t.join();
+    CHECK(ok == 6);
+    CHECK(c.query("SELECT COUNT(*) FROM routing_receipts WHERE clinic_id = ?", {c.clinic}) == "1");
+    // Marked routed by the INSERT itself: the same statement's timestamp.
+    CHECK(c.query("SELECT CONCAT(COUNT(*), ' ', SUM(routed_at = received_at)) FROM "
+                  "inbound_messages WHERE account_id = ?",
+                  {c.account}) == "1 1");
+    CHECK(h.stage->stats().routed == 1);
+    CHECK(h.stage->stats().with_row == 1);
+    auto got = h.pushes({a1, a2});
+    CHECK(got[a1].size() == 1);
+    CHECK(got[a2].size() == 1);
+}
+
+TEST_CASE("with decide_in_store off every message is routed after its commit") {
+    stage_clinic c(texts_columns, texts_values);
+    const auto a1 = c.add_agent("a1");
+    harness h(c, [](routing_stage_options& o) { o.decide_in_store = false; });
+    h.listen({a1});
+    h.online(a1);
+
+    REQUIRE(h.text("oAfterCommit", 1).status == 200);
+    CHECK(h.stage->stats().routed == 1);
+    CHECK(h.stage->stats().with_row == 0);
+    CHECK(c.query("SELECT CONCAT(rule, ' ', targets) FROM routing_receipts WHERE clinic_id = ?",
+                  {c.clinic}) == "shared [" + a1 + "]");
+    CHECK(h.pushes({a1})[a1].size() == 1);
 }
 
 TEST_CASE("exclusive mode makes the first pick the fan's exclusive agent and keeps it") {
@@ -303,6 +352,9 @@ TEST_CASE("exclusive mode makes the first pick the fan's exclusive agent and kee
                   {c.clinic}) == "assigned [" + owner + "] " + owner);
     REQUIRE(h.text("oExcl1", 2).status == 200);
     REQUIRE(h.text("oExcl1", 3).status == 200);
+    // The pick was committed in Redis after the store; the two messages after it were routed by
+    // the commits that stored them.
+    CHECK(h.stage->stats().with_row == 2);
     auto got = h.pushes({a1, a2});
     CHECK(got[owner].size() == 3);
     CHECK(got[other].empty());
@@ -742,7 +794,12 @@ TEST_CASE("the timeout auto-reply goes out once through the outbox when nobody a
 TEST_CASE("routing slower than the reply budget: answered at once, the auto-reply via the outbox") {
     stage_clinic c(texts_columns, texts_values);
     c.add_agent("a1");
-    harness h(c, [](routing_stage_options& o) { o.reply_budget = 1ms; });
+    // All of the routing after the commit (decided in the store, only its effects would be left
+    // to race the budget).
+    harness h(c, [](routing_stage_options& o) {
+        o.reply_budget = 1ms;
+        o.decide_in_store = false;
+    });
 
     auto r = h.text("oHurry", 1);
     REQUIRE(r.status == 200);

@@ -26,6 +26,8 @@ namespace scrm::gateway {
 // What the fan row learns from a message.
 enum class fan_change { none, subscribe, unsubscribe };
 
+class routed_in_store;
+
 struct inbound_row {
     std::uint64_t account_id = 0;
     std::string identity_hash;  // 32 bytes: SHA-256 of account id and the message identity key
@@ -50,6 +52,9 @@ struct inbound_row {
     // carries this token, this attempt takes it over and counts as its inserter; a row inserted
     // by anyone else, or already taken over, is left alone. 0: not a retry.
     std::uint64_t takes_over = 0;
+    // The message's routing, decided inside the batch's transaction (see routed_in_store);
+    // nullptr: the row is stored unrouted and routed after the commit.
+    std::shared_ptr<routed_in_store> route;
 };
 
 // A fan's owners as the fans row holds them (agents.id as text), read in the batch's transaction
@@ -64,6 +69,31 @@ struct stored_row {
     std::uint64_t id = 0;   // inbound_messages.id
     bool inserted = false;  // true for exactly one request per identity: the one whose row it is
     fan_owners fan;         // the message's fan, as of the commit
+    bool routed = false;    // inserted with its receipt (inbound_row::route decided it)
+};
+
+// A routing receipt as the routing_receipts table holds it.
+struct routing_receipt {
+    std::uint64_t clinic_id = 0;
+    std::string rule;
+    std::optional<std::uint64_t> owner;
+    std::string targets;  // JSON array of agent ids
+    std::optional<std::string> auto_reply;
+    std::string receipt;  // JSON
+};
+
+// Routing decided with the message, in the store's transaction (DESIGN.md §4 step 5): the
+// routing stage prepares it from the live state before the row is stored, and the batch
+// completes it with the fan's owners as the fan's upsert left them. A receipt returned is
+// written with the row, which the INSERT marks routed: the commit that stores the message also
+// routes it (no second transaction, no UPDATE), and only the request that inserted the row
+// applies the decision. Nothing returned (a decision that must first be committed elsewhere,
+// such as an exclusive pick in Redis): the row is stored unrouted and routed after the commit.
+class routed_in_store {
+public:
+    virtual ~routed_in_store() = default;
+    // Called on a MySQL worker inside the transaction, at most once; quick and pure.
+    virtual std::optional<routing_receipt> decide(const fan_owners& owners) = 0;
 };
 
 // SHA-256 over "<account_id>|<identity key>" (binary, 32 bytes).

@@ -64,6 +64,11 @@ struct routing_stage_options {
     // routing finishes in the background — an auto-reply it then decides goes through the
     // outbox. 0: wait for routing however long it takes.
     std::chrono::milliseconds reply_budget{std::chrono::seconds(2)};
+    // A fan message's routing is decided inside the transaction that stores it (before_store:
+    // the live state is read before the store — one Redis command timeout at most when Redis
+    // stalls — and the receipt is written with the row); the reply budget then covers only the
+    // effects. false: every message is routed after its commit (route()), as events are.
+    bool decide_in_store = true;
     // Settings and agents of a clinic are reloaded after this long, in the background: messages
     // meanwhile use the previous copy — but never one older than twice this (then the message
     // waits for the reload), so a change reaches every message routed 2 × this after it. 0: read
@@ -107,6 +112,7 @@ struct routing_stage_stats {
     std::uint64_t stored = 0;        // messages handed on by the webhook
     std::uint64_t routed = 0;        // receipts written (webhook, sweeper)
     std::uint64_t swept = 0;         // of those, by the sweeper
+    std::uint64_t with_row = 0;      // of those, by the commit that stored the message
     std::uint64_t auto_replies = 0;  // welcome and auto-replies sent (passive or outbox)
     std::uint64_t timeouts = 0;      // timeout auto-replies handed to the outbox
     std::uint64_t failures = 0;      // messages left for the sweeper by an error
@@ -129,6 +135,10 @@ public:
                   wechat::outbox& outbox, routing_stage_options opts = {});
     ~routing_stage() override;
 
+    // A fan message's routing decided in the store's transaction: the live state read now (the
+    // message's activity applied, as routing it would), decide() given the fan's owners there.
+    boost::asio::awaitable<std::shared_ptr<routed_in_store>> before_store(
+        const std::shared_ptr<const account>& a, const wechat::inbound_message& m) override;
     boost::asio::awaitable<std::optional<passive_reply>> on_stored(stored_message m) override;
 
     // One sweep: routes unrouted messages in the age window (can_reply false). How many it

@@ -39,6 +39,10 @@ struct stored_message {
     // The fan's owners as of the commit that stored the message (the message store reads them in
     // its batch); nullopt: the sink reads them itself.
     std::optional<fan_owners> fan;
+    // What the sink's before_store() gave for this message, and whether the commit that stored
+    // it also wrote its receipt (then the sink only applies the decision).
+    std::shared_ptr<routed_in_store> route;
+    bool routed = false;
 };
 
 // An immediate answer to the fan inside the webhook's HTTP response (DESIGN.md §4 step 6): a
@@ -57,6 +61,16 @@ struct passive_reply {
 class stored_message_sink {
 public:
     virtual ~stored_message_sink() = default;
+    // Called before a message that WeChat waits for is stored (after the replay and the
+    // committed-identity checks; a retry may still get here, and then the row it does not
+    // insert ignores its route): the routing to decide inside the store's transaction, or
+    // nullptr to route after the commit.
+    virtual boost::asio::awaitable<std::shared_ptr<routed_in_store>> before_store(
+        const std::shared_ptr<const account>& a, const wechat::inbound_message& m) {
+        (void)a;
+        (void)m;
+        co_return nullptr;
+    }
     virtual boost::asio::awaitable<std::optional<passive_reply>> on_stored(stored_message m) = 0;
 };
 
